@@ -1,0 +1,107 @@
+/**
+ * The seam between the gateway and wherever records live. The hub and the HTTP
+ * routes talk to a {@linkcode Backend} only; `embedded.ts` and `libgdp/backend.ts`
+ * implement it.
+ *
+ * @module
+ */
+
+import { GdpError } from "../errors.ts";
+
+/** A record's commit time, as GDP's `EP_TIME_SPEC`. */
+export interface Timestamp {
+  /** Seconds since the Unix epoch. */
+  sec: number;
+  /** Nanoseconds within the second, 0 to 999,999,999. */
+  nsec: number;
+  /** Clock accuracy in seconds (a float); 0 when unknown. */
+  accuracy: number;
+}
+
+/** One record of a log. */
+export interface LogRecord {
+  /** Record number, from 1, without gaps. */
+  recno: number;
+  ts: Timestamp;
+  data: Uint8Array;
+}
+
+/** What a backend knows about one log. */
+export interface LogInfo {
+  /** 43-character base64url internal name. */
+  name: string;
+  /** The human name, when the backend knows it. */
+  human?: string;
+  /** Number of records (the last recno). */
+  count: number;
+  first?: Timestamp;
+  last?: Timestamp;
+}
+
+/** Stops a {@linkcode LogHandle.follow}; calling it twice is harmless. */
+export type Unfollow = () => void;
+
+/**
+ * An open log. Obtained from {@linkcode Backend.open}; release it with
+ * {@linkcode LogHandle.close} (a backend may share one underlying handle among
+ * several callers and counts them).
+ */
+export interface LogHandle {
+  /** The internal name (43 base64url characters). */
+  readonly name: string;
+  /** The last recno that exists now, 0 for an empty log. */
+  last(): Promise<number>;
+  /**
+   * Records `from` to `from + count - 1` (fewer when the log ends sooner), in
+   * recno order.
+   */
+  read(from: number, count: number): AsyncIterable<LogRecord>;
+  /**
+   * Every record with recno >= `from`, stored or future, in recno order with no
+   * gap and no duplicate, until unfollowed. `onError` reports a broken follow
+   * (the backend may keep retrying; see the libgdp backend's 503).
+   *
+   * At most one follow per handle: the hub keeps one per log.
+   */
+  follow(
+    from: number,
+    onRecord: (record: LogRecord) => void,
+    onError: (error: GdpError) => void,
+  ): Unfollow;
+  /** Appends a record and resolves once it is durable. */
+  append(data: Uint8Array): Promise<LogRecord>;
+  /** Releases this handle. */
+  close(): Promise<void>;
+}
+
+/** Health of a backend, reported by `/readyz`. */
+export interface BackendState {
+  ready: boolean;
+  /** A short word: `"ok"`, `"connecting"`, `"down"`, `"closed"`. */
+  state: string;
+  detail?: string;
+}
+
+/** A store of logs. */
+export interface Backend {
+  /** `"embedded"` or `"libgdp"`. */
+  readonly kind: string;
+  /**
+   * Opens a log by human or internal name. Rejects with a {@linkcode GdpError}
+   * of code 600 when no such log exists.
+   */
+  open(logname: string): Promise<LogHandle>;
+  /** Info on one log; rejects with code 600 when it does not exist. */
+  info(logname: string): Promise<LogInfo>;
+  /** Every log the backend can list (the libgdp backend lists none). */
+  list(): Promise<LogInfo[]>;
+  /**
+   * Creates a log, or returns the existing one. Rejects with code 501 where the
+   * backend cannot create logs.
+   */
+  create(logname: string): Promise<LogInfo>;
+  state(): BackendState;
+  close(): Promise<void>;
+}
+
+export { GdpError };

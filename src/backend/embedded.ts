@@ -1,0 +1,361 @@
+/**
+ * The embedded log store (the default backend): one SQLite database in the data
+ * folder, through `node:sqlite`. WAL mode with `synchronous=FULL`, so an append
+ * that has been acknowledged is on disk. Appends made in the same event-loop turn
+ * share one transaction (group commit). Records appended by another process (the
+ * CLI) are noticed by polling `PRAGMA data_version`.
+ *
+ * @example
+ * ```ts
+ * const store = openEmbedded({ dataDir: "./data" });
+ * await store.create("edu.berkeley.demo.temp");
+ * const log = await store.open("edu.berkeley.demo.temp");
+ * await log.append(new TextEncoder().encode("21.5"));
+ * ```
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { GdpError } from "../errors.ts";
+import { internalName, isInternalName } from "../names.ts";
+import type {
+  Backend,
+  BackendState,
+  LogHandle,
+  LogInfo,
+  LogRecord,
+  Timestamp,
+  Unfollow,
+} from "./backend.ts";
+
+export interface EmbeddedOptions {
+  /** Folder holding `gdp-ws.sqlite`; created when missing. */
+  dataDir: string;
+  /** How often to look for records written by other processes, in ms. */
+  pollMs?: number;
+}
+
+/** The database file inside the data folder. */
+export const DB_FILE = "gdp-ws.sqlite";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS logs (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,      -- internal name, 43 base64url characters
+  human TEXT,                     -- human name, when created by one
+  created_sec INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+  log INTEGER NOT NULL REFERENCES logs(id),
+  recno INTEGER NOT NULL,
+  ts_sec INTEGER NOT NULL,
+  ts_nsec INTEGER NOT NULL,
+  ts_accuracy REAL NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (log, recno)
+) WITHOUT ROWID;`;
+
+interface LogRow {
+  id: number;
+  name: string;
+  human: string | null;
+}
+
+interface RecordRow {
+  recno: number;
+  ts_sec: number;
+  ts_nsec: number;
+  ts_accuracy: number;
+  data: Uint8Array;
+}
+
+interface Follower {
+  log: number;
+  next: number;
+  onRecord: (record: LogRecord) => void;
+}
+
+interface PendingAppend {
+  log: number;
+  data: Uint8Array;
+  resolve: (record: LogRecord) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Opens (creating if needed) the store in `options.dataDir`. */
+export function openEmbedded(options: EmbeddedOptions): EmbeddedBackend {
+  mkdirSync(options.dataDir, { recursive: true });
+  return new EmbeddedBackend(join(options.dataDir, DB_FILE), options.pollMs ?? 50);
+}
+
+/** The current time with the best resolution the runtime gives (microseconds). */
+export function now(): Timestamp {
+  const ms = performance.timeOrigin + performance.now();
+  const sec = Math.floor(ms / 1000);
+  const nsec = Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6));
+  return { sec, nsec, accuracy: 0 };
+}
+
+export class EmbeddedBackend implements Backend {
+  readonly kind = "embedded";
+  readonly #db: DatabaseSync;
+  readonly #sql: ReturnType<typeof prepare>;
+  readonly #followers = new Map<number, Set<Follower>>();
+  #pending: PendingAppend[] = [];
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #dataVersion = 0;
+  readonly #pollMs: number;
+  #closed = false;
+
+  constructor(path: string, pollMs: number) {
+    this.#db = new DatabaseSync(path);
+    this.#db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+    this.#db.exec(SCHEMA);
+    this.#sql = prepare(this.#db);
+    this.#pollMs = pollMs;
+  }
+
+  open(logname: string): Promise<LogHandle> {
+    const row = this.#resolve(logname);
+    if (!row) return Promise.reject(GdpError.noRoute());
+    return Promise.resolve(new EmbeddedLog(this, row));
+  }
+
+  info(logname: string): Promise<LogInfo> {
+    const row = this.#resolve(logname);
+    return row ? Promise.resolve(this.#info(row)) : Promise.reject(GdpError.noRoute());
+  }
+
+  list(): Promise<LogInfo[]> {
+    const rows = this.#sql.listLogs.all() as unknown as LogRow[];
+    return Promise.resolve(rows.map((row) => this.#info(row)));
+  }
+
+  create(logname: string): Promise<LogInfo> {
+    const internal = isInternalName(logname);
+    const name = internal ? logname : internalName(logname);
+    this.#sql.createLog.run(name, internal ? null : logname, Math.floor(Date.now() / 1000));
+    return this.info(name);
+  }
+
+  state(): BackendState {
+    return this.#closed ? { ready: false, state: "closed" } : { ready: true, state: "ok" };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    this.#followers.clear();
+    this.#stopPolling();
+    await Promise.resolve();
+    this.#db.close();
+  }
+
+  /** The last recno of a log, 0 when empty. */
+  last(log: number): number {
+    const row = this.#sql.last.get(log) as { last: number | null } | undefined;
+    return row?.last ?? 0;
+  }
+
+  /** Records `from` .. `from + count - 1` of a log. */
+  readRange(log: number, from: number, count: number): LogRecord[] {
+    const rows = this.#sql.range.all(log, from, from + count - 1) as unknown as RecordRow[];
+    return rows.map(toRecord);
+  }
+
+  /** Queues an append; every append queued in this turn commits in one transaction. */
+  append(log: number, data: Uint8Array): Promise<LogRecord> {
+    if (this.#closed) return Promise.reject(GdpError.of(503, "the store is closed"));
+    return new Promise((resolve, reject) => {
+      if (this.#pending.push({ log, data, resolve, reject }) === 1) {
+        queueMicrotask(() => this.#flush());
+      }
+    });
+  }
+
+  follow(log: number, from: number, onRecord: (r: LogRecord) => void): Unfollow {
+    const follower: Follower = { log, next: Math.max(1, from), onRecord };
+    let set = this.#followers.get(log);
+    if (!set) this.#followers.set(log, set = new Set());
+    set.add(follower);
+    this.#startPolling();
+    this.#catchUp(follower);
+    return () => {
+      set.delete(follower);
+      if (set.size === 0 && this.#followers.get(log) === set) this.#followers.delete(log);
+      if (this.#followers.size === 0) this.#stopPolling();
+    };
+  }
+
+  #resolve(logname: string): LogRow | undefined {
+    if (isInternalName(logname)) {
+      const row = this.#sql.byName.get(logname) as LogRow | undefined;
+      if (row) return row;
+    }
+    return this.#sql.byName.get(internalName(logname)) as LogRow | undefined;
+  }
+
+  #info(row: LogRow): LogInfo {
+    const info: LogInfo = { name: row.name, count: this.last(row.id) };
+    if (row.human !== null) info.human = row.human;
+    if (info.count > 0) {
+      info.first = toRecord(this.#sql.one.get(row.id, 1) as unknown as RecordRow).ts;
+      info.last = toRecord(this.#sql.one.get(row.id, info.count) as unknown as RecordRow).ts;
+    }
+    return info;
+  }
+
+  #flush(): void {
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    let records: LogRecord[];
+    try {
+      records = this.#commit(batch);
+    } catch (error) {
+      for (const p of batch) p.reject(GdpError.from(error));
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(records[i]!));
+    for (const [i, p] of batch.entries()) this.#notify(p.log, records[i]!);
+  }
+
+  #commit(batch: PendingAppend[]): LogRecord[] {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const records = batch.map((p) => {
+        const ts = now();
+        const row = this.#sql.append.get(p.log, ts.sec, ts.nsec, ts.accuracy, p.data, p.log) as {
+          recno: number;
+        };
+        return { recno: row.recno, ts, data: p.data };
+      });
+      this.#db.exec("COMMIT");
+      return records;
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  #notify(log: number, record: LogRecord): void {
+    for (const f of this.#followers.get(log) ?? []) {
+      if (record.recno === f.next) {
+        f.next++;
+        f.onRecord(record);
+      } else if (record.recno > f.next) {
+        this.#catchUp(f);
+      }
+    }
+  }
+
+  /** Delivers every stored record from `f.next` on, in chunks. */
+  #catchUp(f: Follower): void {
+    const set = this.#followers.get(f.log);
+    for (;;) {
+      const records = this.readRange(f.log, f.next, 512);
+      for (const record of records) {
+        if (!set?.has(f)) return;
+        f.next++;
+        f.onRecord(record);
+      }
+      if (records.length < 512) return;
+    }
+  }
+
+  #startPolling(): void {
+    if (this.#pollTimer !== undefined) return;
+    this.#dataVersion = this.#readDataVersion();
+    const timer = setInterval(() => this.#poll(), this.#pollMs);
+    Deno.unrefTimer(timer);
+    this.#pollTimer = timer;
+  }
+
+  #stopPolling(): void {
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+
+  /** Another process committed: deliver what it appended to every follower. */
+  #poll(): void {
+    const version = this.#readDataVersion();
+    if (version === this.#dataVersion) return;
+    this.#dataVersion = version;
+    for (const set of [...this.#followers.values()]) {
+      for (const f of [...set]) this.#catchUp(f);
+    }
+  }
+
+  #readDataVersion(): number {
+    return (this.#sql.dataVersion.get() as { data_version: number }).data_version;
+  }
+}
+
+/** A log of the embedded store; cheap, so every open gets its own. */
+class EmbeddedLog implements LogHandle {
+  readonly name: string;
+  readonly #store: EmbeddedBackend;
+  readonly #id: number;
+
+  constructor(store: EmbeddedBackend, row: LogRow) {
+    this.#store = store;
+    this.#id = row.id;
+    this.name = row.name;
+  }
+
+  last(): Promise<number> {
+    return Promise.resolve(this.#store.last(this.#id));
+  }
+
+  async *read(from: number, count: number): AsyncIterable<LogRecord> {
+    yield* this.#store.readRange(this.#id, Math.max(1, from), count);
+  }
+
+  follow(from: number, onRecord: (record: LogRecord) => void): Unfollow {
+    return this.#store.follow(this.#id, from, onRecord);
+  }
+
+  append(data: Uint8Array): Promise<LogRecord> {
+    return this.#store.append(this.#id, data);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function prepare(db: DatabaseSync) {
+  const q = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    byName: q("SELECT id, name, human FROM logs WHERE name = ?"),
+    listLogs: q("SELECT id, name, human FROM logs ORDER BY coalesce(human, name)"),
+    createLog: q(
+      "INSERT INTO logs (name, human, created_sec) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    ),
+    last: q("SELECT max(recno) AS last FROM records WHERE log = ?"),
+    one: q(
+      "SELECT recno, ts_sec, ts_nsec, ts_accuracy, data FROM records WHERE log = ? AND recno = ?",
+    ),
+    range: q(
+      "SELECT recno, ts_sec, ts_nsec, ts_accuracy, data FROM records " +
+        "WHERE log = ? AND recno BETWEEN ? AND ? ORDER BY recno",
+    ),
+    append: q(
+      "INSERT INTO records (log, recno, ts_sec, ts_nsec, ts_accuracy, data) " +
+        "SELECT ?, coalesce(max(recno), 0) + 1, ?, ?, ?, ? FROM records WHERE log = ? RETURNING recno",
+    ),
+    dataVersion: q("PRAGMA data_version"),
+  };
+}
+
+function toRecord(row: RecordRow): LogRecord {
+  return {
+    recno: row.recno,
+    ts: { sec: row.ts_sec, nsec: row.ts_nsec, accuracy: row.ts_accuracy },
+    data: row.data,
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * The one Config object: every default and every limit lives here, validated
+ * once. The command line (cli.ts) only maps flags onto {@linkcode Config}.
+ *
+ * @module
+ */
+
+/** Which store serves the logs. */
+export type BackendKind = "embedded" | "libgdp";
+/** LogTape levels accepted by `--log-level`. */
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+export type LogFormat = "pretty" | "json";
+
+/** Limits that protect the gateway and its other clients from one client. */
+export interface Limits {
+  /** Open WebSocket connections at once; more are refused with HTTP 503. */
+  maxConnections: number;
+  /** Subscriptions one connection may hold; more are refused with 429. */
+  maxSubscriptions: number;
+  /** Largest request frame in bytes; a larger one closes the socket with 1009. */
+  maxFrameBytes: number;
+  /** Bytes queued for one socket before it is closed as a slow consumer (1013). */
+  sendQueueBytes: number;
+  /** Records one history read fetches from the backend at a time. */
+  readChunk: number;
+  /** Longest accepted logname, in characters. */
+  maxLognameLength: number;
+  /** Largest record accepted by an append (HTTP body or WebSocket op). */
+  maxRecordBytes: number;
+  /** Seconds of silence before the server pings; no pong within as long closes. */
+  idleTimeoutSec: number;
+  /** Milliseconds given to clients to see SHUTDOWN before sockets close. */
+  shutdownGraceMs: number;
+  /** Milliseconds a log stays open after its last subscriber leaves. */
+  feedLingerMs: number;
+}
+
+/** Options of the libgdp backend. */
+export interface LibgdpConfig {
+  /** Path of libgdp.so.2.1; the only file `--allow-ffi` grants. */
+  path: string;
+  /** Router `HOST:PORT`; absent means libgdp's parameter files decide. */
+  router?: string;
+}
+
+export interface Config {
+  port: number;
+  hostname: string;
+  /** Embedded store folder. */
+  dataDir: string;
+  backend: BackendKind;
+  /** Appending to a missing log creates it (embedded backend). */
+  autoCreate: boolean;
+  /** PEM files for wss://; both or neither. */
+  cert?: string;
+  key?: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  libgdp: LibgdpConfig;
+  limits: Limits;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxConnections: 10_000,
+  maxSubscriptions: 1_000,
+  maxFrameBytes: 64 * 1024,
+  sendQueueBytes: 8 * 1024 * 1024,
+  readChunk: 512,
+  maxLognameLength: 1024,
+  maxRecordBytes: 1024 * 1024,
+  idleTimeoutSec: 30,
+  shutdownGraceMs: 2_000,
+  feedLingerMs: 5_000,
+});
+
+export const DEFAULTS: Readonly<Config> = Object.freeze({
+  port: 8080,
+  hostname: "0.0.0.0",
+  dataDir: "./data",
+  backend: "embedded",
+  autoCreate: true,
+  logLevel: "info",
+  logFormat: "pretty",
+  libgdp: { path: "libgdp.so.2.1" },
+  limits: DEFAULT_LIMITS,
+});
+
+export const LOG_LEVELS: readonly LogLevel[] = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+];
+
+/** A configuration mistake, reported to the operator and exit code 2. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Fills defaults and checks every value; throws ConfigError naming the field. */
+export function makeConfig(partial: Partial<Omit<Config, "limits">> & {
+  limits?: Partial<Limits>;
+} = {}): Config {
+  const limits = { ...DEFAULT_LIMITS, ...partial.limits };
+  const config: Config = { ...DEFAULTS, ...partial, limits };
+  validate(config);
+  return config;
+}
+
+function validate(config: Config): void {
+  checkInt("port", config.port, 0, 65_535);
+  if (config.backend !== "embedded" && config.backend !== "libgdp") {
+    throw new ConfigError(`backend must be embedded or libgdp, not ${config.backend}`);
+  }
+  if (!LOG_LEVELS.includes(config.logLevel)) {
+    throw new ConfigError(`log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  }
+  if (config.logFormat !== "pretty" && config.logFormat !== "json") {
+    throw new ConfigError(`log-format must be pretty or json, not ${config.logFormat}`);
+  }
+  if ((config.cert === undefined) !== (config.key === undefined)) {
+    throw new ConfigError("cert and key go together: give both or neither");
+  }
+  for (const [name, value] of Object.entries(config.limits)) {
+    checkInt(name, value, name === "idleTimeoutSec" || name.endsWith("Ms") ? 0 : 1);
+  }
+}
+
+function checkInt(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not ${value}`);
+  }
+}

@@ -1,0 +1,380 @@
+/**
+ * Fan-out. One {@linkcode Feed} per log keeps the only live follow on that log,
+ * however many subscriptions watch it. A new subscription reads history until
+ * it reaches the feed's position, then joins the live set in the same
+ * synchronous step, so the switch from stored to live records has no gap and no
+ * duplicate even while appends race it. Each live record is encoded once per
+ * addressee key (style, encoding, id, spelling) and the same string goes to
+ * every subscription that shares the key.
+ *
+ * @example
+ * ```ts
+ * const hub = new Hub(backend, { readChunk: 512, feedLingerMs: 5000 });
+ * const sub = hub.subscribe({ op: "subscribe", logname: "x", startrec: 1, numrec: 0, encoding: "text" }, sink);
+ * sub.cancel();
+ * ```
+ *
+ * @module
+ */
+
+import type { Backend, LogHandle, LogRecord, Unfollow } from "./backend/backend.ts";
+import { GdpError } from "./errors.ts";
+import {
+  type Addressee,
+  addresseeKey,
+  encodeRecord,
+  encodeStatus,
+  EventType,
+  type RequestId,
+  type Style,
+  type SubscribeRequest,
+} from "./protocol.ts";
+
+/** Where a subscription's events go: the session that owns it. */
+export interface SubscriptionSink {
+  readonly style: Style;
+  /** One encoded event of this subscription. */
+  send(text: string): void;
+  /** True while the client is behind; history reads wait for it to drain. */
+  congested(): boolean;
+  /** The subscription has ended (after its last event, if any, was sent). */
+  ended(sub: Subscription): void;
+}
+
+export interface HubOptions {
+  /** Records fetched from the backend per history read. */
+  readChunk: number;
+  /** How long a log stays open after its last subscriber leaves, in ms. */
+  feedLingerMs: number;
+  /** Recent records kept per feed to serve catch-up without a backend read. */
+  recentRecords?: number;
+}
+
+export interface HubStats {
+  /** Logs followed now. */
+  feeds: number;
+  /** Subscriptions open now. */
+  subscriptions: number;
+  /** Of those, the ones past history and receiving live records. */
+  live: number;
+}
+
+const OK_STAT: [number, string] = [200, "OK"];
+const CONGESTION_WAIT_MS = 5;
+
+/** The starting recno for `startrec` on a log whose last record is `last` (PROTOCOL.md). */
+export function resolveStart(startrec: number, last: number): number {
+  if (startrec > 0) return startrec;
+  if (startrec === 0) return last + 1;
+  return Math.max(1, last + startrec + 1);
+}
+
+export class Hub {
+  readonly #backend: Backend;
+  readonly #options: Required<HubOptions>;
+  readonly #feeds = new Map<string, Feed>();
+  readonly #subs = new Set<Subscription>();
+
+  constructor(backend: Backend, options: HubOptions) {
+    this.#backend = backend;
+    this.#options = { recentRecords: 1024, ...options };
+  }
+
+  /** Starts a subscription; its records, DONE or error go to `sink`. */
+  subscribe(request: SubscribeRequest, sink: SubscriptionSink): Subscription {
+    const sub = new Subscription(request, sink, (s) => this.#subs.delete(s));
+    this.#subs.add(sub);
+    this.#start(sub, request.startrec).catch((e) => sub.fail(GdpError.from(e)));
+    return sub;
+  }
+
+  /** Appends to a log, creating it first when asked and it does not exist. */
+  async append(logname: string, data: Uint8Array, autoCreate: boolean): Promise<LogRecord> {
+    const handle = await this.#open(logname, autoCreate);
+    try {
+      return await handle.append(data);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  stats(): HubStats {
+    let live = 0;
+    for (const feed of this.#feeds.values()) live += feed.liveCount;
+    return { feeds: this.#feeds.size, subscriptions: this.#subs.size, live };
+  }
+
+  /** Ends every subscription with SHUTDOWN and closes every feed. */
+  async close(): Promise<void> {
+    for (const sub of [...this.#subs]) {
+      sub.end(EventType.SHUTDOWN, [200, "OK: gateway shutting down"]);
+    }
+    await Promise.all([...this.#feeds.values()].map((feed) => feed.close()));
+  }
+
+  async #start(sub: Subscription, startrec: number): Promise<void> {
+    const feed = await this.#feedFor(sub.to.logname!);
+    if (sub.isEnded) return feed.release();
+    await feed.attach(sub, startrec);
+  }
+
+  async #open(logname: string, autoCreate: boolean): Promise<LogHandle> {
+    try {
+      return await this.#backend.open(logname);
+    } catch (error) {
+      if (!autoCreate || !(error instanceof GdpError) || error.code !== 600) throw error;
+      await this.#backend.create(logname);
+      return await this.#backend.open(logname);
+    }
+  }
+
+  /** The feed of a log, started if needed; counts the caller as a member. */
+  async #feedFor(logname: string): Promise<Feed> {
+    const handle = await this.#backend.open(logname);
+    let feed = this.#feeds.get(handle.name);
+    if (feed) {
+      await handle.close();
+    } else {
+      feed = new Feed(handle, this.#options, () => this.#feeds.delete(handle.name));
+      this.#feeds.set(handle.name, feed);
+    }
+    feed.retain();
+    await feed.ready;
+    return feed;
+  }
+}
+
+/** One client request on one log. */
+export class Subscription {
+  readonly to: Addressee;
+  readonly key: string;
+  readonly sink: SubscriptionSink;
+  /** The next recno this subscription delivers. */
+  next = 0;
+  #remaining: number;
+  #ended = false;
+  #feed: Feed | undefined;
+  readonly #onEnd: (sub: Subscription) => void;
+
+  constructor(request: SubscribeRequest, sink: SubscriptionSink, onEnd: (s: Subscription) => void) {
+    this.to = addressee(request.logname, request.id, request.encoding);
+    this.key = addresseeKey(this.to, sink.style);
+    this.sink = sink;
+    this.#remaining = request.numrec === 0 ? Infinity : request.numrec;
+    this.#onEnd = onEnd;
+  }
+
+  get id(): RequestId | undefined {
+    return this.to.id;
+  }
+
+  get isEnded(): boolean {
+    return this.#ended;
+  }
+
+  /** Sends `record` (once; older records are skipped). `cache` shares encodings. */
+  deliver(record: LogRecord, cache?: Map<string, string>): void {
+    if (this.#ended || record.recno < this.next) return;
+    let text = cache?.get(this.key);
+    if (text === undefined) {
+      text = encodeRecord(record, this.to, this.sink.style);
+      cache?.set(this.key, text);
+    }
+    this.next = record.recno + 1;
+    this.sink.send(text);
+    if (--this.#remaining === 0) this.end(EventType.DONE, OK_STAT);
+  }
+
+  /** Ends with a final event (DONE, SHUTDOWN) sent to the client. */
+  end(type: number, epStat: [number, string]): void {
+    if (this.#ended) return;
+    this.sink.send(encodeStatus(type, epStat, this.to, this.sink.style));
+    this.#finish();
+  }
+
+  /** Ends with a FAILURE event. */
+  fail(error: GdpError): void {
+    this.end(EventType.FAILURE, error.epStat);
+  }
+
+  /** A non-fatal error event; the subscription goes on. */
+  warn(error: GdpError): void {
+    if (!this.#ended) {
+      this.sink.send(encodeStatus(EventType.FAILURE, error.epStat, this.to, this.sink.style));
+    }
+  }
+
+  /** Ends silently: the socket is gone. */
+  cancel(): void {
+    if (!this.#ended) this.#finish();
+  }
+
+  /** @internal set by the feed that serves this subscription. */
+  bind(feed: Feed): void {
+    this.#feed = feed;
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    this.#feed?.detach(this);
+    this.#feed = undefined;
+    this.#onEnd(this);
+    this.sink.ended(this);
+  }
+}
+
+function addressee(
+  logname: string,
+  id: RequestId | undefined,
+  encoding: Addressee["encoding"],
+): Addressee {
+  const to: Addressee = { logname };
+  if (id !== undefined) to.id = id;
+  if (encoding === "base64") to.encoding = encoding;
+  return to;
+}
+
+/** The single live follow of one log and the subscriptions it serves. */
+class Feed {
+  readonly ready: Promise<void>;
+  /** The last recno the feed has seen; the log's end as far as the hub knows. */
+  #last = 0;
+  readonly #handle: LogHandle;
+  readonly #options: Required<HubOptions>;
+  readonly #live = new Set<Subscription>();
+  readonly #members = new Set<Subscription>();
+  readonly #recent: (LogRecord | undefined)[];
+  #pending = 0;
+  #unfollow: Unfollow | undefined;
+  #linger: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  readonly #onClose: () => void;
+
+  constructor(handle: LogHandle, options: Required<HubOptions>, onClose: () => void) {
+    this.#handle = handle;
+    this.#options = options;
+    this.#recent = new Array(options.recentRecords);
+    this.#onClose = onClose;
+    this.ready = this.#start();
+    this.ready.catch(() => this.close());
+  }
+
+  get liveCount(): number {
+    return this.#live.size;
+  }
+
+  /** Counts a subscription that is about to attach (keeps the feed open meanwhile). */
+  retain(): void {
+    this.#pending++;
+    clearTimeout(this.#linger);
+    this.#linger = undefined;
+  }
+
+  /** Undoes {@linkcode retain} for a subscription that ended before attaching. */
+  release(): void {
+    this.#pending--;
+    this.#maybeLinger();
+  }
+
+  async attach(sub: Subscription, startrec: number): Promise<void> {
+    this.#pending--;
+    if (this.#closed) throw GdpError.of(503, "the log was closed");
+    this.#members.add(sub);
+    sub.bind(this);
+    sub.next = resolveStart(startrec, this.#last);
+    await this.#catchUp(sub);
+  }
+
+  detach(sub: Subscription): void {
+    this.#members.delete(sub);
+    this.#live.delete(sub);
+    this.#maybeLinger();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#linger);
+    this.#onClose();
+    this.#unfollow?.();
+    for (const sub of [...this.#members]) sub.fail(GdpError.of(503, "the log was closed"));
+    await this.#handle.close();
+  }
+
+  async #start(): Promise<void> {
+    this.#last = await this.#handle.last();
+    this.#unfollow = this.#handle.follow(
+      this.#last + 1,
+      (record) => this.#onRecord(record),
+      (error) => this.#onError(error),
+    );
+  }
+
+  #onRecord(record: LogRecord): void {
+    if (record.recno <= this.#last) return;
+    this.#last = record.recno;
+    this.#recent[record.recno % this.#recent.length] = record;
+    if (this.#live.size === 0) return;
+    const cache = new Map<string, string>();
+    for (const sub of this.#live) sub.deliver(record, cache);
+  }
+
+  #onError(error: GdpError): void {
+    // 503: the backend is still retrying and will resume without a gap.
+    if (error.code === 503) {
+      for (const sub of this.#members) sub.warn(error);
+      return;
+    }
+    for (const sub of [...this.#members]) sub.fail(error);
+    void this.close();
+  }
+
+  /** History until the subscription reaches the feed's end, then live. */
+  async #catchUp(sub: Subscription): Promise<void> {
+    while (!sub.isEnded) {
+      if (sub.next > this.#last) {
+        this.#live.add(sub);
+        return;
+      }
+      if (!this.#deliverRecent(sub)) await this.#deliverStored(sub);
+      while (sub.sink.congested() && !sub.isEnded) await delay(CONGESTION_WAIT_MS);
+    }
+  }
+
+  /** Delivers from the recent-records ring; false when `sub.next` is not there. */
+  #deliverRecent(sub: Subscription): boolean {
+    const record = this.#recent[sub.next % this.#recent.length];
+    if (record?.recno !== sub.next) return false;
+    const end = Math.min(this.#last, sub.next + this.#options.readChunk - 1);
+    while (!sub.isEnded && sub.next <= end) {
+      const r = this.#recent[sub.next % this.#recent.length];
+      if (r?.recno !== sub.next) break;
+      sub.deliver(r);
+    }
+    return true;
+  }
+
+  async #deliverStored(sub: Subscription): Promise<void> {
+    const from = sub.next;
+    const count = Math.min(this.#last, from + this.#options.readChunk - 1) - from + 1;
+    for await (const record of this.#handle.read(from, count)) {
+      if (sub.isEnded) return;
+      sub.deliver(record);
+    }
+    if (sub.next === from && !sub.isEnded) {
+      throw GdpError.of(500, `record ${from} could not be read`);
+    }
+  }
+
+  #maybeLinger(): void {
+    if (this.#closed || this.#members.size > 0 || this.#pending > 0) return;
+    if (this.#linger !== undefined) return;
+    const timer = setTimeout(() => void this.close(), this.#options.feedLingerMs);
+    Deno.unrefTimer(timer);
+    this.#linger = timer;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

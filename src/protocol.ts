@@ -1,0 +1,303 @@
+/**
+ * The wire protocol (docs/protocol.md): parses and validates requests, encodes
+ * responses. Outside batch mode responses use Python's `json.dumps` separators
+ * (`", "` and `": "`) like the original gateway, since deployed monitoring greps
+ * the raw text for `"type": 1`.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import type { LogRecord, Timestamp } from "./backend/backend.ts";
+import { GdpError } from "./errors.ts";
+
+/** libgdp 2.x event types. */
+export const EventType = { DATA: 1, DONE: 2, SHUTDOWN: 3, SUCCESS: 5, FAILURE: 6 } as const;
+
+/** A client-chosen subscription id, echoed in its responses. */
+export type RequestId = string | number;
+/** How `datum.data` is sent: text when it is UTF-8 (base64 otherwise), or always base64. */
+export type Encoding = "text" | "base64";
+
+export interface SubscribeRequest {
+  op: "subscribe";
+  logname: string;
+  startrec: number;
+  numrec: number;
+  id?: RequestId;
+  encoding: Encoding;
+}
+
+export interface UnsubscribeRequest {
+  op: "unsubscribe";
+  id: RequestId;
+}
+
+export interface AppendRequest {
+  op: "append";
+  logname: string;
+  data: Uint8Array;
+  id?: RequestId;
+}
+
+export type Request = SubscribeRequest | UnsubscribeRequest | AppendRequest;
+
+/** Limits the parser enforces. */
+export interface ParseLimits {
+  maxLognameLength: number;
+  maxRecordBytes: number;
+}
+
+/** What a failed parse still knows, so the error can echo it. */
+export interface ParseFailure {
+  error: GdpError;
+  logname?: string;
+  id?: RequestId;
+}
+
+const MAX_NUMREC = 2 ** 31 - 1; // libgdp's nrecs is int32_t
+const MAX_ID_LENGTH = 256;
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+/** Decodes a frame (text or binary) to a validated request, or says what is wrong. */
+export function parseFrame(
+  frame: string | ArrayBuffer,
+  limits: ParseLimits,
+): Request | ParseFailure {
+  let text: string;
+  if (typeof frame === "string") text = frame;
+  else {
+    try {
+      text = utf8.decode(frame);
+    } catch {
+      return { error: GdpError.badRequest("frame", "is not UTF-8 text") };
+    }
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { error: GdpError.badRequest("frame", `is not JSON (${(e as Error).message})`) };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { error: GdpError.badRequest("frame", "must be a JSON object") };
+  }
+  return parseRequest(value as Record<string, unknown>, limits);
+}
+
+/** Validates a decoded JSON object as a request. */
+export function parseRequest(
+  obj: Record<string, unknown>,
+  limits: ParseLimits,
+): Request | ParseFailure {
+  const echo: { logname?: string; id?: RequestId } = {};
+  if (typeof obj.logname === "string") echo.logname = obj.logname;
+  if (typeof obj.append === "string") echo.logname = obj.append;
+  try {
+    if ("id" in obj) echo.id = parseId(obj.id, "id");
+    const op = parseOp(obj);
+    if (op === "unsubscribe") return { op, id: parseId(obj.unsubscribe, "unsubscribe") };
+    if (op === "append") return parseAppend(obj, echo, limits);
+    return parseSubscribe(obj, echo, limits);
+  } catch (e) {
+    if (!(e instanceof GdpError)) throw e;
+    return { error: e, ...echo };
+  }
+}
+
+/** True when parse* returned a failure rather than a request. */
+export function isFailure(r: Request | ParseFailure): r is ParseFailure {
+  return "error" in r;
+}
+
+function parseOp(obj: Record<string, unknown>): Request["op"] {
+  const op = obj.op;
+  if (op === undefined) {
+    if ("unsubscribe" in obj) return "unsubscribe";
+    if ("append" in obj) return "append";
+    return "subscribe";
+  }
+  if (op === "subscribe" || op === "unsubscribe" || op === "append") return op;
+  const shown = typeof op === "string" ? `"${op.slice(0, 64)}"` : typeof op;
+  throw GdpError.badRequest(
+    "op",
+    `${shown} is unknown (expected subscribe, unsubscribe or append)`,
+  );
+}
+
+function parseSubscribe(
+  obj: Record<string, unknown>,
+  echo: { id?: RequestId },
+  limits: ParseLimits,
+): SubscribeRequest {
+  const logname = parseLogname(obj.logname, "logname", limits);
+  const startrec = parseInteger(obj.startrec, "startrec", 0, -Number.MAX_SAFE_INTEGER);
+  const numrec = parseInteger(obj.numrec, "numrec", 1, 0, MAX_NUMREC);
+  const encoding = parseEncoding(obj.encoding);
+  const request: SubscribeRequest = { op: "subscribe", logname, startrec, numrec, encoding };
+  if (echo.id !== undefined) request.id = echo.id;
+  return request;
+}
+
+function parseAppend(
+  obj: Record<string, unknown>,
+  echo: { id?: RequestId },
+  limits: ParseLimits,
+): AppendRequest {
+  const logname = parseLogname(obj.append ?? obj.logname, "append", limits);
+  if (typeof obj.data !== "string") throw GdpError.badRequest("data", "must be a string");
+  const encoding = parseEncoding(obj.encoding);
+  const data = encoding === "base64" ? decodeBase64(obj.data) : encoder.encode(obj.data);
+  if (data.byteLength > limits.maxRecordBytes) {
+    throw GdpError.of(
+      413,
+      `data is ${data.byteLength} bytes; the limit is ${limits.maxRecordBytes}`,
+    );
+  }
+  const request: AppendRequest = { op: "append", logname, data };
+  if (echo.id !== undefined) request.id = echo.id;
+  return request;
+}
+
+function parseLogname(value: unknown, field: string, limits: ParseLimits): string {
+  if (value === undefined) throw GdpError.badRequest(field, "is required");
+  if (typeof value !== "string") throw GdpError.badRequest(field, "must be a string");
+  if (value.length === 0) throw GdpError.badRequest(field, "must not be empty");
+  if (value.length > limits.maxLognameLength) {
+    throw GdpError.badRequest(field, `is longer than ${limits.maxLognameLength} characters`);
+  }
+  return value;
+}
+
+function parseInteger(
+  value: unknown,
+  field: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "number") throw GdpError.badRequest(field, "must be an integer");
+  if (!Number.isInteger(value)) throw GdpError.badRequest(field, "must be an integer");
+  if (value < min || value > max) {
+    throw GdpError.badRequest(field, `must be from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function parseId(value: unknown, field: string): RequestId {
+  if (typeof value === "number" && Number.isFinite(value)) return value;
+  if (typeof value === "string" && value.length <= MAX_ID_LENGTH) return value;
+  throw GdpError.badRequest(
+    field,
+    `must be a number or a string of at most ${MAX_ID_LENGTH} characters`,
+  );
+}
+
+function parseEncoding(value: unknown): Encoding {
+  if (value === undefined || value === null || value === "text") return "text";
+  if (value === "base64") return "base64";
+  throw GdpError.badRequest("encoding", 'must be "text" or "base64"');
+}
+
+function decodeBase64(text: string): Uint8Array {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 === 1) {
+    throw GdpError.badRequest("data", "is not valid base64");
+  }
+  return new Uint8Array(Buffer.from(text, "base64"));
+}
+
+// ---------------------------------------------------------------------------
+// Responses
+
+/** Separators of one wire style: Python's defaults, or compact for batch mode. */
+export interface Style {
+  readonly compact: boolean;
+  /** `", "` or `","`. */
+  readonly item: string;
+  /** `": "` or `":"`. */
+  readonly key: string;
+}
+
+export const PYTHON_STYLE: Style = { compact: false, item: ", ", key: ": " };
+export const COMPACT_STYLE: Style = { compact: true, item: ",", key: ":" };
+
+/** Who a response is for: the client's spelling of the log, its id, its encoding. */
+export interface Addressee {
+  logname?: string;
+  id?: RequestId;
+  encoding?: Encoding;
+}
+
+const OK = '[200, "OK"]';
+const OK_COMPACT = '[200,"OK"]';
+
+/** A DATA event (type 1) for one record. The hot path: built by hand, not by a serializer. */
+export function encodeRecord(record: LogRecord, to: Addressee, style: Style): string {
+  const { item, key } = style;
+  const [data, encoding] = payload(record.data, to.encoding ?? "text");
+  const enc = encoding ? `${item}"encoding"${key}"base64"` : "";
+  return `{${head(to, style)}"ep_stat"${key}${style.compact ? OK_COMPACT : OK}${item}` +
+    `"datum"${key}{"recno"${key}${record.recno}${item}"data"${key}${JSON.stringify(data)}${enc}` +
+    `${item}"ts"${key}${encodeTs(record.ts, style)}}${item}"type"${key}${EventType.DATA}}`;
+}
+
+/** A status event without a datum: DONE, SHUTDOWN or FAILURE. */
+export function encodeStatus(
+  type: number,
+  epStat: [number, string],
+  to: Addressee,
+  style: Style,
+): string {
+  const { item, key } = style;
+  return `{${head(to, style)}"ep_stat"${key}[${epStat[0]}${item}${JSON.stringify(epStat[1])}]` +
+    `${item}"type"${key}${type}}`;
+}
+
+/** A FAILURE event for an error. */
+export function encodeError(error: GdpError, to: Addressee, style: Style): string {
+  return encodeStatus(EventType.FAILURE, error.epStat, to, style);
+}
+
+/** The SUCCESS answer to an append: the new record's recno and timestamp. */
+export function encodeAppended(record: LogRecord, to: Addressee, style: Style): string {
+  const { item, key } = style;
+  return `{${head(to, style)}"ep_stat"${key}${style.compact ? OK_COMPACT : OK}${item}` +
+    `"datum"${key}{"recno"${key}${record.recno}${item}"ts"${key}${encodeTs(record.ts, style)}}` +
+    `${item}"type"${key}${EventType.SUCCESS}}`;
+}
+
+/** A timestamp as the original sent it (tv_accuracy is a Python float: `0.0`). */
+export function encodeTs(ts: Timestamp, style: Style): string {
+  const { item, key } = style;
+  const acc = Number.isInteger(ts.accuracy) ? ts.accuracy.toFixed(1) : String(ts.accuracy);
+  return `{"tv_sec"${key}${ts.sec}${item}"tv_nsec"${key}${ts.nsec}${item}"tv_accuracy"${key}${acc}}`;
+}
+
+/** The key under which one encoding of a record can be shared by many subscriptions. */
+export function addresseeKey(to: Addressee, style: Style): string {
+  return `${style.compact ? "c" : "p"}${to.encoding ?? "text"}${JSON.stringify(to.id ?? null)}${
+    to.logname ?? ""
+  }`;
+}
+
+function head(to: Addressee, style: Style): string {
+  const { item, key } = style;
+  let out = "";
+  if (to.logname !== undefined) out += `"logname"${key}${JSON.stringify(to.logname)}${item}`;
+  if (to.id !== undefined) out += `"id"${key}${JSON.stringify(to.id)}${item}`;
+  return out;
+}
+
+/** The payload as text when asked and possible, else base64 (`true` = base64). */
+function payload(data: Uint8Array, encoding: Encoding): [string, boolean] {
+  if (encoding === "text") {
+    try {
+      return [utf8.decode(data), false];
+    } catch {
+      // Not UTF-8: base64 below rather than mangled with U+FFFD.
+    }
+  }
+  return [Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64"), true];
+}

@@ -1,0 +1,211 @@
+/**
+ * HTTP and WebSocket front door (`Deno.serve`): upgrades at `/` and `/ws`,
+ * the small HTTP API beside them, TLS, connection limits and graceful shutdown.
+ *
+ * @example
+ * ```ts
+ * const gateway = await startGateway(makeConfig({ port: 0 }), openEmbedded({ dataDir: "./data" }));
+ * console.log(gateway.url); // ws://127.0.0.1:PORT/
+ * await gateway.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Backend } from "./backend/backend.ts";
+import type { Config } from "./config.ts";
+import { GdpError } from "./errors.ts";
+import { Hub } from "./hub.ts";
+import { Session } from "./session.ts";
+
+/** The subprotocol that asks for batch mode. */
+export const BATCH_PROTOCOL = "gdp-ws.batch";
+
+/** A running gateway. */
+export interface Gateway {
+  /** `ws://host:port/` or `wss://…`. */
+  readonly url: string;
+  readonly port: number;
+  readonly hub: Hub;
+  readonly backend: Backend;
+  /** Open WebSocket sessions. */
+  connections(): number;
+  /** SHUTDOWN to every subscription, close sockets with 1001, stop serving, close the backend. */
+  shutdown(): Promise<void>;
+  /** Settles when the server has stopped. */
+  readonly finished: Promise<void>;
+}
+
+const log = getLogger(["gdp-ws", "server"]);
+
+type Handler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
+/** Starts serving `backend` as `config` says; resolves once listening. */
+export async function startGateway(config: Config, backend: Backend): Promise<Gateway> {
+  const hub = new Hub(backend, config.limits);
+  const sessions = new Set<Session>();
+  const handler = route(config, backend, hub, sessions);
+  const tls = config.cert && config.key
+    ? { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) }
+    : {};
+  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    port: config.port,
+    hostname: config.hostname,
+    ...tls,
+    onListen: resolve,
+    onError: (error) => {
+      log.error("Unhandled error in a request: {error}", { error });
+      return json({ ep_stat: GdpError.from(error).epStat }, 500);
+    },
+  }, handler);
+  const addr = await listening;
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const url = `${config.cert ? "wss" : "ws"}://${
+    host === "0.0.0.0" ? "127.0.0.1" : host
+  }:${addr.port}/`;
+  log.info("Serving {backend} logs at {url}", { backend: backend.kind, url });
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    port: addr.port,
+    hub,
+    backend,
+    connections: () => sessions.size,
+    finished: server.finished,
+    shutdown: () => stopping ??= stop(config, server, hub, backend, sessions),
+  };
+}
+
+async function stop(
+  config: Config,
+  server: Deno.HttpServer,
+  hub: Hub,
+  backend: Backend,
+  sessions: Set<Session>,
+): Promise<void> {
+  log.info("Shutting down: {n} connections", { n: sessions.size });
+  for (const session of sessions) session.shutdown();
+  const grace = new Promise((resolve) => setTimeout(resolve, config.limits.shutdownGraceMs));
+  await Promise.race([server.shutdown(), grace]);
+  await hub.close();
+  await backend.close();
+  log.info("Stopped");
+}
+
+function route(config: Config, backend: Backend, hub: Hub, sessions: Set<Session>): Handler {
+  return async (request, info) => {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      if (path === "/" || path === "/ws") return upgrade(request, info, url, config, hub, sessions);
+      return json({ error: "WebSocket upgrades are served at / and /ws" }, 404);
+    }
+    try {
+      return await serveHttp(request, path, config, backend, hub);
+    } catch (error) {
+      return errorResponse(GdpError.from(error));
+    }
+  };
+}
+
+function upgrade(
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  url: URL,
+  config: Config,
+  hub: Hub,
+  sessions: Set<Session>,
+): Response {
+  if (sessions.size >= config.limits.maxConnections) {
+    return json({ ep_stat: GdpError.of(503, "too many connections").epStat }, 503);
+  }
+  // remoteAddr is gone once the request has been upgraded.
+  const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
+  const offered = (request.headers.get("sec-websocket-protocol") ?? "")
+    .split(",").map((p) => p.trim()).filter((p) => p);
+  const batch = offered.includes(BATCH_PROTOCOL) || url.searchParams.get("batch") === "1";
+  // Browsers fail an upgrade that ignores the subprotocols they offered: echo one back.
+  const protocol = offered.includes(BATCH_PROTOCOL) ? BATCH_PROTOCOL : offered[0];
+  const { socket, response } = Deno.upgradeWebSocket(request, {
+    idleTimeout: config.limits.idleTimeoutSec,
+    ...(protocol ? { protocol } : {}),
+  });
+  const session = new Session(socket, hub, {
+    limits: config.limits,
+    batch,
+    autoCreate: config.autoCreate,
+    peer,
+  });
+  sessions.add(session);
+  socket.addEventListener("close", () => sessions.delete(session));
+  return response;
+}
+
+async function serveHttp(
+  request: Request,
+  path: string,
+  config: Config,
+  backend: Backend,
+  hub: Hub,
+): Promise<Response> {
+  const method = request.method;
+  if (path === "/healthz") return json({ status: "ok" });
+  if (path === "/readyz") {
+    const state = backend.state();
+    return json({ backend: backend.kind, ...state, ...hub.stats() }, state.ready ? 200 : 503);
+  }
+  if (path === "/logs" && method === "GET") return json(await backend.list());
+  if (path.startsWith("/logs/") && path.length > 6) {
+    const name = decodeURIComponent(path.slice(6));
+    if (method === "GET") return json(await backend.info(name));
+    if (method === "POST") return await appendFromHttp(request, name, config, hub);
+    return json({ error: "use GET or POST" }, 405, { allow: "GET, POST" });
+  }
+  if (path === "/" && method === "GET") return placeholder();
+  return json({ error: `nothing at ${path}` }, 404);
+}
+
+async function appendFromHttp(
+  request: Request,
+  name: string,
+  config: Config,
+  hub: Hub,
+): Promise<Response> {
+  const max = config.limits.maxRecordBytes;
+  if (Number(request.headers.get("content-length") ?? 0) > max) {
+    throw GdpError.of(413, `the body is over the ${max}-byte limit`);
+  }
+  const body = new Uint8Array(await request.arrayBuffer());
+  if (body.byteLength > max) throw GdpError.of(413, `the body is over the ${max}-byte limit`);
+  const record = await hub.append(name, body, config.autoCreate);
+  return json({ logname: name, recno: record.recno, ts: record.ts }, 201);
+}
+
+function errorResponse(error: GdpError): Response {
+  const status = error.code === 600
+    ? 404
+    : error.code >= 400 && error.code < 600
+    ? error.code
+    : 500;
+  if (status >= 500) log.error("HTTP request failed: {error}", { error });
+  return json({ ep_stat: error.epStat }, status);
+}
+
+function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function placeholder(): Response {
+  const html = `<!doctype html><meta charset="utf-8"><title>gdp-ws</title>
+<h1>gdp-ws</h1><p>A WebSocket gateway onto the Global Data Plane. Connect a WebSocket to this
+address and send <code>{"logname": "NAME", "startrec": 0, "numrec": 0}</code>.</p>`;
+  return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
+}

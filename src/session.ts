@@ -1,0 +1,240 @@
+/**
+ * One WebSocket connection: decodes request frames, owns the connection's
+ * subscriptions, and sends their events through a byte-bounded queue. A client
+ * that falls behind by more than `sendQueueBytes` is closed with 1013; nothing
+ * it does slows the hub or other sessions. No exception escapes a session:
+ * every failure becomes a JSON error to this client.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Limits } from "./config.ts";
+import { GdpError } from "./errors.ts";
+import type { Hub, Subscription, SubscriptionSink } from "./hub.ts";
+import {
+  type Addressee,
+  type AppendRequest,
+  COMPACT_STYLE,
+  encodeAppended,
+  encodeError,
+  EventType,
+  isFailure,
+  parseFrame,
+  PYTHON_STYLE,
+  type RequestId,
+  type Style,
+} from "./protocol.ts";
+
+export interface SessionOptions {
+  limits: Limits;
+  /** Batch mode: every frame is a JSON array of events (PROTOCOL.md). */
+  batch: boolean;
+  /** Appends to a missing log create it. */
+  autoCreate: boolean;
+  /** Remote address, for the logs. */
+  peer: string;
+}
+
+/** Close codes of PROTOCOL.md. */
+export const CloseCode = { GOING_AWAY: 1001, TOO_BIG: 1009, TRY_AGAIN_LATER: 1013 } as const;
+
+const log = getLogger(["gdp-ws", "session"]);
+const encoder = new TextEncoder();
+const OK_STAT: [number, string] = [200, "OK"];
+
+export class Session implements SubscriptionSink {
+  readonly style: Style;
+  readonly #socket: WebSocket;
+  readonly #hub: Hub;
+  readonly #options: SessionOptions;
+  readonly #subs = new Set<Subscription>();
+  readonly #opened = Date.now();
+  #batch: string[] = [];
+  #closing = false;
+  #requests = 0;
+  #events = 0;
+  #frames = 0;
+  #subscribed = 0;
+
+  constructor(socket: WebSocket, hub: Hub, options: SessionOptions) {
+    this.#socket = socket;
+    this.#hub = hub;
+    this.#options = options;
+    this.style = options.batch ? COMPACT_STYLE : PYTHON_STYLE;
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () =>
+      log.info("Open {peer} batch={batch}", { peer: options.peer, batch: options.batch });
+    socket.onmessage = (event) => this.#onMessage(event.data);
+    socket.onclose = (event) => this.#onClose(event.code, event.reason);
+    socket.onerror = () => {}; // onclose follows and says what happened
+  }
+
+  /** Subscriptions this connection holds now. */
+  get subscriptions(): number {
+    return this.#subs.size;
+  }
+
+  send(text: string): void {
+    if (this.#closing) return;
+    this.#events++;
+    if (!this.#options.batch) return this.#write(text);
+    if (this.#batch.push(text) === 1) queueMicrotask(() => this.#flush());
+  }
+
+  congested(): boolean {
+    return this.#queued() > this.#options.limits.sendQueueBytes / 2;
+  }
+
+  ended(sub: Subscription): void {
+    this.#subs.delete(sub);
+  }
+
+  /** Ends every subscription with SHUTDOWN, then closes with 1001. */
+  shutdown(): void {
+    for (const sub of [...this.#subs]) {
+      sub.end(EventType.SHUTDOWN, [200, "OK: gateway shutting down"]);
+    }
+    this.#flush();
+    this.#close(CloseCode.GOING_AWAY, "gateway shutting down");
+  }
+
+  #onMessage(data: unknown): void {
+    this.#requests++;
+    try {
+      if (typeof data !== "string" && !(data instanceof ArrayBuffer)) {
+        throw GdpError.badRequest("frame", "must be text or binary");
+      }
+      if (isTooBig(data, this.#options.limits.maxFrameBytes)) return this.#tooBig();
+      const request = parseFrame(data, this.#options.limits);
+      if (isFailure(request)) return this.#error(request.error, request);
+      if (request.op === "subscribe") this.#subscribe(request);
+      else if (request.op === "unsubscribe") this.#unsubscribe(request.id);
+      else void this.#append(request);
+    } catch (error) {
+      this.#error(GdpError.from(error), {});
+    }
+  }
+
+  #subscribe(request: Parameters<Hub["subscribe"]>[0]): void {
+    if (this.#subs.size >= this.#options.limits.maxSubscriptions) {
+      const max = this.#options.limits.maxSubscriptions;
+      return this.#error(GdpError.of(429, `at most ${max} subscriptions per connection`), request);
+    }
+    this.#subscribed++;
+    this.#subs.add(this.#hub.subscribe(request, this));
+  }
+
+  #unsubscribe(id: RequestId): void {
+    const matches = [...this.#subs].filter((sub) => sub.id === id);
+    if (matches.length === 0) {
+      return this.#error(
+        GdpError.badRequest("unsubscribe", `names no subscription (id ${JSON.stringify(id)})`),
+        {},
+      );
+    }
+    for (const sub of matches) sub.end(EventType.DONE, OK_STAT);
+  }
+
+  async #append(request: AppendRequest): Promise<void> {
+    const to: Addressee = { logname: request.logname };
+    if (request.id !== undefined) to.id = request.id;
+    try {
+      const record = await this.#hub.append(
+        request.logname,
+        request.data,
+        this.#options.autoCreate,
+      );
+      this.send(encodeAppended(record, to, this.style));
+    } catch (error) {
+      this.#error(GdpError.from(error), to);
+    }
+  }
+
+  #error(error: GdpError, to: Addressee): void {
+    if (error.code >= 500) {
+      log.error("Request failed for {peer}: {error}", { peer: this.#options.peer, error });
+    }
+    this.send(encodeError(error, to, this.style));
+  }
+
+  #tooBig(): void {
+    const max = this.#options.limits.maxFrameBytes;
+    this.#error(GdpError.of(413, `frame is over the ${max}-byte limit`), {});
+    this.#flush();
+    this.#close(CloseCode.TOO_BIG, "request frame too large");
+  }
+
+  #write(text: string): void {
+    if (this.#socket.readyState !== WebSocket.OPEN) return;
+    if (this.#socket.bufferedAmount + text.length > this.#options.limits.sendQueueBytes) {
+      return this.#slowConsumer();
+    }
+    this.#frames++;
+    this.#socket.send(text);
+  }
+
+  #flush(): void {
+    if (this.#batch.length === 0) return;
+    const frame = `[${this.#batch.join(",")}]`;
+    this.#batch = [];
+    this.#write(frame);
+  }
+
+  #queued(): number {
+    let bytes = this.#socket.bufferedAmount;
+    for (const text of this.#batch) bytes += text.length;
+    return bytes;
+  }
+
+  #slowConsumer(): void {
+    const limit = this.#options.limits.sendQueueBytes;
+    log.warning("Slow consumer {peer}: send queue over {limit} bytes", {
+      peer: this.#options.peer,
+      limit,
+    });
+    this.#close(CloseCode.TRY_AGAIN_LATER, `send queue over ${limit} bytes`);
+  }
+
+  #close(code: number, reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#cancelAll();
+    try {
+      this.#socket.close(code, reason);
+    } catch {
+      // Already closed by the peer.
+    }
+  }
+
+  #cancelAll(): void {
+    for (const sub of [...this.#subs]) sub.cancel();
+    this.#batch = [];
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#closing = true;
+    this.#cancelAll();
+    log.info(
+      "Close {peer} code={code} reason={reason} seconds={seconds} requests={requests} " +
+        "subscriptions={subscriptions} events={events} frames={frames}",
+      {
+        peer: this.#options.peer,
+        code,
+        reason,
+        seconds: (Date.now() - this.#opened) / 1000,
+        requests: this.#requests,
+        subscriptions: this.#subscribed,
+        events: this.#events,
+        frames: this.#frames,
+      },
+    );
+  }
+}
+
+function isTooBig(data: string | ArrayBuffer, limit: number): boolean {
+  if (typeof data !== "string") return data.byteLength > limit;
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes: only encode when the length alone cannot tell.
+  if (data.length > limit) return true;
+  return data.length * 3 > limit && encoder.encode(data).byteLength > limit;
+}

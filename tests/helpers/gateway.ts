@@ -1,0 +1,59 @@
+/** Starts a real gateway in this process on an ephemeral port, for tests. */
+
+import type { Backend } from "../../src/backend/backend.ts";
+import { openEmbedded } from "../../src/backend/embedded.ts";
+import { type Limits, makeConfig } from "../../src/config.ts";
+import { type Gateway, startGateway } from "../../src/server.ts";
+
+/** What the shared protocol suite needs from a backend under test. */
+export interface SuiteFixture {
+  backend: Backend;
+  createLog(name: string): Promise<void>;
+  append(name: string, data: Uint8Array): Promise<void>;
+  teardown(): Promise<void>;
+}
+
+/** Limits for tests: logs close as soon as their last subscriber leaves. */
+export const TEST_LIMITS: Partial<Limits> = { feedLingerMs: 0, shutdownGraceMs: 50 };
+
+/** A gateway on 127.0.0.1 with an ephemeral port. */
+export function serveForTest(backend: Backend, limits: Partial<Limits> = {}): Promise<Gateway> {
+  const config = makeConfig({
+    port: 0,
+    hostname: "127.0.0.1",
+    limits: { ...TEST_LIMITS, ...limits },
+  });
+  return startGateway(config, backend);
+}
+
+/** An embedded store in a fresh temporary folder. */
+export async function embeddedFixture(): Promise<SuiteFixture & { dataDir: string }> {
+  const dataDir = await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
+  const backend = openEmbedded({ dataDir, pollMs: 20 });
+  return {
+    dataDir,
+    backend,
+    createLog: async (name) => void await backend.create(name),
+    append: async (name, data) => {
+      const log = await backend.open(name);
+      await log.append(data);
+      await log.close();
+    },
+    teardown: async () => {
+      await backend.close();
+      await Deno.remove(dataDir, { recursive: true });
+    },
+  };
+}
+
+const encoder = new TextEncoder();
+
+/** Appends `record N` for N in from..to. */
+export async function appendRange(
+  fixture: SuiteFixture,
+  name: string,
+  from: number,
+  to: number,
+): Promise<void> {
+  for (let n = from; n <= to; n++) await fixture.append(name, encoder.encode(`record ${n}`));
+}
