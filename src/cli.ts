@@ -14,7 +14,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { Backend } from "./backend/backend.ts";
 import { openEmbedded } from "./backend/embedded.ts";
-import { openLibgdpBackend } from "./backend/libgdp/backend.ts";
 import {
   type BackendKind,
   type Config,
@@ -99,15 +98,20 @@ const COMMANDS: Record<string, Command> = {
     usage: "create NAME [--data DIR]",
     options: DATA_OPTION,
     help: `Options:\n${DATA_HELP}`,
-    run: (args, values) =>
-      withStore(values, async (store) => print(await store.create(name(args, 1)))),
+    run: (args, values) => {
+      const logname = name(args, 1);
+      return withStore(values, async (store) => print(await store.create(logname)));
+    },
   },
   append: {
     summary: "append TEXT, or one record per line of standard input",
     usage: "append NAME [TEXT] [--data DIR]",
     options: DATA_OPTION,
     help: `Options:\n${DATA_HELP}\nThe log is created when missing.`,
-    run: (args, values) => withStore(values, (store) => append(store, name(args, 2), args[1])),
+    run: (args, values) => {
+      const logname = name(args, 2);
+      return withStore(values, (store) => append(store, logname, args[1]));
+    },
   },
   tail: {
     summary: "print a log's records as they arrive, through a running gateway",
@@ -131,8 +135,10 @@ const COMMANDS: Record<string, Command> = {
     usage: "info NAME [--data DIR]",
     options: DATA_OPTION,
     help: `Options:\n${DATA_HELP}`,
-    run: (args, values) =>
-      withStore(values, async (store) => print(await store.info(name(args, 1)))),
+    run: (args, values) => {
+      const logname = name(args, 1);
+      return withStore(values, async (store) => print(await store.info(logname)));
+    },
   },
 };
 
@@ -172,15 +178,21 @@ function usage(code: number): number {
 }
 
 function fail(error: unknown): number {
-  if (error instanceof GdpError) {
-    console.error(`gdp-ws: ${error.message}`);
-    return 1;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  console.error(`gdp-ws: ${message}`);
+  console.error(`gdp-ws: ${describe(error)}`);
+  const code = (error as { code?: unknown })?.code;
   const isUsage = error instanceof ConfigError ||
-    (error as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
+    (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"));
   return isUsage ? 2 : 1;
+}
+
+/** The message of an error and of its causes, so a wrapped permission error stays visible. */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error; e !== undefined && parts.length < 5; e = (e as Error).cause) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join(": ");
 }
 
 /** The serve flags as a validated Config. */
@@ -229,9 +241,11 @@ async function serve(config: Config): Promise<number> {
   return 0;
 }
 
-function openBackend(config: Config): Promise<Backend> {
-  if (config.backend === "libgdp") return openLibgdpBackend(config.libgdp);
-  return Promise.resolve(openEmbedded({ dataDir: config.dataDir }));
+async function openBackend(config: Config): Promise<Backend> {
+  if (config.backend === "embedded") return openEmbedded({ dataDir: config.dataDir });
+  // Loaded only when asked for, so embedded mode never touches FFI.
+  const { openLibgdpBackend } = await import("./backend/libgdp/backend.ts");
+  return await openLibgdpBackend(config.libgdp);
 }
 
 async function withStore(

@@ -1,0 +1,162 @@
+/** The embedded store through the gateway: durability, HTTP API, slow consumers. */
+
+import assert from "node:assert/strict";
+import { openEmbedded } from "../src/backend/embedded.ts";
+import { range, recnos, TestClient, waitFor } from "./helpers/client.ts";
+import { serveForTest } from "./helpers/gateway.ts";
+import { RawWebSocket } from "./helpers/raw_ws.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
+}
+
+function http(gatewayUrl: string, path: string): string {
+  return gatewayUrl.replace(/^ws/, "http").replace(/\/$/, "") + path;
+}
+
+Deno.test({
+  name: "a restart on the same data folder keeps every acknowledged record",
+  ...opts,
+  fn: async () => {
+    const dataDir = await tempDir();
+    const first = await serveForTest(openEmbedded({ dataDir }));
+    const acked: number[] = [];
+    await Promise.all(
+      range(1, 100).map(async (n) => {
+        const res = await fetch(http(first.url, "/logs/demo.durable"), {
+          method: "POST",
+          body: `v${n}`,
+        });
+        assert.equal(res.status, 201);
+        acked.push(((await res.json()) as { recno: number }).recno);
+      }),
+    );
+    await first.shutdown();
+    assert.deepEqual(acked.sort((a, b) => a - b), range(1, 100));
+
+    const second = await serveForTest(openEmbedded({ dataDir }));
+    const client = await TestClient.connect(second.url);
+    client.send({ logname: "demo.durable", startrec: 1, numrec: 100 });
+    const events = await client.take(101);
+    assert.deepEqual(recnos(events), range(1, 100));
+    assert.deepEqual(
+      new Set(events.slice(0, 100).map((e) => e.datum!.data)),
+      new Set(range(1, 100).map((n) => `v${n}`)),
+    );
+    await client.close();
+    await second.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "HTTP API: append, list, info, health, errors",
+  ...opts,
+  fn: async () => {
+    const dataDir = await tempDir();
+    const gateway = await serveForTest(openEmbedded({ dataDir }));
+    const url = (p: string) => http(gateway.url, p);
+    const posted = await fetch(url("/logs/demo.http"), {
+      method: "POST",
+      body: new Uint8Array([1, 2, 3]),
+    });
+    assert.equal(posted.status, 201);
+    const body = await posted.json() as { logname: string; recno: number; ts: { sec: number } };
+    assert.equal(body.recno, 1);
+    assert.equal(body.logname, "demo.http");
+
+    const list = await (await fetch(url("/logs"))).json() as { human: string; count: number }[];
+    assert.deepEqual(list.map((l) => [l.human, l.count]), [["demo.http", 1]]);
+    const info = await (await fetch(url("/logs/demo.http"))).json() as {
+      name: string;
+      count: number;
+    };
+    assert.equal(info.count, 1);
+    assert.match(info.name, /^[A-Za-z0-9_-]{43}$/);
+    const byInternal = await (await fetch(url(`/logs/${info.name}`))).json() as { human: string };
+    assert.equal(byInternal.human, "demo.http");
+
+    const missing = await fetch(url("/logs/no.such.log"));
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { ep_stat: [number, string] }).ep_stat[0], 600);
+    const big = await fetch(url("/logs/demo.http"), {
+      method: "POST",
+      body: new Uint8Array(2 * 1024 * 1024),
+    });
+    assert.equal(big.status, 413);
+    await big.body?.cancel();
+    const wrong = await fetch(url("/logs/demo.http"), { method: "DELETE" });
+    assert.equal(wrong.status, 405);
+    await wrong.body?.cancel();
+
+    assert.deepEqual(await (await fetch(url("/healthz"))).json(), { status: "ok" });
+    const ready = await fetch(url("/readyz"));
+    assert.equal(ready.status, 200);
+    assert.equal(((await ready.json()) as { state: string }).state, "ok");
+    const page = await fetch(url("/"));
+    assert.match(await page.text(), /gdp-ws/);
+    await gateway.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "with autoCreate off, appending to a missing log is 600",
+  ...opts,
+  fn: async () => {
+    const dataDir = await tempDir();
+    const { makeConfig } = await import("../src/config.ts");
+    const { startGateway } = await import("../src/server.ts");
+    const config = makeConfig({
+      port: 0,
+      hostname: "127.0.0.1",
+      autoCreate: false,
+      limits: { feedLingerMs: 0 },
+    });
+    const gateway = await startGateway(config, openEmbedded({ dataDir }));
+    const res = await fetch(http(gateway.url, "/logs/demo.none"), { method: "POST", body: "x" });
+    assert.equal(res.status, 404);
+    await res.body?.cancel();
+    const client = await TestClient.connect(gateway.url);
+    client.send({ append: "demo.none", data: "x" });
+    assert.equal((await client.next()).ep_stat[0], 600);
+    await client.close();
+    await gateway.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "a slow consumer is closed with 1013 while a fast one keeps receiving",
+  ...opts,
+  fn: async () => {
+    const dataDir = await tempDir();
+    const backend = openEmbedded({ dataDir });
+    const gateway = await serveForTest(backend, { sendQueueBytes: 256 * 1024 });
+    await backend.create("demo.flood");
+    const fast = await TestClient.connect(gateway.url);
+    fast.send({ logname: "demo.flood", numrec: 0 });
+    const slow = await RawWebSocket.connect(gateway.port);
+    await slow.sendText(JSON.stringify({ logname: "demo.flood", numrec: 0 }));
+    await waitFor(() => gateway.hub.stats().live === 2, "both subscriptions live");
+
+    const log = await backend.open("demo.flood");
+    const payload = new TextEncoder().encode("x".repeat(64 * 1024));
+    const total = 400; // 25 MiB: more than loopback's socket buffers hold
+    for (let n = 1; n <= total; n++) {
+      await log.append(payload);
+      assert.equal((await fast.next()).datum!.recno, n);
+    }
+    assert.equal(gateway.hub.stats().live, 1, "the slow subscription was dropped");
+    const closed = await slow.readUntilClose();
+    assert.equal(closed.code, 1013);
+    assert.match(closed.reason, /send queue/);
+    assert.ok(closed.textFrames < total, "the slow client did not get everything");
+    slow.close();
+    await fast.close();
+    await gateway.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  },
+});

@@ -1,0 +1,95 @@
+/** Runs main.ts as a child process, as users and the compiled binary do. */
+
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+export const MAIN = fromFileUrl(new URL("../../main.ts", import.meta.url));
+
+export interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `main.ts args` under `flags` to completion. */
+export async function runMain(flags: string[], args: string[], stdin?: string): Promise<Output> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...flags, MAIN, ...args],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+/** A gateway started with `serve --port 0 --log-format json`; `url` comes from its log. */
+export interface ServeProcess {
+  url: string;
+  port: number;
+  child: Deno.ChildProcess;
+  /** Log lines so far (JSON objects). */
+  logs: Record<string, unknown>[];
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(): Promise<number>;
+}
+
+/** Flags that make a gateway's address and logs machine-readable. */
+const SERVE_FOR_TEST = ["--port", "0", "--hostname", "127.0.0.1", "--log-format", "json"];
+
+/** `deno run FLAGS main.ts serve ARGS`. */
+export function serveMain(flags: string[], args: string[]): Promise<ServeProcess> {
+  return serveCommand(["run", "--no-prompt", ...flags, MAIN, "serve", ...SERVE_FOR_TEST, ...args]);
+}
+
+/** `deno task start -- ARGS`, as the README says. */
+export function serveTask(args: string[]): Promise<ServeProcess> {
+  return serveCommand(["task", "start", ...SERVE_FOR_TEST, ...args]);
+}
+
+async function serveCommand(argv: string[]): Promise<ServeProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: argv,
+    cwd: fromFileUrl(new URL("../..", import.meta.url)),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const logs: Record<string, unknown>[] = [];
+  const { promise: listening, resolve, reject } = Promise.withResolvers<string>();
+  const reading = (async () => {
+    let rest = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        try {
+          const entry = JSON.parse(line) as { properties?: { url?: string } };
+          logs.push(entry);
+          if (entry.properties?.url) resolve(entry.properties.url);
+        } catch {
+          logs.push({ raw: line });
+        }
+      }
+    }
+    reject(new Error(`gateway exited before listening: ${JSON.stringify(logs)}`));
+  })();
+  const url = await listening;
+  return {
+    url,
+    port: Number(new URL(url).port),
+    child,
+    logs,
+    stop: async () => {
+      child.kill("SIGTERM");
+      const { code } = await child.status;
+      await reading;
+      return code;
+    },
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * A WebSocket client on a bare TCP socket, so a test can stop reading (a slow
+ * consumer) and later parse every frame the server sent, close frame included.
+ */
+
+const encoder = new TextEncoder();
+
+export class RawWebSocket {
+  readonly #conn: Deno.Conn;
+  #buffer = new Uint8Array(0);
+
+  private constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /** Connects and completes the opening handshake. */
+  static async connect(port: number, path = "/"): Promise<RawWebSocket> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const ws = new RawWebSocket(conn);
+    await conn.write(encoder.encode(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ));
+    const head = await ws.#readUntilHeaderEnd();
+    if (!head.startsWith("HTTP/1.1 101")) throw new Error(`upgrade refused: ${head}`);
+    return ws;
+  }
+
+  /** Sends one masked text frame. */
+  async sendText(text: string): Promise<void> {
+    const payload = encoder.encode(text);
+    if (payload.length > 125) throw new Error("short frames only");
+    const mask = crypto.getRandomValues(new Uint8Array(4));
+    const frame = new Uint8Array(6 + payload.length);
+    frame.set([0x81, 0x80 | payload.length, ...mask]);
+    payload.forEach((b, i) => frame[6 + i] = b ^ mask[i % 4]!);
+    await this.#conn.write(frame);
+  }
+
+  /** Reads frames until a close frame; returns its code and how many text frames came first. */
+  async readUntilClose(): Promise<{ code: number; reason: string; textFrames: number }> {
+    let textFrames = 0;
+    for (;;) {
+      const { opcode, payload } = await this.#readFrame();
+      if (opcode === 0x1) textFrames++;
+      if (opcode === 0x8) {
+        const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : 1005;
+        return { code, reason: new TextDecoder().decode(payload.subarray(2)), textFrames };
+      }
+    }
+  }
+
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  async #fill(min: number): Promise<void> {
+    while (this.#buffer.length < min) {
+      const chunk = new Uint8Array(64 * 1024);
+      const n = await this.#conn.read(chunk);
+      if (n === null) throw new Error("connection closed without a close frame");
+      const next = new Uint8Array(this.#buffer.length + n);
+      next.set(this.#buffer);
+      next.set(chunk.subarray(0, n), this.#buffer.length);
+      this.#buffer = next;
+    }
+  }
+
+  #take(n: number): Uint8Array {
+    const out = this.#buffer.slice(0, n);
+    this.#buffer = this.#buffer.slice(n);
+    return out;
+  }
+
+  async #readUntilHeaderEnd(): Promise<string> {
+    for (;;) {
+      const text = new TextDecoder().decode(this.#buffer);
+      const end = text.indexOf("\r\n\r\n");
+      if (end >= 0) {
+        this.#take(end + 4);
+        return text.slice(0, end);
+      }
+      await this.#fill(this.#buffer.length + 1);
+    }
+  }
+
+  async #readFrame(): Promise<{ opcode: number; payload: Uint8Array }> {
+    await this.#fill(2);
+    const opcode = this.#buffer[0]! & 0x0f;
+    let length = this.#buffer[1]! & 0x7f;
+    let header = 2;
+    if (length === 126) {
+      await this.#fill(4);
+      length = (this.#buffer[2]! << 8) | this.#buffer[3]!;
+      header = 4;
+    } else if (length === 127) {
+      await this.#fill(10);
+      length = Number(
+        new DataView(this.#buffer.buffer, this.#buffer.byteOffset + 2, 8).getBigUint64(0),
+      );
+      header = 10;
+    }
+    await this.#fill(header + length);
+    this.#take(header);
+    return { opcode, payload: this.#take(length) };
+  }
+}
