@@ -346,7 +346,7 @@ class Feed {
     const record = this.#recent[sub.next % this.#recent.length];
     if (record?.recno !== sub.next) return false;
     const end = Math.min(this.#last, sub.next + this.#options.readChunk - 1);
-    while (!sub.isEnded && sub.next <= end) {
+    while (!sub.isEnded && sub.next <= end && !sub.sink.congested()) {
       const r = this.#recent[sub.next % this.#recent.length];
       if (r?.recno !== sub.next) break;
       sub.deliver(r);
@@ -360,6 +360,8 @@ class Feed {
     for await (const record of this.#handle.read(from, count)) {
       if (sub.isEnded) return;
       sub.deliver(record);
+      // The rest of the chunk is read again later: cheaper than holding it per client.
+      if (sub.sink.congested()) break;
     }
     if (sub.next === from && !sub.isEnded) {
       throw GdpError.of(500, `record ${from} could not be read`);

@@ -160,3 +160,64 @@ Deno.test({
     await Deno.remove(dataDir, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "limits: subscriptions per connection (429) and connections (HTTP 503)",
+  ...opts,
+  fn: async () => {
+    const dataDir = await tempDir();
+    const backend = openEmbedded({ dataDir });
+    await backend.create("demo.limits");
+    const gateway = await serveForTest(backend, { maxSubscriptions: 3, maxConnections: 2 });
+    const client = await TestClient.connect(gateway.url);
+    for (let i = 0; i < 4; i++) client.send({ logname: "demo.limits", numrec: 0, id: i });
+    const refused = await client.next();
+    assert.equal(refused.type, 6);
+    assert.equal(refused.ep_stat[0], 429);
+    assert.equal(refused.id, 3);
+    await waitFor(() => gateway.hub.stats().live === 3, "three subscriptions live");
+
+    const second = await TestClient.connect(gateway.url);
+    await assert.rejects(TestClient.connect(gateway.url), /cannot connect/);
+    const res = await fetch(http(gateway.url, "/"), {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      },
+    });
+    assert.equal(res.status, 503);
+    await res.body?.cancel();
+    await second.close();
+    await waitFor(() => gateway.connections() === 1, "a connection slot freed");
+    const third = await TestClient.connect(gateway.url);
+    await third.close();
+    await client.close();
+    await gateway.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "a long history to a client that reads slowly pauses instead of overflowing",
+  ...opts,
+  fn: async () => {
+    const dataDir = await tempDir();
+    const backend = openEmbedded({ dataDir });
+    await backend.create("demo.history");
+    const log = await backend.open("demo.history");
+    const payload = new TextEncoder().encode("y".repeat(16 * 1024));
+    await Promise.all(range(1, 2000).map(() => log.append(payload))); // 32 MiB of history
+    const gateway = await serveForTest(backend, { sendQueueBytes: 512 * 1024 });
+    const slow = await RawWebSocket.connect(gateway.port);
+    await slow.sendText(JSON.stringify({ logname: "demo.history", startrec: 1, numrec: 2000 }));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // not reading: buffers fill
+    assert.equal(gateway.hub.stats().subscriptions, 1, "still subscribed, waiting");
+    const frames = await slow.readUntilText(2001);
+    assert.equal(frames, 2001, "every record, then DONE");
+    slow.close();
+    await gateway.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  },
+});

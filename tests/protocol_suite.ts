@@ -64,17 +64,6 @@ async function withGateway(setup: Setup, fn: (ctx: Ctx) => Promise<void>): Promi
 
 const encoder = new TextEncoder();
 
-/** Events until (and including) DONE or FAILURE, or `max` events. */
-async function untilEnd(client: TestClient, max = 10_000): Promise<WireEvent[]> {
-  const out: WireEvent[] = [];
-  while (out.length < max) {
-    const event = await client.next();
-    out.push(event);
-    if (event.type !== 1) break;
-  }
-  return out;
-}
-
 // --- PROTOCOL.md's worked example, for a log holding records 1-20 ----------
 
 interface Row {

@@ -50,6 +50,17 @@ export class RawWebSocket {
     }
   }
 
+  /** Reads until `n` text frames have arrived; returns how many did before a close frame. */
+  async readUntilText(n: number): Promise<number> {
+    let count = 0;
+    while (count < n) {
+      const { opcode } = await this.#readFrame();
+      if (opcode === 0x1) count++;
+      if (opcode === 0x8) break;
+    }
+    return count;
+  }
+
   close(): void {
     try {
       this.#conn.close();
@@ -71,8 +82,8 @@ export class RawWebSocket {
   }
 
   #take(n: number): Uint8Array {
-    const out = this.#buffer.slice(0, n);
-    this.#buffer = this.#buffer.slice(n);
+    const out = this.#buffer.subarray(0, n);
+    this.#buffer = this.#buffer.subarray(n);
     return out;
   }
 
