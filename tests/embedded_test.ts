@@ -1,7 +1,10 @@
 /** The embedded store through the gateway: durability, HTTP API, slow consumers. */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { openEmbedded } from "../src/backend/embedded.ts";
+import { makeConfig } from "../src/config.ts";
+import { startGateway } from "../src/server.ts";
 import { range, recnos, TestClient, waitFor } from "./helpers/client.ts";
 import { serveForTest } from "./helpers/gateway.ts";
 import { RawWebSocket } from "./helpers/raw_ws.ts";
@@ -107,8 +110,6 @@ Deno.test({
   ...opts,
   fn: async () => {
     const dataDir = await tempDir();
-    const { makeConfig } = await import("../src/config.ts");
-    const { startGateway } = await import("../src/server.ts");
     const config = makeConfig({
       port: 0,
       hostname: "127.0.0.1",
@@ -221,3 +222,89 @@ Deno.test({
     await Deno.remove(dataDir, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "/ws is an alias of /",
+  ...opts,
+  fn: async () => {
+    const dataDir = await tempDir();
+    const gateway = await serveForTest(openEmbedded({ dataDir }));
+    const client = await TestClient.connect(`${gateway.url}ws`);
+    client.send({ logname: "no.such" });
+    assert.equal((await client.next()).ep_stat[0], 600);
+    await client.close();
+    await gateway.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "with --cert and --key the gateway serves TLS (wss:// and https://)",
+  ...opts,
+  ignore: !(await hasOpenssl()),
+  fn: async () => {
+    const dir = await tempDir();
+    const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
+    const ca = await makeCertificates(dir, cert, key);
+    const config = makeConfig({
+      port: 0,
+      hostname: "127.0.0.1",
+      cert,
+      key,
+      limits: { feedLingerMs: 0 },
+    });
+    const gateway = await startGateway(config, openEmbedded({ dataDir: join(dir, "data") }));
+    assert.match(gateway.url, /^wss:\/\//);
+    const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(ca)] });
+    const res = await fetch(`https://127.0.0.1:${gateway.port}/healthz`, { client });
+    assert.deepEqual(await res.json(), { status: "ok" });
+    client.close();
+    await gateway.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+/** A throwaway CA and a leaf certificate for 127.0.0.1 signed by it; returns the CA's path. */
+async function makeCertificates(dir: string, cert: string, key: string): Promise<string> {
+  const [ca, caKey, csr, ext] = ["ca.pem", "ca.key", "leaf.csr", "leaf.ext"].map((f) =>
+    join(dir, f)
+  );
+  await Deno.writeTextFile(
+    ext!,
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+  );
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  const steps = [
+    [
+      "req",
+      "-x509",
+      ...ec,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=gdp-ws test CA",
+      "-keyout",
+      caKey!,
+      "-out",
+      ca!,
+    ],
+    ["req", ...ec, "-subj", "/CN=localhost", "-keyout", key, "-out", csr!],
+    ["x509", "-req", "-in", csr!, "-CA", ca!, "-CAkey", caKey!, "-CAcreateserial", "-days", "1"],
+  ];
+  steps[2]!.push("-extfile", ext!, "-out", cert);
+  for (const args of steps) {
+    const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
+      .output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  }
+  return ca!;
+}
+
+async function hasOpenssl(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("openssl", { args: ["version"], stdout: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}
