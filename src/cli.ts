@@ -25,6 +25,7 @@ import {
 } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import { setupLogging, stopLogging } from "./log.ts";
+import { infoObject } from "./protocol.ts";
 import { startGateway } from "./server.ts";
 import { tail } from "./tail.ts";
 
@@ -100,7 +101,7 @@ const COMMANDS: Record<string, Command> = {
     help: `Options:\n${DATA_HELP}`,
     run: (args, values) => {
       const logname = name(args, 1);
-      return withStore(values, async (store) => print(await store.create(logname)));
+      return withStore(values, async (store) => print(infoObject(await store.create(logname))));
     },
   },
   append: {
@@ -137,7 +138,7 @@ const COMMANDS: Record<string, Command> = {
     help: `Options:\n${DATA_HELP}`,
     run: (args, values) => {
       const logname = name(args, 1);
-      return withStore(values, async (store) => print(await store.info(logname)));
+      return withStore(values, async (store) => print(infoObject(await store.info(logname))));
     },
   },
 };
@@ -146,7 +147,9 @@ const COMMANDS: Record<string, Command> = {
 export async function run(args: string[]): Promise<number> {
   const first = args[0];
   const commandName = first !== undefined && first in COMMANDS ? first : "serve";
-  const rest = commandName === first ? args.slice(1) : args;
+  let rest = commandName === first ? args.slice(1) : args;
+  // `deno task start -- --port 9000` hands the "--" on; it separates nothing here.
+  if (rest[0] === "--") rest = rest.slice(1);
   if (first === "--help" || first === "-h" || first === "help") return usage(0);
   const command = COMMANDS[commandName]!;
   try {

@@ -63,7 +63,7 @@ export interface Config {
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxConnections: 10_000,
   maxSubscriptions: 1_000,
-  maxFrameBytes: 64 * 1024,
+  maxFrameBytes: 2 * 1024 * 1024,
   sendQueueBytes: 8 * 1024 * 1024,
   readChunk: 512,
   maxLognameLength: 1024,
@@ -122,6 +122,12 @@ function validate(config: Config): void {
   }
   if ((config.cert === undefined) !== (config.key === undefined)) {
     throw new ConfigError("cert and key go together: give both or neither");
+  }
+  const { sendQueueBytes, maxRecordBytes } = config.limits;
+  if (sendQueueBytes < 2 * maxRecordBytes) {
+    throw new ConfigError(
+      `send-queue-bytes (${sendQueueBytes}) must be at least twice max-record-bytes (${maxRecordBytes})`,
+    );
   }
   for (const [name, value] of Object.entries(config.limits)) {
     checkInt(name, value, name === "idleTimeoutSec" || name.endsWith("Ms") ? 0 : 1);

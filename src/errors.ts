@@ -21,7 +21,7 @@ const REASONS: Readonly<Record<number, string>> = {
   429: "too many requests",
   500: "internal error",
   501: "not implemented",
-  503: "GDP unreachable",
+  503: "service unavailable",
   600: "no route available",
 };
 

@@ -357,7 +357,10 @@ class Feed {
   async #deliverStored(sub: Subscription): Promise<void> {
     const from = sub.next;
     const count = Math.min(this.#last, from + this.#options.readChunk - 1) - from + 1;
-    for await (const record of this.#handle.read(from, count)) {
+    const records: LogRecord[] = [];
+    for await (const record of this.#handle.read(from, count)) records.push(record);
+    // One synchronous pass, so a batch-mode client gets the chunk in one frame.
+    for (const record of records) {
       if (sub.isEnded) return;
       sub.deliver(record);
       // The rest of the chunk is read again later: cheaper than holding it per client.

@@ -8,7 +8,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import type { LogRecord, Timestamp } from "./backend/backend.ts";
+import type { LogInfo, LogRecord, Timestamp } from "./backend/backend.ts";
 import { GdpError } from "./errors.ts";
 
 /** libgdp 2.x event types. */
@@ -273,6 +273,21 @@ export function encodeTs(ts: Timestamp, style: Style): string {
   const { item, key } = style;
   const acc = Number.isInteger(ts.accuracy) ? ts.accuracy.toFixed(1) : String(ts.accuracy);
   return `{"tv_sec"${key}${ts.sec}${item}"tv_nsec"${key}${ts.nsec}${item}"tv_accuracy"${key}${acc}}`;
+}
+
+/** A timestamp as a JSON object, with the wire's field names (HTTP API, CLI). */
+export function tsObject(ts: Timestamp): { tv_sec: number; tv_nsec: number; tv_accuracy: number } {
+  return { tv_sec: ts.sec, tv_nsec: ts.nsec, tv_accuracy: ts.accuracy };
+}
+
+/** A log's info as a JSON object for the HTTP API and the CLI. */
+export function infoObject(info: LogInfo): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: info.name };
+  if (info.human !== undefined) out.human = info.human;
+  out.count = info.count;
+  if (info.first) out.first = tsObject(info.first);
+  if (info.last) out.last = tsObject(info.last);
+  return out;
 }
 
 /** The key under which one encoding of a record can be shared by many subscriptions. */

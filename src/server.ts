@@ -17,6 +17,7 @@ import type { Backend } from "./backend/backend.ts";
 import type { Config } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import { Hub } from "./hub.ts";
+import { infoObject, tsObject } from "./protocol.ts";
 import { Session } from "./session.ts";
 
 /** The subprotocol that asks for batch mode. */
@@ -159,10 +160,10 @@ async function serveHttp(
     const state = backend.state();
     return json({ backend: backend.kind, ...state, ...hub.stats() }, state.ready ? 200 : 503);
   }
-  if (path === "/logs" && method === "GET") return json(await backend.list());
+  if (path === "/logs" && method === "GET") return json((await backend.list()).map(infoObject));
   if (path.startsWith("/logs/") && path.length > 6) {
-    const name = decodeURIComponent(path.slice(6));
-    if (method === "GET") return json(await backend.info(name));
+    const name = decodeName(path.slice(6));
+    if (method === "GET") return json(infoObject(await backend.info(name)));
     if (method === "POST") return await appendFromHttp(request, name, config, hub);
     return json({ error: "use GET or POST" }, 405, { allow: "GET, POST" });
   }
@@ -183,7 +184,15 @@ async function appendFromHttp(
   const body = new Uint8Array(await request.arrayBuffer());
   if (body.byteLength > max) throw GdpError.of(413, `the body is over the ${max}-byte limit`);
   const record = await hub.append(name, body, config.autoCreate);
-  return json({ logname: name, recno: record.recno, ts: record.ts }, 201);
+  return json({ logname: name, recno: record.recno, ts: tsObject(record.ts) }, 201);
+}
+
+function decodeName(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw GdpError.badRequest("path", "is not valid percent-encoding");
+  }
 }
 
 function errorResponse(error: GdpError): Response {

@@ -130,7 +130,7 @@ export class Session implements SubscriptionSink {
     if (matches.length === 0) {
       return this.#error(
         GdpError.badRequest("unsubscribe", `names no subscription (id ${JSON.stringify(id)})`),
-        {},
+        { id },
       );
     }
     for (const sub of matches) sub.end(EventType.DONE, OK_STAT);

@@ -61,7 +61,7 @@ Deno.test("create, append (argument and stdin lines) and info work on the store"
     const info = JSON.parse((await runMain(flags, ["info", "demo.cli", "--data", dir])).stdout);
     assert.equal(info.human, "demo.cli");
     assert.equal(info.count, 4);
-    assert.ok(info.first.sec <= info.last.sec);
+    assert.ok(info.first.tv_sec <= info.last.tv_sec);
     const missing = await runMain(flags, ["info", "no.such", "--data", dir]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /600/);

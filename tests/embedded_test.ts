@@ -66,7 +66,8 @@ Deno.test({
       body: new Uint8Array([1, 2, 3]),
     });
     assert.equal(posted.status, 201);
-    const body = await posted.json() as { logname: string; recno: number; ts: { sec: number } };
+    const body = await posted.json() as { logname: string; recno: number; ts: { tv_sec: number } };
+    assert.ok(Math.abs(body.ts.tv_sec - Date.now() / 1000) < 600);
     assert.equal(body.recno, 1);
     assert.equal(body.logname, "demo.http");
 
@@ -81,6 +82,12 @@ Deno.test({
     const byInternal = await (await fetch(url(`/logs/${info.name}`))).json() as { human: string };
     assert.equal(byInternal.human, "demo.http");
 
+    const malformed = await fetch(url("/logs/%E0%A4%A"));
+    assert.equal(malformed.status, 400);
+    assert.match(
+      ((await malformed.json()) as { ep_stat: [number, string] }).ep_stat[1],
+      /percent-encoding/,
+    );
     const missing = await fetch(url("/logs/no.such.log"));
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as { ep_stat: [number, string] }).ep_stat[0], 600);
@@ -135,7 +142,10 @@ Deno.test({
   fn: async () => {
     const dataDir = await tempDir();
     const backend = openEmbedded({ dataDir });
-    const gateway = await serveForTest(backend, { sendQueueBytes: 256 * 1024 });
+    const gateway = await serveForTest(backend, {
+      sendQueueBytes: 256 * 1024,
+      maxRecordBytes: 64 * 1024,
+    });
     await backend.create("demo.flood");
     const fast = await TestClient.connect(gateway.url);
     fast.send({ logname: "demo.flood", numrec: 0 });
@@ -210,7 +220,10 @@ Deno.test({
     const log = await backend.open("demo.history");
     const payload = new TextEncoder().encode("y".repeat(16 * 1024));
     await Promise.all(range(1, 2000).map(() => log.append(payload))); // 32 MiB of history
-    const gateway = await serveForTest(backend, { sendQueueBytes: 512 * 1024 });
+    const gateway = await serveForTest(backend, {
+      sendQueueBytes: 512 * 1024,
+      maxRecordBytes: 64 * 1024,
+    });
     const slow = await RawWebSocket.connect(gateway.port);
     await slow.sendText(JSON.stringify({ logname: "demo.history", startrec: 1, numrec: 2000 }));
     await new Promise((resolve) => setTimeout(resolve, 300)); // not reading: buffers fill

@@ -49,7 +49,7 @@ export function serveMain(flags: string[], args: string[]): Promise<ServeProcess
 
 /** `deno task start -- ARGS`, as the README says. */
 export function serveTask(args: string[]): Promise<ServeProcess> {
-  return serveCommand(["task", "start", ...SERVE_FOR_TEST, ...args]);
+  return serveCommand(["task", "start", "--", ...SERVE_FOR_TEST, ...args]);
 }
 
 async function serveCommand(argv: string[]): Promise<ServeProcess> {
