@@ -61,6 +61,7 @@ export interface HubStats {
 
 const OK_STAT: [number, string] = [200, "OK"];
 const CONGESTION_WAIT_MS = 5;
+const MAX_ATTACH_ATTEMPTS = 3;
 
 /** The starting recno for `startrec` on a log whose last record is `last` (PROTOCOL.md). */
 export function resolveStart(startrec: number, last: number): number {
@@ -113,9 +114,14 @@ export class Hub {
   }
 
   async #start(sub: Subscription, startrec: number): Promise<void> {
-    const feed = await this.#feedFor(sub.to.logname!);
-    if (sub.isEnded) return feed.release();
-    await feed.attach(sub, startrec);
+    // A feed can close between being found and being joined (its log failed);
+    // then a fresh one is opened, a few times at most.
+    for (let attempt = 1;; attempt++) {
+      const feed = await this.#feedFor(sub.to.logname!);
+      if (sub.isEnded) return feed.release();
+      if (await feed.attach(sub, startrec)) return;
+      if (attempt === MAX_ATTACH_ATTEMPTS) throw GdpError.of(503, "the log keeps closing");
+    }
   }
 
   async #open(logname: string, autoCreate: boolean): Promise<LogHandle> {
@@ -276,13 +282,15 @@ class Feed {
     this.#maybeLinger();
   }
 
-  async attach(sub: Subscription, startrec: number): Promise<void> {
+  /** Serves `sub` from `startrec` on; false when the feed has closed meanwhile. */
+  async attach(sub: Subscription, startrec: number): Promise<boolean> {
     this.#pending--;
-    if (this.#closed) throw GdpError.of(503, "the log was closed");
+    if (this.#closed) return false;
     this.#members.add(sub);
     sub.bind(this);
     sub.next = resolveStart(startrec, this.#last);
     await this.#catchUp(sub);
+    return true;
   }
 
   detach(sub: Subscription): void {
@@ -297,7 +305,7 @@ class Feed {
     clearTimeout(this.#linger);
     this.#onClose();
     this.#unfollow?.();
-    for (const sub of [...this.#members]) sub.fail(GdpError.of(503, "the log was closed"));
+    for (const sub of [...this.#members]) sub.fail(GdpError.of(500, "the log was closed"));
     await this.#handle.close();
   }
 
