@@ -108,9 +108,11 @@ const encoder = new TextEncoder();
 const compiled = new Map<string, Promise<string>>();
 const loaded = new Map<string, Promise<LibgdpDouble>>();
 
-/** The libgdp 2.x double (or, with `zeroX`, the 0.x `gdp_gcl_*` build). */
-export function libgdpDouble(options: { zeroX?: boolean } = {}): Promise<LibgdpDouble> {
-  const variant = options.zeroX ? "0x" : "2x";
+/** Builds of the double: libgdp 2.x, early 0.x, later 0.x (`*_by_recno` names). */
+export type DoubleVariant = "2x" | "0x" | "0x-by-recno";
+
+/** The libgdp double of the given generation (default 2.x). */
+export function libgdpDouble(variant: DoubleVariant = "2x"): Promise<LibgdpDouble> {
   let double = loaded.get(variant);
   if (!double) {
     double = compileDouble(variant).then(load);
@@ -120,7 +122,7 @@ export function libgdpDouble(options: { zeroX?: boolean } = {}): Promise<LibgdpD
 }
 
 /** Compiles the double once per module and variant; resolves to its path. */
-export function compileDouble(variant: "2x" | "0x" = "2x"): Promise<string> {
+export function compileDouble(variant: DoubleVariant = "2x"): Promise<string> {
   let path = compiled.get(variant);
   if (!path) {
     path = compile(variant);
@@ -129,7 +131,7 @@ export function compileDouble(variant: "2x" | "0x" = "2x"): Promise<string> {
   return path;
 }
 
-async function compile(variant: "2x" | "0x"): Promise<string> {
+async function compile(variant: DoubleVariant): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "gdp-ws-libgdp-" });
   addEventListener("unload", () => {
     try {
@@ -138,9 +140,10 @@ async function compile(variant: "2x" | "0x"): Promise<string> {
       // already gone
     }
   });
-  const path = `${dir}/${variant === "0x" ? "libgdp.so.0.8" : "libgdp.so.2.1"}`;
+  const path = `${dir}/${variant === "2x" ? "libgdp.so.2.1" : "libgdp.so.0.8"}`;
   const args = ["-shared", "-fPIC", "-O2", "-pthread", "-Wall", "-Wextra", "-Wl,-z,nodelete"];
-  if (variant === "0x") args.push("-DLIBGDP_0X");
+  if (variant !== "2x") args.push("-DLIBGDP_0X");
+  if (variant === "0x-by-recno") args.push("-DLIBGDP_0X_BY_RECNO");
   args.push("-o", path, SOURCE.pathname);
   const { code, stderr } = await new Deno.Command("cc", { args, stderr: "piped" }).output();
   if (code !== 0) {
@@ -214,15 +217,22 @@ function load(path: string): LibgdpDouble {
 }
 
 /**
- * A protocol-suite fixture on the double: a fresh set of logs and a fresh
- * backend for each test; logs are created and appended to as another GDP
- * client would (the backend only learns of them through libgdp).
+ * A protocol-suite fixture on the double: fresh logs and a fresh backend for
+ * each test. Logs are created and appended to as another GDP client would
+ * (the backend only learns of them through libgdp), the first record after
+ * each subscribe arrives late (as with the real libgdp), and teardown fails
+ * the test if anything leaked or libgdp was misused.
  */
 export async function libgdpFixture(): Promise<SuiteFixture> {
   const gdp = await libgdpDouble();
   gdp.dropLogs();
   gdp.reset();
-  const backend = await openLibgdpBackend({ path: gdp.path, appendable: true });
+  gdp.setReorder(FIXTURE_REORDER_MS);
+  const backend = await openLibgdpBackend({
+    path: gdp.path,
+    appendable: true,
+    reorderHoldMs: FIXTURE_HOLD_MS,
+  });
   return {
     backend,
     createLog: (name) => {
@@ -233,8 +243,38 @@ export async function libgdpFixture(): Promise<SuiteFixture> {
       gdp.append(name, data);
       return Promise.resolve();
     },
-    teardown: () => backend.close(),
+    teardown: async () => {
+      await backend.close();
+      assertNoLeaks(gdp); // before reset(): it zeroes the misuse counters
+      gdp.setReorder(0);
+    },
   };
+}
+
+/** Delay of the first record after a subscribe, in the fixture. */
+const FIXTURE_REORDER_MS = 30;
+/** Shorter than the delay, so both the hold and the gap read are exercised. */
+const FIXTURE_HOLD_MS = 10;
+
+/** Throws unless every event, datum, handle and subscription is gone, and none was misused. */
+export function assertNoLeaks(gdp: LibgdpDouble): void {
+  const c = gdp.counters();
+  const bad = (
+    [
+      "liveEvents",
+      "liveDatums",
+      "openHandles",
+      "liveSubs",
+      "doubleOpens",
+      "badFrees",
+      "badUses",
+      "closeWithSub",
+      "nextWithGin",
+    ] as const
+  ).filter((key) => c[key] !== 0);
+  if (bad.length > 0) {
+    throw new Error(`libgdp double: ${bad.map((key) => `${key}=${c[key]}`).join(", ")}`);
+  }
 }
 
 /** Polls `condition` every few ms; throws after `timeoutMs` (only to avoid hangs). */

@@ -1,0 +1,377 @@
+/**
+ * The {@linkcode Backend} over libgdp (LIBGDP-ABI.md): logs live in the GDP;
+ * this process keeps one open handle and at most one live subscription per
+ * log, whatever the number of callers, and delivers records in order with
+ * no gap and no duplicate, across reordering and link loss.
+ *
+ * @example
+ * ```ts
+ * const backend = await openLibgdpBackend({ path: "/usr/lib/libgdp.so.2.1" });
+ * const log = await backend.open("edu.berkeley.demo.temp");
+ * const stop = log.follow(await log.last() + 1, (r) => console.log(r.recno), console.error);
+ * // ...
+ * stop();
+ * await log.close();
+ * await backend.close();
+ * ```
+ *
+ * @module
+ */
+
+import type { Backend, BackendState, LogHandle, LogInfo, LogRecord, Unfollow } from "../backend.ts";
+import { GdpError } from "../../errors.ts";
+import { feedCounters } from "./feed.ts";
+import { type FfiCounters, IoMode, Libgdp } from "./ffi.ts";
+import { EventPump } from "./pump.ts";
+import {
+  Upstream,
+  type UpstreamContext,
+  type UpstreamCounters,
+  type UpstreamOptions,
+} from "./upstream.ts";
+
+/** How to load and drive libgdp. */
+export interface LibgdpOptions {
+  /** Path of `libgdp.so.2.1` (or a name for the loader's search path). */
+  path: string;
+  /** Router `HOST:PORT` for `gdp_init`; default: libgdp's parameter files. */
+  router?: string;
+  /** How long a record past a gap waits for the missing one before it is read (ms). */
+  reorderHoldMs?: number;
+  /** First delay before reopening a log after link loss (ms); doubles each try. */
+  retryInitialMs?: number;
+  /** Longest delay between reopen attempts (ms). */
+  retryMaxMs?: number;
+  /** How long a log may stay unreachable before followers get a 503 (ms). */
+  downAfterMs?: number;
+  /**
+   * Open logs for appending too (`GDP_MODE_RA`). Off by default: appending
+   * needs the log's signing key, and a gateway usually only reads.
+   */
+  appendable?: boolean;
+}
+
+/** Defaults of {@linkcode LibgdpOptions}. */
+export const LIBGDP_DEFAULTS = {
+  reorderHoldMs: 200,
+  retryInitialMs: 500,
+  retryMaxMs: 30_000,
+  downAfterMs: 10_000,
+} as const;
+
+/** Counters of one backend, as plain numbers (for `/metrics`). */
+export interface LibgdpCounters extends FfiCounters, UpstreamCounters {
+  /** Logs with an open handle (or one being opened). */
+  openLogs: number;
+  /** Followers across all logs. */
+  followers: number;
+  /** Events that arrived for handles already closed (freed unseen). */
+  orphanEvents: number;
+}
+
+/** How many name resolutions are cached, and for how long. */
+const NAME_CACHE_MAX = 4096;
+const NAME_CACHE_MS = 60_000;
+
+interface ResolvedName {
+  key: string;
+  iname: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * Loads libgdp, runs `gdp_init` and resolves to a ready backend.
+ *
+ * @example
+ * ```ts
+ * const backend = await openLibgdpBackend({ path: "libgdp.so.2.1", router: "gdp.example:8009" });
+ * ```
+ */
+export async function openLibgdpBackend(opts: LibgdpOptions): Promise<LibgdpBackend> {
+  const backend = new LibgdpBackend(opts);
+  try {
+    await backend.ready();
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  return backend;
+}
+
+/** See the module docs. Construct with {@linkcode openLibgdpBackend}, or `new` then `ready()`. */
+export class LibgdpBackend implements Backend {
+  /** Always `"libgdp"`. */
+  readonly kind = "libgdp";
+  readonly #gdp: Libgdp;
+  readonly #pump: EventPump;
+  readonly #options: UpstreamOptions;
+  readonly #appendable: boolean;
+  readonly #counters: UpstreamCounters = { ...feedCounters(), reconnects: 0, downReports: 0 };
+  readonly #ready: Promise<void>;
+  #initState: "pending" | "done" | GdpError = "pending";
+  readonly #logs = new Map<string, Upstream>();
+  readonly #names = new Map<string, { value: Promise<ResolvedName>; expires: number }>();
+  readonly #ctx: UpstreamContext;
+  #closing: Promise<void> | undefined;
+
+  /** Loads libgdp (throws if it cannot) and starts `gdp_init`; see {@linkcode ready}. */
+  constructor(opts: LibgdpOptions) {
+    this.#options = resolveOptions(opts);
+    this.#appendable = opts.appendable ?? false;
+    this.#gdp = Libgdp.open(opts.path);
+    this.#pump = EventPump.for(opts.path);
+    this.#ctx = this.#context();
+    this.#ready = this.#gdp.init(opts.router).then(
+      () => {
+        this.#initState = "done";
+      },
+      (error: unknown) => {
+        this.#initState = GdpError.from(error);
+        throw this.#initState;
+      },
+    );
+    this.#ready.catch(() => {}); // reported through ready() and state()
+  }
+
+  /** Resolves once `gdp_init` succeeded; rejects with its error. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Opens a log by human or internal name, sharing one handle per log. */
+  async open(logname: string): Promise<LogHandle> {
+    this.#assertOpen();
+    await this.#ready;
+    const { key, iname } = await this.#resolve(logname);
+    for (;;) {
+      this.#assertOpen();
+      const existing = this.#logs.get(key);
+      if (existing?.closing) {
+        await existing.closing;
+        continue;
+      }
+      const upstream = existing ?? this.#newUpstream(key, iname);
+      upstream.acquire();
+      try {
+        await upstream.opened();
+      } catch (error) {
+        await upstream.release();
+        throw error;
+      }
+      return new LibgdpHandle(upstream, this.#appendable);
+    }
+  }
+
+  /** The log's internal name and record count. */
+  async info(logname: string): Promise<LogInfo> {
+    const handle = await this.open(logname);
+    try {
+      const info: LogInfo = { name: handle.name, count: await handle.last() };
+      if (logname !== handle.name) info.human = logname;
+      return info;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** libgdp cannot enumerate logs: always empty. */
+  list(): Promise<LogInfo[]> {
+    return Promise.resolve([]);
+  }
+
+  /** Rejects with 501: creating a log needs a log server. */
+  create(_logname: string): Promise<LogInfo> {
+    return Promise.reject(
+      GdpError.of(501, "creating logs needs a GDP log server (use gdp-create)"),
+    );
+  }
+
+  /** Health for `/readyz`: ok, connecting (reconnecting), down, closed. */
+  state(): BackendState {
+    if (this.#closing) return { ready: false, state: "closed" };
+    if (this.#initState === "pending") {
+      return { ready: false, state: "connecting", detail: "gdp_init in progress" };
+    }
+    if (this.#initState !== "done") {
+      return { ready: false, state: "down", detail: this.#initState.message };
+    }
+    let down = 0;
+    let recovering = 0;
+    for (const upstream of this.#logs.values()) {
+      if (upstream.health === "down") down++;
+      else if (upstream.health === "recovering") recovering++;
+    }
+    if (down > 0) {
+      const detail = `${down} log(s) unreachable for over ${this.#options.downAfterMs} ms`;
+      return { ready: false, state: "down", detail };
+    }
+    if (recovering > 0) {
+      return { ready: true, state: "connecting", detail: `reconnecting ${recovering} log(s)` };
+    }
+    return { ready: true, state: "ok" };
+  }
+
+  /**
+   * Counters for `/metrics`. Events are read by one pump per library and
+   * process, so `eventsGot`/`eventsFreed`/`orphanEvents` are process-wide;
+   * the rest count this backend's calls.
+   */
+  counters(): LibgdpCounters {
+    let followers = 0;
+    for (const upstream of this.#logs.values()) followers += upstream.followers;
+    const pump = this.#pump.counters;
+    return {
+      ...this.#gdp.counters,
+      eventsGot: pump.eventsGot,
+      eventsFreed: pump.eventsFreed,
+      ...this.#counters,
+      openLogs: this.#logs.size,
+      followers,
+      orphanEvents: this.#pump.orphans,
+    };
+  }
+
+  /** `[detail, ep_stat_tostr text]` of an EP_STAT, for status reporting. */
+  decodeStat(stat: number): [number, string] {
+    return this.#gdp.decodeStat(stat);
+  }
+
+  /** Unsubscribes and closes every log; libgdp itself stays loaded. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await Promise.allSettled([...this.#logs.values()].map((upstream) => upstream.shutdown()));
+    this.#names.clear();
+    await this.#pump.idle();
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw GdpError.of(503, "the libgdp backend is closed");
+  }
+
+  #newUpstream(key: string, iname: Uint8Array<ArrayBuffer>): Upstream {
+    const upstream = new Upstream(key, iname, this.#ctx);
+    this.#logs.set(key, upstream);
+    return upstream;
+  }
+
+  #context(): UpstreamContext {
+    const pump = this.#pump;
+    const logs = this.#logs;
+    return {
+      gdp: this.#gdp,
+      options: this.#options,
+      counters: this.#counters,
+      attach: (gin, sink) => pump.attach(gin, sink),
+      detach: (gin) => pump.detach(gin),
+      // unique per process, so two backends never share one
+      nextUdata: nextProcessUdata,
+      forget: (upstream) => {
+        if (logs.get(upstream.name) === upstream) logs.delete(upstream.name);
+      },
+    };
+  }
+
+  /** Human or internal name → internal name (cached: it may query a database). */
+  #resolve(logname: string): Promise<ResolvedName> {
+    const now = Date.now();
+    const hit = this.#names.get(logname);
+    if (hit && hit.expires > now) return hit.value;
+    if (this.#names.size >= NAME_CACHE_MAX) this.#names.clear();
+    const value = this.#gdp.parseName(logname).then((iname) => ({
+      key: this.#gdp.printableName(iname),
+      iname,
+    }));
+    this.#names.set(logname, { value, expires: now + NAME_CACHE_MS });
+    value.catch(() => this.#names.delete(logname));
+    return value;
+  }
+}
+
+let processUdata = 0n;
+
+function nextProcessUdata(): bigint {
+  return ++processUdata;
+}
+
+function resolveOptions(opts: LibgdpOptions): UpstreamOptions {
+  const pick = (value: number | undefined, fallback: number, name: string): number => {
+    const v = value ?? fallback;
+    if (!Number.isFinite(v) || v < 0) throw GdpError.badRequest(name, "must be a number >= 0");
+    return v;
+  };
+  const retryInitialMs = Math.max(
+    1,
+    pick(opts.retryInitialMs, LIBGDP_DEFAULTS.retryInitialMs, "retryInitialMs"),
+  );
+  return {
+    mode: opts.appendable ? IoMode.RA : IoMode.RO,
+    reorderHoldMs: pick(opts.reorderHoldMs, LIBGDP_DEFAULTS.reorderHoldMs, "reorderHoldMs"),
+    retryInitialMs,
+    retryMaxMs: Math.max(
+      retryInitialMs,
+      pick(opts.retryMaxMs, LIBGDP_DEFAULTS.retryMaxMs, "retryMaxMs"),
+    ),
+    downAfterMs: pick(opts.downAfterMs, LIBGDP_DEFAULTS.downAfterMs, "downAfterMs"),
+  };
+}
+
+/** One caller's share of an {@linkcode Upstream}. */
+class LibgdpHandle implements LogHandle {
+  readonly name: string;
+  readonly #upstream: Upstream;
+  readonly #appendable: boolean;
+  readonly #follows = new Set<Unfollow>();
+  #closed = false;
+
+  constructor(upstream: Upstream, appendable: boolean) {
+    this.name = upstream.name;
+    this.#upstream = upstream;
+    this.#appendable = appendable;
+  }
+
+  last(): Promise<number> {
+    this.#assertOpen();
+    return this.#upstream.last();
+  }
+
+  read(from: number, count: number): AsyncIterable<LogRecord> {
+    this.#assertOpen();
+    return this.#upstream.read(from, count);
+  }
+
+  follow(
+    from: number,
+    onRecord: (record: LogRecord) => void,
+    onError: (error: GdpError) => void,
+  ): Unfollow {
+    this.#assertOpen();
+    const unfollow = this.#upstream.follow(from, onRecord, onError);
+    const stop = () => {
+      if (this.#follows.delete(stop)) unfollow();
+    };
+    this.#follows.add(stop);
+    return stop;
+  }
+
+  append(data: Uint8Array): Promise<LogRecord> {
+    this.#assertOpen();
+    if (!this.#appendable) {
+      return Promise.reject(GdpError.of(501, "appending through libgdp is not enabled"));
+    }
+    return this.#upstream.append(new Uint8Array(data));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const stop of [...this.#follows]) stop();
+    await this.#upstream.release();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw GdpError.of(500, "this log handle is closed");
+  }
+}

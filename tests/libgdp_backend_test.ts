@@ -1,0 +1,428 @@
+/**
+ * The libgdp backend against the libgdp test double: handle sharing,
+ * in-order gapless delivery despite reordering, resume across link loss,
+ * 503 after `downAfterMs`, and every event and datum freed exactly once.
+ */
+
+import assert from "node:assert/strict";
+import type { LogHandle, LogRecord } from "../src/backend/backend.ts";
+import {
+  type LibgdpBackend,
+  type LibgdpOptions,
+  openLibgdpBackend,
+} from "../src/backend/libgdp/backend.ts";
+import { GdpError } from "../src/errors.ts";
+import {
+  FAILURE,
+  type LibgdpDouble,
+  libgdpDouble,
+  SHUTDOWN,
+  uniqueLog,
+  until,
+} from "./helpers/libgdp_double.ts";
+
+const dbl = await libgdpDouble();
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+type Options = Omit<LibgdpOptions, "path">;
+
+/** Fast retries for tests; everything else at its default unless given. */
+const FAST: Options = { retryInitialMs: 10, retryMaxMs: 40 };
+
+/** Runs `fn` with a fresh backend, then checks nothing leaked or was misused. */
+async function withBackend(
+  options: Options,
+  fn: (backend: LibgdpBackend) => Promise<void>,
+  double: LibgdpDouble = dbl,
+): Promise<void> {
+  double.reset();
+  const backend = await openLibgdpBackend({ path: double.path, ...FAST, ...options });
+  try {
+    await fn(backend);
+  } finally {
+    await backend.close();
+  }
+  assertClean(backend, double);
+}
+
+function assertClean(backend: LibgdpBackend, double: LibgdpDouble): void {
+  const c = double.counters();
+  for (
+    const key of [
+      "liveEvents",
+      "liveDatums",
+      "openHandles",
+      "liveSubs",
+      "doubleOpens",
+      "badFrees",
+      "badUses",
+      "closeWithSub",
+      "nextWithGin",
+    ] as const
+  ) {
+    assert.equal(c[key], 0, `double: ${key}`);
+  }
+  const b = backend.counters();
+  assert.equal(b.eventsGot, b.eventsFreed, "events got = freed");
+  assert.equal(b.datumsAllocated, b.datumsFreed, "datums allocated = freed");
+  assert.equal(b.opens, b.closes, "every open closed");
+  assert.equal(b.openLogs, 0);
+  assert.equal(backend.state().state, "closed");
+}
+
+/** A log in the double holding records "record 1".."record n". */
+function makeLog(n = 0, double: LibgdpDouble = dbl): string {
+  const name = uniqueLog("backend");
+  double.createLog(name);
+  appendRange(name, 1, n, double);
+  return name;
+}
+
+function appendRange(name: string, from: number, to: number, double: LibgdpDouble = dbl): void {
+  for (let i = from; i <= to; i++) double.append(name, `record ${i}`);
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
+
+interface Collector {
+  records: LogRecord[];
+  errors: GdpError[];
+  stop: () => void;
+  recnos(): number[];
+}
+
+function collect(handle: LogHandle, from: number): Collector {
+  const records: LogRecord[] = [];
+  const errors: GdpError[] = [];
+  const stop = handle.follow(from, (r) => records.push(r), (e) => errors.push(e));
+  return { records, errors, stop, recnos: () => records.map((r) => r.recno) };
+}
+
+async function readAll(handle: LogHandle, from: number, count: number): Promise<number[]> {
+  const out: number[] = [];
+  for await (const record of handle.read(from, count)) out.push(record.recno);
+  return out;
+}
+
+Deno.test("one handle and one subscription per log, however many opens and spellings", async () => {
+  await withBackend({}, async (backend) => {
+    const name = makeLog(3);
+    const first = await backend.open(name);
+    const internal = await backend.open(first.name);
+    const many = await Promise.all(Array.from({ length: 1000 }, () => backend.open(name)));
+    assert.equal(dbl.counters().opens, 1, "one gdp_gin_open");
+    assert.equal(dbl.counters().openHandles, 1);
+    assert.equal(backend.counters().opens, 1);
+    assert.equal(backend.counters().openLogs, 1);
+
+    const follower = collect(first, 1);
+    await until(() => follower.records.length === 3, "3 records");
+    assert.equal(dbl.counters().subscribes, 1, "one subscription");
+    assert.equal(backend.counters().followers, 1);
+
+    await Promise.all(many.map((handle) => handle.close()));
+    await internal.close();
+    assert.equal(dbl.counters().openHandles, 1, "still open for the last share");
+    dbl.append(name, "record 4");
+    await until(() => follower.records.length === 4, "record 4");
+    assert.equal(decoder.decode(follower.records[3]?.data), "record 4");
+
+    follower.stop();
+    await first.close();
+    const c = dbl.counters();
+    assert.deepEqual([c.openHandles, c.closes, c.unsubscribes, c.closeWithSub], [0, 1, 1, 0]);
+  });
+});
+
+Deno.test("a missing log is 600 with ep_stat_tostr's text, and leaves nothing open", async () => {
+  await withBackend({}, async (backend) => {
+    const missing = uniqueLog("missing");
+    for (const attempt of [backend.open(missing), backend.info(missing)]) {
+      await assert.rejects(attempt, (error: unknown) => {
+        assert.ok(error instanceof GdpError);
+        assert.equal(error.code, 600);
+        assert.equal(error.message, "ERROR: 600 no route available [Berkeley:Swarm-GDP:600]");
+        return true;
+      });
+    }
+    assert.equal(backend.counters().openLogs, 0);
+    assert.deepEqual(backend.state(), { ready: true, state: "ok" });
+  });
+});
+
+Deno.test("info, list and create", async () => {
+  await withBackend({}, async (backend) => {
+    const name = makeLog(3);
+    const info = await backend.info(name);
+    assert.match(info.name, /^[A-Za-z0-9_-]{43}$/);
+    assert.deepEqual(info, { name: info.name, count: 3, human: name });
+    assert.deepEqual(await backend.info(info.name), { name: info.name, count: 3 });
+    assert.deepEqual(await backend.list(), []);
+    await assert.rejects(
+      backend.create("new.log"),
+      (e: unknown) => e instanceof GdpError && e.code === 501,
+    );
+  });
+});
+
+Deno.test("last() sees other writers' records although libgdp's count is cached", async () => {
+  await withBackend({}, async (backend) => {
+    const empty = await backend.open(makeLog(0));
+    assert.equal(await empty.last(), 0);
+    await empty.close();
+
+    const name = makeLog(2);
+    const log = await backend.open(name);
+    assert.equal(await log.last(), 2);
+    dbl.append(name, "record 3");
+    assert.equal(await log.last(), 3);
+    const follower = collect(log, 4);
+    dbl.append(name, "record 4");
+    await until(() => follower.records.length === 1, "record 4");
+    assert.equal(await log.last(), 4);
+    await log.close();
+  });
+});
+
+Deno.test("read: history in order, fewer records when the log ends sooner", async () => {
+  await withBackend({}, async (backend) => {
+    const log = await backend.open(makeLog(20));
+    assert.deepEqual(await readAll(log, 5, 10), range(5, 14));
+    assert.deepEqual(await readAll(log, 15, 100), range(15, 20));
+    assert.deepEqual(await readAll(log, 21, 5), []);
+    for await (const record of log.read(1, 20)) {
+      assert.equal(decoder.decode(record.data), "record 1");
+      break; // reads still in flight must be freed too
+    }
+    await log.close();
+  });
+});
+
+Deno.test("in order and gapless when libgdp delivers the first record late: the gap is read", async () => {
+  dbl.reset();
+  await withBackend({ reorderHoldMs: 10 }, async (backend) => {
+    dbl.setReorder(300);
+    const name = makeLog(5);
+    const log = await backend.open(name);
+    const follower = collect(log, 1);
+    await until(() => follower.records.length === 5, "records 1-5");
+    appendRange(name, 6, 8);
+    await until(() => follower.records.length === 8, "records 6-8");
+    // the late first event still arrives, and must be dropped
+    await until(() => backend.counters().duplicatesDropped >= 1, "the late duplicate");
+    assert.deepEqual(follower.recnos(), range(1, 8));
+    assert.ok(backend.counters().gapReads >= 1);
+    assert.deepEqual(follower.errors, []);
+    await log.close();
+  });
+});
+
+Deno.test("in order when the late record comes within the hold: no read needed", async () => {
+  await withBackend({ reorderHoldMs: 5_000 }, async (backend) => {
+    dbl.setReorder(20);
+    const name = makeLog(0);
+    const log = await backend.open(name);
+    const follower = collect(log, 1);
+    await until(() => dbl.counters().liveSubs === 1, "subscribed");
+    appendRange(name, 1, 4); // record 1 is delivered after 2-4
+    await until(() => follower.records.length === 4, "records 1-4");
+    assert.deepEqual(follower.recnos(), range(1, 4));
+    assert.equal(backend.counters().gapReads, 0);
+    await log.close();
+  });
+});
+
+Deno.test("resume across a link break: a delay, no gap, no duplicate, no error", async () => {
+  await withBackend({ downAfterMs: 10_000 }, async (backend) => {
+    const name = makeLog(5);
+    const log = await backend.open(name);
+    const follower = collect(log, 1);
+    await until(() => follower.records.length === 5, "records 1-5");
+    dbl.breakLink(150);
+    await until(() => backend.state().state === "connecting", "reconnecting");
+    assert.equal(backend.state().ready, true, "not down yet");
+    appendRange(name, 6, 10);
+    await until(() => follower.records.length === 10, "records 6-10");
+    assert.deepEqual(follower.recnos(), range(1, 10));
+    assert.deepEqual(follower.errors, []);
+    assert.equal(backend.counters().reconnects, 1);
+    assert.equal(dbl.counters().subscribes, 2, "one resubscribe");
+    assert.equal(dbl.counters().opens, 2, "one reopen");
+    await until(() => backend.state().state === "ok", "ok again");
+    await log.close();
+  });
+});
+
+Deno.test("a follow that starts during an outage waits for the link, then gets everything", async () => {
+  await withBackend({}, async (backend) => {
+    const name = makeLog(3);
+    const log = await backend.open(name);
+    dbl.breakLink(60_000);
+    // a failed call without followers drops the handle; the next call reopens it
+    await assert.rejects(log.last(), (e: unknown) => e instanceof GdpError && e.code === 600);
+    const follower = collect(log, 1);
+    await until(() => backend.state().state === "connecting", "reconnecting");
+    dbl.append(name, "record 4");
+    dbl.restoreLink();
+    await until(() => follower.records.length === 4, "records 1-4");
+    assert.deepEqual(follower.recnos(), range(1, 4));
+    assert.deepEqual(follower.errors, []);
+    await log.close();
+  });
+});
+
+Deno.test("SHUTDOWN and FAILURE events resume the subscription too", async () => {
+  await withBackend({}, async (backend) => {
+    const name = makeLog(2);
+    const log = await backend.open(name);
+    const follower = collect(log, 1);
+    await until(() => follower.records.length === 2, "records 1-2");
+    dbl.endSubscriptions(SHUTDOWN);
+    appendRange(name, 3, 4);
+    await until(() => follower.records.length === 4, "records 3-4");
+    dbl.endSubscriptions(FAILURE);
+    appendRange(name, 5, 6);
+    await until(() => follower.records.length === 6, "records 5-6");
+    assert.deepEqual(follower.recnos(), range(1, 6));
+    assert.equal(backend.counters().reconnects, 2);
+    await log.close();
+  });
+});
+
+Deno.test("503 to followers once per outage past downAfterMs, and records resume after", async () => {
+  await withBackend({ downAfterMs: 100 }, async (backend) => {
+    const name = makeLog(1);
+    const log = await backend.open(name);
+    const follower = collect(log, 1);
+    await until(() => follower.records.length === 1, "record 1");
+    for (const outage of [1, 2]) {
+      dbl.breakLink(60_000);
+      await until(() => follower.errors.length === outage, `the 503 of outage ${outage}`);
+      assert.equal(follower.errors[outage - 1]?.code, 503);
+      const state = backend.state();
+      assert.equal(state.ready, false);
+      assert.equal(state.state, "down");
+      await assert.rejects(log.last(), (e: unknown) => e instanceof GdpError && e.code === 503);
+      appendRange(name, 2 * outage, 2 * outage + 1);
+      dbl.restoreLink();
+      await until(() => follower.records.length === 2 * outage + 1, "the records of the outage");
+      await until(() => backend.state().state === "ok", "ok again");
+    }
+    assert.deepEqual(follower.recnos(), range(1, 5));
+    assert.equal(follower.errors.length, 2, "one 503 per outage");
+    assert.equal(backend.counters().downReports, 2);
+    await log.close();
+  });
+});
+
+Deno.test("a second follower from an older recno shares the subscription, without gaps", async () => {
+  await withBackend({}, async (backend) => {
+    const name = makeLog(6);
+    const a = await backend.open(name);
+    const b = await backend.open(name);
+    const late = collect(a, 4);
+    await until(() => late.records.length === 3, "records 4-6");
+    const early = collect(b, 1);
+    await until(() => early.records.length === 6, "records 1-6");
+    dbl.append(name, "record 7");
+    await until(() => early.records.length === 7 && late.records.length === 4, "record 7");
+    assert.deepEqual(late.recnos(), range(4, 7));
+    assert.deepEqual(early.recnos(), range(1, 7));
+    assert.equal(dbl.counters().liveSubs, 1, "one live subscription");
+    await a.close();
+    await b.close();
+  });
+});
+
+Deno.test("the last unfollow unsubscribes with (gin, NULL, NULL); the handle stays open", async () => {
+  await withBackend({}, async (backend) => {
+    const name = makeLog(1);
+    const log = await backend.open(name);
+    const follower = collect(log, 1);
+    await until(() => follower.records.length === 1, "record 1");
+    follower.stop();
+    follower.stop(); // harmless
+    await until(() => dbl.counters().liveSubs === 0, "unsubscribed");
+    assert.equal(dbl.counters().unsubscribes, 1);
+    assert.equal(dbl.counters().openHandles, 1);
+    dbl.append(name, "record 2");
+    assert.deepEqual(await readAll(log, 1, 10), [1, 2]);
+    await log.close();
+  });
+});
+
+Deno.test("append: through the log's handle when appendable, else 501", async () => {
+  await withBackend({ appendable: true }, async (backend) => {
+    const log = await backend.open(makeLog(1));
+    const follower = collect(log, 2);
+    const record = await log.append(encoder.encode("appended"));
+    assert.equal(record.recno, 2);
+    await until(() => follower.records.length === 1, "the appended record");
+    assert.equal(decoder.decode(follower.records[0]?.data), "appended");
+    await log.close();
+  });
+  await withBackend({}, async (backend) => {
+    const log = await backend.open(makeLog(1));
+    await assert.rejects(
+      log.append(encoder.encode("x")),
+      (e: unknown) => e instanceof GdpError && e.code === 501,
+    );
+    await log.close();
+  });
+});
+
+Deno.test("the router option reaches gdp_init", async () => {
+  await withBackend({ router: "gdp.example.org:8009" }, () => {
+    assert.equal(dbl.router(), "gdp.example.org:8009");
+    return Promise.resolve();
+  });
+});
+
+Deno.test("close() unsubscribes and closes everything; a closed backend refuses work", async () => {
+  dbl.reset();
+  const backend = await openLibgdpBackend({ path: dbl.path, ...FAST });
+  const log = await backend.open(makeLog(2));
+  const follower = collect(log, 1);
+  await until(() => follower.records.length === 2, "records");
+  await backend.close(); // with the follow and the handle still open
+  assert.deepEqual(backend.state(), { ready: false, state: "closed" });
+  await assert.rejects(backend.open("x"), (e: unknown) => e instanceof GdpError && e.code === 503);
+  await assert.rejects(log.last(), GdpError);
+  await log.close();
+  assertClean(backend, dbl);
+});
+
+Deno.test("two backends in one process share libgdp's event queue", async () => {
+  await withBackend({}, async (one) => {
+    const two = await openLibgdpBackend({ path: dbl.path, ...FAST });
+    try {
+      const [x, y] = [makeLog(1), makeLog(1)];
+      const a = collect(await one.open(x), 1);
+      const b = collect(await two.open(y), 1);
+      appendRange(x, 2, 3);
+      appendRange(y, 2, 3);
+      await until(() => a.records.length === 3 && b.records.length === 3, "both");
+      assert.deepEqual([a.recnos(), b.recnos()], [range(1, 3), range(1, 3)]);
+    } finally {
+      await two.close();
+    }
+  });
+});
+
+Deno.test("libgdp 0.x (gdp_gcl_*) through the backend", async () => {
+  const old = await libgdpDouble("0x");
+  await withBackend({}, async (backend) => {
+    const name = makeLog(3, old);
+    const log = await backend.open(name);
+    assert.equal(await log.last(), 3);
+    const follower = collect(log, 2);
+    appendRange(name, 4, 5, old);
+    await until(() => follower.records.length === 4, "records 2-5");
+    assert.deepEqual(follower.recnos(), range(2, 5));
+    assert.deepEqual(await readAll(log, 1, 10), range(1, 5));
+    await log.close();
+  }, old);
+});
