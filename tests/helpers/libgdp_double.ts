@@ -224,7 +224,17 @@ function load(path: string): LibgdpDouble {
  * the test if anything leaked or libgdp was misused.
  */
 export async function libgdpFixture(): Promise<SuiteFixture> {
-  const gdp = await libgdpDouble();
+  return fixtureOn(await libgdpDouble());
+}
+
+/** The same fixture on a double compiled elsewhere (no compiler, no file access needed). */
+export function libgdpFixtureAt(path: string): Promise<SuiteFixture> {
+  let double = loaded.get(path);
+  if (!double) loaded.set(path, double = Promise.resolve(load(path)));
+  return double.then(fixtureOn);
+}
+
+async function fixtureOn(gdp: LibgdpDouble): Promise<SuiteFixture> {
   gdp.dropLogs();
   gdp.reset();
   gdp.setReorder(FIXTURE_REORDER_MS);
