@@ -51,6 +51,7 @@ ${DATA_HELP}
   --no-auto-create      appends to a missing log fail instead of creating it
   --libgdp PATH         libgdp shared library (default ${DEFAULTS.libgdp.path})
   --gdp-router H:P      GDP router (default: libgdp's parameter files)
+  --libgdp-append       open GDP logs for appending too (default: read-only)
   --cert FILE --key FILE  serve wss:// with this PEM certificate and key
   --log-level LEVEL     trace, debug, info (default), warning, error, fatal
   --log-format FORMAT   pretty (default) or json (one object per line)
@@ -75,6 +76,7 @@ const COMMANDS: Record<string, Command> = {
       "no-auto-create": { type: "boolean" },
       libgdp: { type: "string" },
       "gdp-router": { type: "string" },
+      "libgdp-append": { type: "boolean" },
       cert: { type: "string" },
       key: { type: "string" },
       "log-level": { type: "string" },
@@ -213,6 +215,7 @@ export function serveConfig(values: Values): Config {
   const libgdp = {
     path: str(values.libgdp) ?? DEFAULTS.libgdp.path,
     ...defined({ router: str(values["gdp-router"]) }),
+    ...(values["libgdp-append"] ? { appendable: true } : {}),
   };
   return makeConfig(defined({
     port: int(values.port, "port"),

@@ -41,6 +41,8 @@ export interface LibgdpConfig {
   path: string;
   /** Router `HOST:PORT`; absent means libgdp's parameter files decide. */
   router?: string;
+  /** Open logs read-and-append so the append op and POST work (needs the log's writer key). */
+  appendable?: boolean;
 }
 
 export interface Config {

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compileArgs } from "../scripts/compile.ts";
+import { serveConfig } from "../src/cli.ts";
 import { permissionFlags } from "../src/permissions.ts";
 import { TestClient } from "./helpers/client.ts";
 import { runMain, serveMain, serveTask } from "./helpers/process.ts";
@@ -172,4 +173,29 @@ Deno.test("deno task compile bakes in exactly the permission flags the tests run
     "--allow-ffi=/opt/gdp/libgdp.so.2.1",
   ]);
   assert.ok(args.at(-1)!.endsWith("/main.ts"), "the same entry point");
+});
+
+Deno.test("serve flags map onto the config, libgdp ones included", () => {
+  const config = serveConfig({
+    port: "9000",
+    backend: "libgdp",
+    libgdp: "/opt/gdp/libgdp.so.2.1",
+    "gdp-router": "gdp-01.example:8009",
+    "libgdp-append": true,
+    "no-auto-create": true,
+    "send-queue-bytes": "4194304",
+  });
+  assert.equal(config.port, 9000);
+  assert.equal(config.backend, "libgdp");
+  assert.deepEqual(config.libgdp, {
+    path: "/opt/gdp/libgdp.so.2.1",
+    router: "gdp-01.example:8009",
+    appendable: true,
+  });
+  assert.equal(config.autoCreate, false);
+  assert.equal(config.limits.sendQueueBytes, 4194304);
+  assert.throws(
+    () => serveConfig({ "send-queue-bytes": "1000" }),
+    /at least twice max-record-bytes/,
+  );
 });

@@ -125,6 +125,7 @@ Deno.test({
     const warning = await client.next(5_000);
     assert.equal(warning.type, 6);
     assert.equal(warning.ep_stat[0], 503);
+    assert.match(warning.ep_stat[1], /GDP unreachable.*retrying/);
     const ready = await fetch(gateway.url.replace("ws", "http") + "readyz");
     assert.equal(ready.status, 503, "/readyz reports the backend down");
     assert.equal(((await ready.json()) as { state: string }).state, "down");

@@ -513,7 +513,7 @@ export class Upstream implements FeedSource, EventSink {
 }
 
 function unreachable(name: string, downAfterMs: number): GdpError {
-  return GdpError.of(503, `no answer for ${name} in ${downAfterMs} ms; retrying`);
+  return GdpError.of(503, `GDP unreachable: no answer for ${name} in ${downAfterMs} ms; retrying`);
 }
 
 function closedError(): GdpError {
