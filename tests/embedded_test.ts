@@ -2,9 +2,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openEmbedded } from "../src/backend/embedded.ts";
-import { makeConfig } from "../src/config.ts";
-import { startGateway } from "../src/server.ts";
+import { type EmbeddedBackend, openEmbedded } from "../src/backend/embedded.ts";
+import { type Limits, makeConfig } from "../src/config.ts";
+import { type Gateway, startGateway } from "../src/server.ts";
 import { range, recnos, TestClient, waitFor } from "./helpers/client.ts";
 import { serveForTest } from "./helpers/gateway.ts";
 import { RawWebSocket } from "./helpers/raw_ws.ts";
@@ -13,6 +13,29 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
+}
+
+/** A test with a gateway on a fresh embedded store, all removed afterwards even on failure. */
+function gatewayTest(
+  name: string,
+  limits: Partial<Limits>,
+  fn: (gateway: Gateway, backend: EmbeddedBackend) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ...opts,
+    fn: async () => {
+      const dataDir = await tempDir();
+      const backend = openEmbedded({ dataDir });
+      const gateway = await serveForTest(backend, limits);
+      try {
+        await fn(gateway, backend);
+      } finally {
+        await gateway.shutdown();
+        await Deno.remove(dataDir, { recursive: true });
+      }
+    },
+  });
 }
 
 function http(gatewayUrl: string, path: string): string {
@@ -54,62 +77,54 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "HTTP API: append, list, info, health, errors",
-  ...opts,
-  fn: async () => {
-    const dataDir = await tempDir();
-    const gateway = await serveForTest(openEmbedded({ dataDir }));
-    const url = (p: string) => http(gateway.url, p);
-    const posted = await fetch(url("/logs/demo.http"), {
-      method: "POST",
-      body: new Uint8Array([1, 2, 3]),
-    });
-    assert.equal(posted.status, 201);
-    const body = await posted.json() as { logname: string; recno: number; ts: { tv_sec: number } };
-    assert.ok(Math.abs(body.ts.tv_sec - Date.now() / 1000) < 600);
-    assert.equal(body.recno, 1);
-    assert.equal(body.logname, "demo.http");
+gatewayTest("HTTP API: append, list, info, health, errors", {}, async (gateway) => {
+  const url = (p: string) => http(gateway.url, p);
+  const posted = await fetch(url("/logs/demo.http"), {
+    method: "POST",
+    body: new Uint8Array([1, 2, 3]),
+  });
+  assert.equal(posted.status, 201);
+  const body = await posted.json() as { logname: string; recno: number; ts: { tv_sec: number } };
+  assert.ok(Math.abs(body.ts.tv_sec - Date.now() / 1000) < 600);
+  assert.equal(body.recno, 1);
+  assert.equal(body.logname, "demo.http");
 
-    const list = await (await fetch(url("/logs"))).json() as { human: string; count: number }[];
-    assert.deepEqual(list.map((l) => [l.human, l.count]), [["demo.http", 1]]);
-    const info = await (await fetch(url("/logs/demo.http"))).json() as {
-      name: string;
-      count: number;
-    };
-    assert.equal(info.count, 1);
-    assert.match(info.name, /^[A-Za-z0-9_-]{43}$/);
-    const byInternal = await (await fetch(url(`/logs/${info.name}`))).json() as { human: string };
-    assert.equal(byInternal.human, "demo.http");
+  const list = await (await fetch(url("/logs"))).json() as { human: string; count: number }[];
+  assert.deepEqual(list.map((l) => [l.human, l.count]), [["demo.http", 1]]);
+  const info = await (await fetch(url("/logs/demo.http"))).json() as {
+    name: string;
+    count: number;
+  };
+  assert.equal(info.count, 1);
+  assert.match(info.name, /^[A-Za-z0-9_-]{43}$/);
+  const byInternal = await (await fetch(url(`/logs/${info.name}`))).json() as { human: string };
+  assert.equal(byInternal.human, "demo.http");
 
-    const malformed = await fetch(url("/logs/%E0%A4%A"));
-    assert.equal(malformed.status, 400);
-    assert.match(
-      ((await malformed.json()) as { ep_stat: [number, string] }).ep_stat[1],
-      /percent-encoding/,
-    );
-    const missing = await fetch(url("/logs/no.such.log"));
-    assert.equal(missing.status, 404);
-    assert.equal(((await missing.json()) as { ep_stat: [number, string] }).ep_stat[0], 600);
-    const big = await fetch(url("/logs/demo.http"), {
-      method: "POST",
-      body: new Uint8Array(2 * 1024 * 1024),
-    });
-    assert.equal(big.status, 413);
-    await big.body?.cancel();
-    const wrong = await fetch(url("/logs/demo.http"), { method: "DELETE" });
-    assert.equal(wrong.status, 405);
-    await wrong.body?.cancel();
+  const malformed = await fetch(url("/logs/%E0%A4%A"));
+  assert.equal(malformed.status, 400);
+  assert.match(
+    ((await malformed.json()) as { ep_stat: [number, string] }).ep_stat[1],
+    /percent-encoding/,
+  );
+  const missing = await fetch(url("/logs/no.such.log"));
+  assert.equal(missing.status, 404);
+  assert.equal(((await missing.json()) as { ep_stat: [number, string] }).ep_stat[0], 600);
+  const big = await fetch(url("/logs/demo.http"), {
+    method: "POST",
+    body: new Uint8Array(2 * 1024 * 1024),
+  });
+  assert.equal(big.status, 413);
+  await big.body?.cancel();
+  const wrong = await fetch(url("/logs/demo.http"), { method: "DELETE" });
+  assert.equal(wrong.status, 405);
+  await wrong.body?.cancel();
 
-    assert.deepEqual(await (await fetch(url("/healthz"))).json(), { status: "ok" });
-    const ready = await fetch(url("/readyz"));
-    assert.equal(ready.status, 200);
-    assert.equal(((await ready.json()) as { state: string }).state, "ok");
-    const page = await fetch(url("/"));
-    assert.match(await page.text(), /gdp-ws/);
-    await gateway.shutdown();
-    await Deno.remove(dataDir, { recursive: true });
-  },
+  assert.deepEqual(await (await fetch(url("/healthz"))).json(), { status: "ok" });
+  const ready = await fetch(url("/readyz"));
+  assert.equal(ready.status, 200);
+  assert.equal(((await ready.json()) as { state: string }).state, "ok");
+  const page = await fetch(url("/"));
+  assert.match(await page.text(), /gdp-ws/);
 });
 
 Deno.test({
@@ -136,119 +151,87 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "a slow consumer is closed with 1013 while a fast one keeps receiving",
-  ...opts,
-  fn: async () => {
-    const dataDir = await tempDir();
-    const backend = openEmbedded({ dataDir });
-    const gateway = await serveForTest(backend, {
-      sendQueueBytes: 256 * 1024,
-      maxRecordBytes: 64 * 1024,
-    });
-    await backend.create("demo.flood");
-    const fast = await TestClient.connect(gateway.url);
-    fast.send({ logname: "demo.flood", numrec: 0 });
-    const slow = await RawWebSocket.connect(gateway.port);
-    await slow.sendText(JSON.stringify({ logname: "demo.flood", numrec: 0 }));
-    await waitFor(() => gateway.hub.stats().live === 2, "both subscriptions live");
+gatewayTest("a slow consumer is closed with 1013 while a fast one keeps receiving", {
+  sendQueueBytes: 256 * 1024,
+  maxRecordBytes: 64 * 1024,
+}, async (gateway, backend) => {
+  await backend.create("demo.flood");
+  const fast = await TestClient.connect(gateway.url);
+  fast.send({ logname: "demo.flood", numrec: 0 });
+  const slow = await RawWebSocket.connect(gateway.port);
+  await slow.sendText(JSON.stringify({ logname: "demo.flood", numrec: 0 }));
+  await waitFor(() => gateway.hub.stats().live === 2, "both subscriptions live");
 
-    const log = await backend.open("demo.flood");
-    const payload = new TextEncoder().encode("x".repeat(64 * 1024));
-    const total = 400; // 25 MiB: more than loopback's socket buffers hold
-    for (let n = 1; n <= total; n++) {
-      await log.append(payload);
-      assert.equal((await fast.next()).datum!.recno, n);
-    }
-    assert.equal(gateway.hub.stats().live, 1, "the slow subscription was dropped");
-    const closed = await slow.readUntilClose();
-    assert.equal(closed.code, 1013);
-    assert.match(closed.reason, /send queue/);
-    assert.ok(closed.textFrames < total, "the slow client did not get everything");
-    slow.close();
-    await fast.close();
-    await gateway.shutdown();
-    await Deno.remove(dataDir, { recursive: true });
-  },
+  const log = await backend.open("demo.flood");
+  const payload = new TextEncoder().encode("x".repeat(64 * 1024));
+  const total = 400; // 25 MiB: more than loopback's socket buffers hold
+  for (let n = 1; n <= total; n++) {
+    await log.append(payload);
+    assert.equal((await fast.next()).datum!.recno, n);
+  }
+  assert.equal(gateway.hub.stats().live, 1, "the slow subscription was dropped");
+  const closed = await slow.readUntilClose();
+  assert.equal(closed.code, 1013);
+  assert.match(closed.reason, /send queue/);
+  assert.ok(closed.textFrames < total, "the slow client did not get everything");
+  slow.close();
+  await fast.close();
 });
 
-Deno.test({
-  name: "limits: subscriptions per connection (429) and connections (HTTP 503)",
-  ...opts,
-  fn: async () => {
-    const dataDir = await tempDir();
-    const backend = openEmbedded({ dataDir });
-    await backend.create("demo.limits");
-    const gateway = await serveForTest(backend, { maxSubscriptions: 3, maxConnections: 2 });
-    const client = await TestClient.connect(gateway.url);
-    for (let i = 0; i < 4; i++) client.send({ logname: "demo.limits", numrec: 0, id: i });
-    const refused = await client.next();
-    assert.equal(refused.type, 6);
-    assert.equal(refused.ep_stat[0], 429);
-    assert.equal(refused.id, 3);
-    await waitFor(() => gateway.hub.stats().live === 3, "three subscriptions live");
+gatewayTest("limits: subscriptions per connection (429) and connections (HTTP 503)", {
+  maxSubscriptions: 3,
+  maxConnections: 2,
+}, async (gateway, backend) => {
+  await backend.create("demo.limits");
+  const client = await TestClient.connect(gateway.url);
+  for (let i = 0; i < 4; i++) client.send({ logname: "demo.limits", numrec: 0, id: i });
+  const refused = await client.next();
+  assert.equal(refused.type, 6);
+  assert.equal(refused.ep_stat[0], 429);
+  assert.equal(refused.id, 3);
+  await waitFor(() => gateway.hub.stats().live === 3, "three subscriptions live");
 
-    const second = await TestClient.connect(gateway.url);
-    await assert.rejects(TestClient.connect(gateway.url), /cannot connect/);
-    const res = await fetch(http(gateway.url, "/"), {
-      headers: {
-        upgrade: "websocket",
-        connection: "Upgrade",
-        "sec-websocket-version": "13",
-        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      },
-    });
-    assert.equal(res.status, 503);
-    await res.body?.cancel();
-    await second.close();
-    await waitFor(() => gateway.connections() === 1, "a connection slot freed");
-    const third = await TestClient.connect(gateway.url);
-    await third.close();
-    await client.close();
-    await gateway.shutdown();
-    await Deno.remove(dataDir, { recursive: true });
-  },
+  const second = await TestClient.connect(gateway.url);
+  await assert.rejects(TestClient.connect(gateway.url), /cannot connect/);
+  const res = await fetch(http(gateway.url, "/"), {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    },
+  });
+  assert.equal(res.status, 503);
+  await res.body?.cancel();
+  await second.close();
+  await waitFor(() => gateway.connections() === 1, "a connection slot freed");
+  const third = await TestClient.connect(gateway.url);
+  await third.close();
+  await client.close();
 });
 
-Deno.test({
-  name: "a long history to a client that reads slowly pauses instead of overflowing",
-  ...opts,
-  fn: async () => {
-    const dataDir = await tempDir();
-    const backend = openEmbedded({ dataDir });
-    await backend.create("demo.history");
-    const log = await backend.open("demo.history");
-    const payload = new TextEncoder().encode("y".repeat(16 * 1024));
-    await Promise.all(range(1, 2000).map(() => log.append(payload))); // 32 MiB of history
-    const gateway = await serveForTest(backend, {
-      sendQueueBytes: 512 * 1024,
-      maxRecordBytes: 64 * 1024,
-    });
-    const slow = await RawWebSocket.connect(gateway.port);
-    await slow.sendText(JSON.stringify({ logname: "demo.history", startrec: 1, numrec: 2000 }));
-    await new Promise((resolve) => setTimeout(resolve, 300)); // not reading: buffers fill
-    assert.equal(gateway.hub.stats().subscriptions, 1, "still subscribed, waiting");
-    const frames = await slow.readUntilText(2001);
-    assert.equal(frames, 2001, "every record, then DONE");
-    slow.close();
-    await gateway.shutdown();
-    await Deno.remove(dataDir, { recursive: true });
-  },
+gatewayTest("a long history to a client that reads slowly pauses instead of overflowing", {
+  sendQueueBytes: 512 * 1024,
+  maxRecordBytes: 64 * 1024,
+}, async (gateway, backend) => {
+  await backend.create("demo.history");
+  const log = await backend.open("demo.history");
+  const payload = new TextEncoder().encode("y".repeat(16 * 1024));
+  await Promise.all(range(1, 2000).map(() => log.append(payload))); // 32 MiB of history
+  const slow = await RawWebSocket.connect(gateway.port);
+  await slow.sendText(JSON.stringify({ logname: "demo.history", startrec: 1, numrec: 2000 }));
+  await new Promise((resolve) => setTimeout(resolve, 300)); // not reading: buffers fill
+  assert.equal(gateway.hub.stats().subscriptions, 1, "still subscribed, waiting");
+  const frames = await slow.readUntilText(2001);
+  assert.equal(frames, 2001, "every record, then DONE");
+  slow.close();
 });
 
-Deno.test({
-  name: "/ws is an alias of /",
-  ...opts,
-  fn: async () => {
-    const dataDir = await tempDir();
-    const gateway = await serveForTest(openEmbedded({ dataDir }));
-    const client = await TestClient.connect(`${gateway.url}ws`);
-    client.send({ logname: "no.such" });
-    assert.equal((await client.next()).ep_stat[0], 600);
-    await client.close();
-    await gateway.shutdown();
-    await Deno.remove(dataDir, { recursive: true });
-  },
+gatewayTest("/ws is an alias of /", {}, async (gateway) => {
+  const client = await TestClient.connect(`${gateway.url}ws`);
+  client.send({ logname: "no.such" });
+  assert.equal((await client.next()).ep_stat[0], 600);
+  await client.close();
 });
 
 Deno.test({

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { waitFor } from "./helpers/client.ts";
 import type { LogHandle, LogRecord } from "../src/backend/backend.ts";
 import {
   type LibgdpBackend,
@@ -13,12 +14,12 @@ import {
 } from "../src/backend/libgdp/backend.ts";
 import { GdpError } from "../src/errors.ts";
 import {
+  assertNoLeaks,
   FAILURE,
   type LibgdpDouble,
   libgdpDouble,
   SHUTDOWN,
   uniqueLog,
-  until,
 } from "./helpers/libgdp_double.ts";
 
 const dbl = await libgdpDouble();
@@ -47,22 +48,7 @@ async function withBackend(
 }
 
 function assertClean(backend: LibgdpBackend, double: LibgdpDouble): void {
-  const c = double.counters();
-  for (
-    const key of [
-      "liveEvents",
-      "liveDatums",
-      "openHandles",
-      "liveSubs",
-      "doubleOpens",
-      "badFrees",
-      "badUses",
-      "closeWithSub",
-      "nextWithGin",
-    ] as const
-  ) {
-    assert.equal(c[key], 0, `double: ${key}`);
-  }
+  assertNoLeaks(double);
   const b = backend.counters();
   assert.equal(b.eventsGot, b.eventsFreed, "events got = freed");
   assert.equal(b.datumsAllocated, b.datumsFreed, "datums allocated = freed");
@@ -119,7 +105,7 @@ Deno.test("one handle and one subscription per log, however many opens and spell
     assert.equal(backend.counters().openLogs, 1);
 
     const follower = collect(first, 1);
-    await until(() => follower.records.length === 3, "3 records");
+    await waitFor(() => follower.records.length === 3, "3 records");
     assert.equal(dbl.counters().subscribes, 1, "one subscription");
     assert.equal(backend.counters().followers, 1);
 
@@ -127,7 +113,7 @@ Deno.test("one handle and one subscription per log, however many opens and spell
     await internal.close();
     assert.equal(dbl.counters().openHandles, 1, "still open for the last share");
     dbl.append(name, "record 4");
-    await until(() => follower.records.length === 4, "record 4");
+    await waitFor(() => follower.records.length === 4, "record 4");
     assert.equal(decoder.decode(follower.records[3]?.data), "record 4");
 
     follower.stop();
@@ -181,7 +167,7 @@ Deno.test("last() sees other writers' records although libgdp's count is cached"
     assert.equal(await log.last(), 3);
     const follower = collect(log, 4);
     dbl.append(name, "record 4");
-    await until(() => follower.records.length === 1, "record 4");
+    await waitFor(() => follower.records.length === 1, "record 4");
     assert.equal(await log.last(), 4);
     await log.close();
   });
@@ -208,11 +194,11 @@ Deno.test("in order and gapless when libgdp delivers the first record late: the 
     const name = makeLog(5);
     const log = await backend.open(name);
     const follower = collect(log, 1);
-    await until(() => follower.records.length === 5, "records 1-5");
+    await waitFor(() => follower.records.length === 5, "records 1-5");
     appendRange(name, 6, 8);
-    await until(() => follower.records.length === 8, "records 6-8");
+    await waitFor(() => follower.records.length === 8, "records 6-8");
     // the late first event still arrives, and must be dropped
-    await until(() => backend.counters().duplicatesDropped >= 1, "the late duplicate");
+    await waitFor(() => backend.counters().duplicatesDropped >= 1, "the late duplicate");
     assert.deepEqual(follower.recnos(), range(1, 8));
     assert.ok(backend.counters().gapReads >= 1);
     assert.deepEqual(follower.errors, []);
@@ -226,9 +212,9 @@ Deno.test("in order when the late record comes within the hold: no read needed",
     const name = makeLog(0);
     const log = await backend.open(name);
     const follower = collect(log, 1);
-    await until(() => dbl.counters().liveSubs === 1, "subscribed");
+    await waitFor(() => dbl.counters().liveSubs === 1, "subscribed");
     appendRange(name, 1, 4); // record 1 is delivered after 2-4
-    await until(() => follower.records.length === 4, "records 1-4");
+    await waitFor(() => follower.records.length === 4, "records 1-4");
     assert.deepEqual(follower.recnos(), range(1, 4));
     assert.equal(backend.counters().gapReads, 0);
     await log.close();
@@ -240,18 +226,18 @@ Deno.test("resume across a link break: a delay, no gap, no duplicate, no error",
     const name = makeLog(5);
     const log = await backend.open(name);
     const follower = collect(log, 1);
-    await until(() => follower.records.length === 5, "records 1-5");
+    await waitFor(() => follower.records.length === 5, "records 1-5");
     dbl.breakLink(150);
-    await until(() => backend.state().state === "connecting", "reconnecting");
+    await waitFor(() => backend.state().state === "connecting", "reconnecting");
     assert.equal(backend.state().ready, true, "not down yet");
     appendRange(name, 6, 10);
-    await until(() => follower.records.length === 10, "records 6-10");
+    await waitFor(() => follower.records.length === 10, "records 6-10");
     assert.deepEqual(follower.recnos(), range(1, 10));
     assert.deepEqual(follower.errors, []);
     assert.equal(backend.counters().reconnects, 1);
     assert.equal(dbl.counters().subscribes, 2, "one resubscribe");
     assert.equal(dbl.counters().opens, 2, "one reopen");
-    await until(() => backend.state().state === "ok", "ok again");
+    await waitFor(() => backend.state().state === "ok", "ok again");
     await log.close();
   });
 });
@@ -264,10 +250,10 @@ Deno.test("a follow that starts during an outage waits for the link, then gets e
     // a failed call without followers drops the handle; the next call reopens it
     await assert.rejects(log.last(), (e: unknown) => e instanceof GdpError && e.code === 600);
     const follower = collect(log, 1);
-    await until(() => backend.state().state === "connecting", "reconnecting");
+    await waitFor(() => backend.state().state === "connecting", "reconnecting");
     dbl.append(name, "record 4");
     dbl.restoreLink();
-    await until(() => follower.records.length === 4, "records 1-4");
+    await waitFor(() => follower.records.length === 4, "records 1-4");
     assert.deepEqual(follower.recnos(), range(1, 4));
     assert.deepEqual(follower.errors, []);
     await log.close();
@@ -279,13 +265,13 @@ Deno.test("SHUTDOWN and FAILURE events resume the subscription too", async () =>
     const name = makeLog(2);
     const log = await backend.open(name);
     const follower = collect(log, 1);
-    await until(() => follower.records.length === 2, "records 1-2");
+    await waitFor(() => follower.records.length === 2, "records 1-2");
     dbl.endSubscriptions(SHUTDOWN);
     appendRange(name, 3, 4);
-    await until(() => follower.records.length === 4, "records 3-4");
+    await waitFor(() => follower.records.length === 4, "records 3-4");
     dbl.endSubscriptions(FAILURE);
     appendRange(name, 5, 6);
-    await until(() => follower.records.length === 6, "records 5-6");
+    await waitFor(() => follower.records.length === 6, "records 5-6");
     assert.deepEqual(follower.recnos(), range(1, 6));
     assert.equal(backend.counters().reconnects, 2);
     await log.close();
@@ -297,10 +283,10 @@ Deno.test("503 to followers once per outage past downAfterMs, and records resume
     const name = makeLog(1);
     const log = await backend.open(name);
     const follower = collect(log, 1);
-    await until(() => follower.records.length === 1, "record 1");
+    await waitFor(() => follower.records.length === 1, "record 1");
     for (const outage of [1, 2]) {
       dbl.breakLink(60_000);
-      await until(() => follower.errors.length === outage, `the 503 of outage ${outage}`);
+      await waitFor(() => follower.errors.length === outage, `the 503 of outage ${outage}`);
       assert.equal(follower.errors[outage - 1]?.code, 503);
       const state = backend.state();
       assert.equal(state.ready, false);
@@ -308,8 +294,8 @@ Deno.test("503 to followers once per outage past downAfterMs, and records resume
       await assert.rejects(log.last(), (e: unknown) => e instanceof GdpError && e.code === 503);
       appendRange(name, 2 * outage, 2 * outage + 1);
       dbl.restoreLink();
-      await until(() => follower.records.length === 2 * outage + 1, "the records of the outage");
-      await until(() => backend.state().state === "ok", "ok again");
+      await waitFor(() => follower.records.length === 2 * outage + 1, "the records of the outage");
+      await waitFor(() => backend.state().state === "ok", "ok again");
     }
     assert.deepEqual(follower.recnos(), range(1, 5));
     assert.equal(follower.errors.length, 2, "one 503 per outage");
@@ -324,11 +310,11 @@ Deno.test("a second follower from an older recno shares the subscription, withou
     const a = await backend.open(name);
     const b = await backend.open(name);
     const late = collect(a, 4);
-    await until(() => late.records.length === 3, "records 4-6");
+    await waitFor(() => late.records.length === 3, "records 4-6");
     const early = collect(b, 1);
-    await until(() => early.records.length === 6, "records 1-6");
+    await waitFor(() => early.records.length === 6, "records 1-6");
     dbl.append(name, "record 7");
-    await until(() => early.records.length === 7 && late.records.length === 4, "record 7");
+    await waitFor(() => early.records.length === 7 && late.records.length === 4, "record 7");
     assert.deepEqual(late.recnos(), range(4, 7));
     assert.deepEqual(early.recnos(), range(1, 7));
     assert.equal(dbl.counters().liveSubs, 1, "one live subscription");
@@ -342,10 +328,10 @@ Deno.test("the last unfollow unsubscribes with (gin, NULL, NULL); the handle sta
     const name = makeLog(1);
     const log = await backend.open(name);
     const follower = collect(log, 1);
-    await until(() => follower.records.length === 1, "record 1");
+    await waitFor(() => follower.records.length === 1, "record 1");
     follower.stop();
     follower.stop(); // harmless
-    await until(() => dbl.counters().liveSubs === 0, "unsubscribed");
+    await waitFor(() => dbl.counters().liveSubs === 0, "unsubscribed");
     assert.equal(dbl.counters().unsubscribes, 1);
     assert.equal(dbl.counters().openHandles, 1);
     dbl.append(name, "record 2");
@@ -360,7 +346,7 @@ Deno.test("append: through the log's handle when appendable, else 501", async ()
     const follower = collect(log, 2);
     const record = await log.append(encoder.encode("appended"));
     assert.equal(record.recno, 2);
-    await until(() => follower.records.length === 1, "the appended record");
+    await waitFor(() => follower.records.length === 1, "the appended record");
     assert.equal(decoder.decode(follower.records[0]?.data), "appended");
     await log.close();
   });
@@ -386,7 +372,7 @@ Deno.test("close() unsubscribes and closes everything; a closed backend refuses 
   const backend = await openLibgdpBackend({ path: dbl.path, ...FAST });
   const log = await backend.open(makeLog(2));
   const follower = collect(log, 1);
-  await until(() => follower.records.length === 2, "records");
+  await waitFor(() => follower.records.length === 2, "records");
   await backend.close(); // with the follow and the handle still open
   assert.deepEqual(backend.state(), { ready: false, state: "closed" });
   await assert.rejects(backend.open("x"), (e: unknown) => e instanceof GdpError && e.code === 503);
@@ -404,7 +390,7 @@ Deno.test("two backends in one process share libgdp's event queue", async () => 
       const b = collect(await two.open(y), 1);
       appendRange(x, 2, 3);
       appendRange(y, 2, 3);
-      await until(() => a.records.length === 3 && b.records.length === 3, "both");
+      await waitFor(() => a.records.length === 3 && b.records.length === 3, "both");
       assert.deepEqual([a.recnos(), b.recnos()], [range(1, 3), range(1, 3)]);
     } finally {
       await two.close();
@@ -420,7 +406,7 @@ Deno.test("libgdp 0.x (gdp_gcl_*) through the backend", async () => {
     assert.equal(await log.last(), 3);
     const follower = collect(log, 2);
     appendRange(name, 4, 5, old);
-    await until(() => follower.records.length === 4, "records 2-5");
+    await waitFor(() => follower.records.length === 4, "records 2-5");
     assert.deepEqual(follower.recnos(), range(2, 5));
     assert.deepEqual(await readAll(log, 1, 10), range(1, 5));
     await log.close();

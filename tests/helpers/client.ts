@@ -109,7 +109,7 @@ export class TestClient {
 export async function waitFor(
   condition: () => boolean,
   what: string,
-  timeoutMs = 5_000,
+  timeoutMs = 10_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

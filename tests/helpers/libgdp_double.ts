@@ -287,19 +287,6 @@ export function assertNoLeaks(gdp: LibgdpDouble): void {
   }
 }
 
-/** Polls `condition` every few ms; throws after `timeoutMs` (only to avoid hangs). */
-export async function until(
-  condition: () => boolean,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
 let serial = 0;
 
 /** A log name no other test of this module uses. */
