@@ -158,7 +158,14 @@ async function serveHttp(
   if (path === "/healthz") return json({ status: "ok" });
   if (path === "/readyz") {
     const state = backend.state();
-    return json({ backend: backend.kind, ...state, ...hub.stats() }, state.ready ? 200 : 503);
+    const counters = backend.counters?.();
+    const body = {
+      backend: backend.kind,
+      ...state,
+      ...hub.stats(),
+      ...(counters ? { counters } : {}),
+    };
+    return json(body, state.ready ? 200 : 503);
   }
   if (path === "/logs" && method === "GET") return json((await backend.list()).map(infoObject));
   if (path.startsWith("/logs/") && path.length > 6) {

@@ -172,9 +172,18 @@ Deno.test({
       path,
     ]);
     const ready = await fetch(gateway.url.replace("ws", "http") + "readyz");
-    const body = await ready.json() as { backend: string; state: string };
+    const body = await ready.json() as {
+      backend: string;
+      state: string;
+      counters: Record<string, number>;
+    };
     assert.equal(body.backend, "libgdp");
     assert.equal(body.state, "ok");
+    assert.equal(
+      body.counters.eventsGot,
+      body.counters.eventsFreed,
+      "allocation counters are visible",
+    );
     const client = await TestClient.connect(gateway.url);
     client.send({ logname: "no.such.log" });
     const event = await client.next();

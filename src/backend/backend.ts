@@ -101,6 +101,8 @@ export interface Backend {
    */
   create(logname: string): Promise<LogInfo>;
   state(): BackendState;
+  /** Cumulative and current counts for operators (the libgdp backend's allocations and frees). */
+  counters?(): Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
 

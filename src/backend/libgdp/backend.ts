@@ -215,7 +215,7 @@ export class LibgdpBackend implements Backend {
    * process, so `eventsGot`/`eventsFreed`/`orphanEvents` are process-wide;
    * the rest count this backend's calls.
    */
-  counters(): LibgdpCounters {
+  counters(): Record<keyof LibgdpCounters, number> {
     let followers = 0;
     for (const upstream of this.#logs.values()) followers += upstream.followers;
     const pump = this.#pump.counters;
