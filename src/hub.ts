@@ -346,6 +346,7 @@ class Feed {
       }
       if (!this.#deliverRecent(sub)) await this.#deliverStored(sub);
       while (sub.sink.congested() && !sub.isEnded) await delay(CONGESTION_WAIT_MS);
+      await yieldIfSliceSpent();
     }
   }
 
@@ -386,6 +387,23 @@ class Feed {
     Deno.unrefTimer(timer);
     this.#linger = timer;
   }
+}
+
+/**
+ * History is served in time slices. Deno writes nothing to a socket, and serves
+ * no other client, until the event loop turns; a catch-up that ran to its end
+ * would stall the gateway for seconds and buffer its whole history in memory.
+ * The slice is shared by every catch-up, so 50 of them resuming in one timer
+ * phase still give the loop back every few milliseconds.
+ */
+const SLICE_MS = 5;
+let sliceStart = 0;
+
+async function yieldIfSliceSpent(): Promise<void> {
+  if (performance.now() - sliceStart < SLICE_MS) return;
+  // setTimeout, not a microtask or setImmediate: only a timer lets pending I/O run first.
+  await delay(0);
+  sliceStart = performance.now();
 }
 
 function delay(ms: number): Promise<void> {

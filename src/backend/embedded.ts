@@ -1,8 +1,8 @@
 /**
  * The embedded log store (the default backend): one SQLite database in the data
  * folder, through `node:sqlite`. WAL mode with `synchronous=FULL`, so an append
- * that has been acknowledged is on disk. Appends made in the same event-loop turn
- * share one transaction (group commit). Records appended by another process (the
+ * that has been acknowledged is on disk. Appends that are waiting when the commit
+ * timer fires share one transaction and one fsync (group commit). Records appended by another process (the
  * CLI) are noticed by polling `PRAGMA data_version`.
  *
  * @example
@@ -172,7 +172,9 @@ export class EmbeddedBackend implements Backend {
     if (this.#closed) return Promise.reject(GdpError.of(503, "the store is closed"));
     return new Promise((resolve, reject) => {
       if (this.#pending.push({ log, data, resolve, reject }) === 1) {
-        queueMicrotask(() => this.#flush());
+        // A timer, not a microtask: frames and requests arrive one task each, and
+        // only a timer lets the ones already received join this commit.
+        setTimeout(() => this.#flush(), 0);
       }
     });
   }
