@@ -398,12 +398,18 @@ class Feed {
  */
 const SLICE_MS = 5;
 let sliceStart = 0;
+let nextSlice: Promise<void> | undefined;
 
 async function yieldIfSliceSpent(): Promise<void> {
-  if (performance.now() - sliceStart < SLICE_MS) return;
-  // setTimeout, not a microtask or setImmediate: only a timer lets pending I/O run first.
-  await delay(0);
-  sliceStart = performance.now();
+  // Everyone waiting resumes together; the loop makes all but the first wait again.
+  while (performance.now() - sliceStart >= SLICE_MS) {
+    // setTimeout, not a microtask or setImmediate: only a timer lets pending I/O run first.
+    nextSlice ??= delay(0).then(() => {
+      nextSlice = undefined;
+      sliceStart = performance.now();
+    });
+    await nextSlice;
+  }
 }
 
 function delay(ms: number): Promise<void> {

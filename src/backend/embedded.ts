@@ -38,6 +38,9 @@ export interface EmbeddedOptions {
   pollMs?: number;
 }
 
+/** Records delivered to one follower per turn while it catches up. */
+const CATCH_UP_CHUNK = 512;
+
 /** The database file inside the data folder. */
 export const DB_FILE = "gdp-ws.sqlite";
 
@@ -104,6 +107,8 @@ export class EmbeddedBackend implements Backend {
   readonly #db: DatabaseSync;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #followers = new Map<number, Set<Follower>>();
+  readonly #lagging = new Set<Follower>();
+  readonly #counts = { commits: 0, appends: 0 };
   #pending: PendingAppend[] = [];
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #dataVersion = 0;
@@ -139,6 +144,11 @@ export class EmbeddedBackend implements Backend {
     const name = internal ? logname : internalName(logname);
     this.#sql.createLog.run(name, internal ? null : logname, Math.floor(Date.now() / 1000));
     return this.info(name);
+  }
+
+  /** Transactions committed and records appended by this process. */
+  counters(): { commits: number; appends: number } {
+    return { ...this.#counts };
   }
 
   state(): BackendState {
@@ -237,6 +247,8 @@ export class EmbeddedBackend implements Backend {
         return { recno: row.recno, ts, data: p.data };
       });
       this.#db.exec("COMMIT");
+      this.#counts.commits++;
+      this.#counts.appends += records.length;
       return records;
     } catch (error) {
       this.#db.exec("ROLLBACK");
@@ -255,18 +267,30 @@ export class EmbeddedBackend implements Backend {
     }
   }
 
-  /** Delivers every stored record from `f.next` on, in chunks. */
+  /**
+   * Delivers stored records from `f.next` on, one chunk per event-loop turn:
+   * a burst written by another process must not stall every other client.
+   */
   #catchUp(f: Follower): void {
     const set = this.#followers.get(f.log);
-    for (;;) {
-      const records = this.readRange(f.log, f.next, 512);
-      for (const record of records) {
-        if (!set?.has(f)) return;
-        f.next++;
-        f.onRecord(record);
-      }
-      if (records.length < 512) return;
+    const records = this.readRange(f.log, f.next, CATCH_UP_CHUNK);
+    for (const record of records) {
+      if (!set?.has(f)) return;
+      f.next++;
+      f.onRecord(record);
     }
+    if (records.length === CATCH_UP_CHUNK) this.#behind(f);
+  }
+
+  /** Continues `f`'s catch-up on a later turn. */
+  #behind(f: Follower): void {
+    this.#lagging.add(f);
+    if (this.#lagging.size > 1) return;
+    setTimeout(() => {
+      const lagging = [...this.#lagging];
+      this.#lagging.clear();
+      if (!this.#closed) { for (const follower of lagging) this.#catchUp(follower); }
+    }, 0);
   }
 
   #startPolling(): void {
