@@ -344,39 +344,45 @@ class Feed {
         this.#live.add(sub);
         return;
       }
-      if (!this.#deliverRecent(sub)) await this.#deliverStored(sub);
+      const from = sub.next;
+      const chunk = this.#recentChunk(from) ?? await this.#storedChunk(from);
+      // Checked and delivered in one synchronous step: an await in between would
+      // let every other catch-up pass the same check before any of them works.
+      while (sliceSpent()) await nextSlice();
+      this.#deliverChunk(sub, chunk);
+      if (sub.next === from && !sub.isEnded) {
+        throw GdpError.of(500, `record ${from} could not be read`);
+      }
       while (sub.sink.congested() && !sub.isEnded) await delay(CONGESTION_WAIT_MS);
-      await yieldIfSliceSpent();
     }
   }
 
-  /** Delivers from the recent-records ring; false when `sub.next` is not there. */
-  #deliverRecent(sub: Subscription): boolean {
-    const record = this.#recent[sub.next % this.#recent.length];
-    if (record?.recno !== sub.next) return false;
-    const end = Math.min(this.#last, sub.next + this.#options.readChunk - 1);
-    while (!sub.isEnded && sub.next <= end && !sub.sink.congested()) {
-      const r = this.#recent[sub.next % this.#recent.length];
-      if (r?.recno !== sub.next) break;
-      sub.deliver(r);
+  /** Records from `from` on out of the recent-records ring, or undefined when not there. */
+  #recentChunk(from: number): LogRecord[] | undefined {
+    const end = Math.min(this.#last, from + this.#options.readChunk - 1);
+    const chunk: LogRecord[] = [];
+    for (let recno = from; recno <= end; recno++) {
+      const record = this.#recent[recno % this.#recent.length];
+      if (record?.recno !== recno) break;
+      chunk.push(record);
     }
-    return true;
+    return chunk.length > 0 ? chunk : undefined;
   }
 
-  async #deliverStored(sub: Subscription): Promise<void> {
-    const from = sub.next;
+  async #storedChunk(from: number): Promise<LogRecord[]> {
     const count = Math.min(this.#last, from + this.#options.readChunk - 1) - from + 1;
-    const records: LogRecord[] = [];
-    for await (const record of this.#handle.read(from, count)) records.push(record);
-    // One synchronous pass, so a batch-mode client gets the chunk in one frame.
-    for (const record of records) {
-      if (sub.isEnded) return;
+    const chunk: LogRecord[] = [];
+    for await (const record of this.#handle.read(from, count)) chunk.push(record);
+    return chunk;
+  }
+
+  /** One synchronous pass, so a batch-mode client gets the chunk in one frame. */
+  #deliverChunk(sub: Subscription, chunk: LogRecord[]): void {
+    for (const record of chunk) {
+      if (sub.isEnded || record.recno !== sub.next) return;
       sub.deliver(record);
       // The rest of the chunk is read again later: cheaper than holding it per client.
-      if (sub.sink.congested()) break;
-    }
-    if (sub.next === from && !sub.isEnded) {
-      throw GdpError.of(500, `record ${from} could not be read`);
+      if (sub.sink.congested()) return;
     }
   }
 
@@ -398,18 +404,23 @@ class Feed {
  */
 const SLICE_MS = 5;
 let sliceStart = 0;
-let nextSlice: Promise<void> | undefined;
+let sliceOpen = false;
+let slice: Promise<void> | undefined;
 
-async function yieldIfSliceSpent(): Promise<void> {
-  // Everyone waiting resumes together; the loop makes all but the first wait again.
-  while (performance.now() - sliceStart >= SLICE_MS) {
-    // setTimeout, not a microtask or setImmediate: only a timer lets pending I/O run first.
-    nextSlice ??= delay(0).then(() => {
-      nextSlice = undefined;
-      sliceStart = performance.now();
-    });
-    await nextSlice;
+/** True once this turn's history work has used its slice. */
+function sliceSpent(): boolean {
+  if (!sliceOpen) {
+    // A slice opens with the first history work of a turn and closes with the turn.
+    sliceOpen = true;
+    sliceStart = performance.now();
+    setTimeout(() => sliceOpen = false, 0);
   }
+  return performance.now() - sliceStart >= SLICE_MS;
+}
+
+/** Resolves on a later turn, after pending I/O (a timer: microtasks and setImmediate do not let it run). */
+function nextSlice(): Promise<void> {
+  return slice ??= delay(0).then(() => slice = undefined);
 }
 
 function delay(ms: number): Promise<void> {

@@ -39,7 +39,7 @@ export interface EmbeddedOptions {
 }
 
 /** Records delivered to one follower per turn while it catches up. */
-const CATCH_UP_CHUNK = 512;
+const CATCH_UP_CHUNK = 128;
 
 /** The database file inside the data folder. */
 export const DB_FILE = "gdp-ws.sqlite";
