@@ -1,8 +1,8 @@
 /**
  * The embedded log store (the default backend): one SQLite database in the data
  * folder, through `node:sqlite`. WAL mode with `synchronous=FULL`, so an append
- * that has been acknowledged is on disk. Appends that are waiting when the commit
- * timer fires share one transaction and one fsync (group commit). Records appended by another process (the
+ * that has been acknowledged is on disk. Appends received in the same event-loop
+ * iteration share one transaction and one fsync (group commit). Records appended by another process (the
  * CLI) are noticed by polling `PRAGMA data_version`.
  *
  * @example
@@ -182,9 +182,10 @@ export class EmbeddedBackend implements Backend {
     if (this.#closed) return Promise.reject(GdpError.of(503, "the store is closed"));
     return new Promise((resolve, reject) => {
       if (this.#pending.push({ log, data, resolve, reject }) === 1) {
-        // A timer, not a microtask: frames and requests arrive one task each, and
-        // only a timer lets the ones already received join this commit.
-        setTimeout(() => this.#flush(), 0);
+        // setImmediate, not a microtask: frames and requests arrive one task each,
+        // and it runs after the tasks already received, so they join this commit
+        // (a zero-delay timer would too, but costs a timer tick of latency).
+        setImmediate(() => this.#flush());
       }
     });
   }
