@@ -1,0 +1,473 @@
+/**
+ * A benchmark client process: `clients` subscribers (WebSockets to the gateway
+ * or to the bare-Deno baseline, or NATS connections) and, for live runs, one
+ * producer on its own connection. It runs in its own process so that the
+ * clients' cost never shares the event loop of the server under test. Started
+ * by `run.ts` with one JSON argument ({@linkcode ClientConfig}); prints JSON
+ * lines (see `common.ts`) and starts when stdin gives it a line.
+ *
+ * The producer runs a closed loop: at most `window` records unacknowledged and
+ * at most `lead` records ahead of the slowest subscriber, so a run measures the
+ * rate the whole chain sustains instead of filling queues until something
+ * drops a slow consumer. Paced runs (`rate` > 0, the latency scenario) send on
+ * a schedule instead.
+ *
+ * Throughput subscribers count records without parsing them (a scan for the
+ * DATA event's `"type": 1}` ending, which the test payloads never contain);
+ * latency subscribers parse every frame and read the send time out of the
+ * payload.
+ *
+ * @example
+ * ```sh
+ * echo go | deno run -A bench/clients.ts '{"transport":"ws","url":"ws://127.0.0.1:8080/",...}'
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+import {
+  type ClientConfig,
+  type ClientResult,
+  emit,
+  makePayload,
+  percentiles,
+  type ProducerSpec,
+  readPayload,
+  sleep,
+  wallMs,
+} from "./common.ts";
+
+const BATCH_PROTOCOL = "gdp-ws.batch";
+/** The end of a DATA event: Python separators outside batch mode, compact inside. */
+const DATA_PYTHON = '"type": 1}';
+const DATA_COMPACT = '"type":1}';
+const SUCCESS_PYTHON = '"type": 5}';
+const FAILURE_PYTHON = '"type": 6}';
+const FAILURE_COMPACT = '"type":6}';
+
+interface WireEvent {
+  type: number;
+  ep_stat?: [number, string];
+  datum?: { data?: string };
+}
+
+/** Running totals of the subscribers of one process. */
+class Tally {
+  records = 0;
+  frames = 0;
+  bytes = 0;
+  tFirst = 0;
+  tLast = 0;
+  /** Records each client expects; live runs learn it when the producer is done. */
+  expect: number;
+  error: string | undefined;
+  readonly closes: Record<string, number> = {};
+  readonly latencies: Float64Array;
+  nLatencies = 0;
+  readonly got: number[];
+  readonly #gone: boolean[];
+  readonly #warmup: number;
+  readonly #waiters = new Set<() => void>();
+
+  constructor(config: ClientConfig) {
+    this.got = new Array<number>(config.clients).fill(0);
+    this.#gone = new Array<boolean>(config.clients).fill(false);
+    this.#warmup = config.warmup;
+    this.expect = config.producer ? Infinity : config.expect;
+    this.latencies = new Float64Array(config.latency ? config.clients * config.expect : 0);
+  }
+
+  /** `n` records arrived for client `i` at `now`. */
+  add(i: number, n: number, now: number): void {
+    if (n === 0) return;
+    this.records += n;
+    if (this.tFirst === 0) this.tFirst = now;
+    this.tLast = now;
+    this.got[i]! += n;
+    this.poke();
+  }
+
+  sample(sentMs: number, seq: number, now: number): void {
+    if (seq < this.#warmup || this.nLatencies >= this.latencies.length) return;
+    this.latencies[this.nLatencies++] = now - sentMs;
+  }
+
+  /** Client `i` went away (closed, failed). */
+  gone(i: number, why: string): void {
+    if (this.#gone[i]) return;
+    this.#gone[i] = true;
+    if (this.got[i]! < this.expect) this.closes[why] = (this.closes[why] ?? 0) + 1;
+    this.poke();
+  }
+
+  /** Fewest records of any client still connected (Infinity when none is). */
+  minGot(): number {
+    let min = Infinity;
+    for (let i = 0; i < this.got.length; i++) {
+      if (!this.#gone[i] && this.got[i]! < min) min = this.got[i]!;
+    }
+    return min;
+  }
+
+  /** Every client has what it expects or is gone. */
+  allDone(): boolean {
+    return this.got.every((n, i) => n >= this.expect || this.#gone[i]);
+  }
+
+  complete(): number {
+    return this.got.filter((n) => n >= this.expect).length;
+  }
+
+  /** Resolves at the next record, acknowledgement or close, or after `ms`. */
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.#waiters;
+      const timer = setTimeout(done, Math.max(0, ms));
+      function done() {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  poke(): void {
+    if (this.#waiters.size === 0) return;
+    for (const wake of [...this.#waiters]) wake();
+  }
+}
+
+/** The producer's side of one run. */
+interface Production {
+  sent: number;
+  acked: number;
+  tEnd: number;
+  done: boolean;
+  error?: string;
+}
+
+/** A connected set of subscribers, whatever the transport. */
+interface Connected {
+  subscribe(): Promise<void>;
+  /** Sends one record; `production.acked` grows as they are acknowledged. */
+  produce?: (seq: number) => void;
+  /** Resolves when everything sent so far is acknowledged (NATS: a flush). */
+  sync?: () => Promise<void>;
+  close(): Promise<void>;
+}
+
+async function run(config: ClientConfig): Promise<ClientResult> {
+  const tally = new Tally(config);
+  const production: Production = { sent: 0, acked: 0, tEnd: 0, done: !config.producer };
+  const connected = config.transport === "ws"
+    ? await connectWs(config, tally, production)
+    : await connectNats(config, tally, production);
+  if (config.producer?.store) {
+    const writer = await connectStore(config, config.producer.store, tally, production);
+    connected.produce = writer.produce;
+    const closeSockets = connected.close;
+    connected.close = async () => {
+      await closeSockets();
+      await writer.close();
+    };
+  }
+  if (config.producer) await connected.subscribe();
+  emit({ event: "ready" });
+  await waitForGo();
+  const tGo = wallMs();
+  const cpu = process.cpuUsage();
+  const deadline = performance.now() + config.deadlineMs;
+  if (config.producer) {
+    void produce(config.producer, connected, tally, production, deadline).catch((e) => {
+      production.error = String(e);
+      production.done = true;
+      tally.expect = production.acked;
+    });
+  } else {
+    await connected.subscribe();
+  }
+  while (!(production.done && tally.allDone()) && performance.now() < deadline) {
+    await tally.wait(deadline - performance.now());
+  }
+  const timedOut = !(production.done && tally.allDone());
+  const tDone = wallMs();
+  const used = process.cpuUsage(cpu);
+  emit({ event: "done" });
+  await connected.close();
+  const result: ClientResult = {
+    event: "result",
+    records: tally.records,
+    frames: tally.frames,
+    bytes: tally.bytes,
+    complete: tally.complete(),
+    minPerClient: Math.min(...tally.got),
+    closes: tally.closes,
+    tGo,
+    tFirst: tally.tFirst,
+    tLast: tally.tLast,
+    tDone,
+    cpuMs: (used.user + used.system) / 1000,
+    timedOut,
+    sent: production.sent,
+    acked: production.acked,
+    tProduceEnd: production.tEnd,
+  };
+  if (config.latency) result.latency = percentiles(tally.latencies.subarray(0, tally.nLatencies));
+  const error = tally.error ?? production.error;
+  if (error) result.error = error;
+  return result;
+}
+
+async function waitForGo(): Promise<void> {
+  const reader = Deno.stdin.readable.getReader();
+  await reader.read();
+  reader.releaseLock();
+}
+
+async function produce(
+  spec: ProducerSpec,
+  connected: Connected,
+  tally: Tally,
+  production: Production,
+  deadline: number,
+): Promise<void> {
+  const start = performance.now();
+  const stopAt = Math.min(deadline, start + spec.seconds * 1000);
+  for (;;) {
+    const now = performance.now();
+    if (now >= deadline || production.error) break;
+    if (now < stopAt && production.sent < spec.count) {
+      let target = Math.min(
+        spec.count,
+        production.acked + spec.window,
+        tally.minGot() + spec.lead,
+      );
+      if (spec.rate > 0) {
+        target = Math.min(target, Math.floor(((now - start) * spec.rate) / 1000) + 1);
+      }
+      while (production.sent < target) connected.produce!(++production.sent);
+      if (connected.sync && production.sent - production.acked >= spec.window) {
+        await connected.sync();
+        continue;
+      }
+    } else if (production.acked >= production.sent) {
+      break;
+    } else if (connected.sync) {
+      await connected.sync();
+      continue;
+    }
+    if (spec.rate > 0) await sleep(1);
+    else await tally.wait(Math.max(1, Math.min(stopAt, deadline) - performance.now()));
+  }
+  production.tEnd = wallMs();
+  production.done = true;
+  tally.expect = production.acked;
+  tally.poke();
+}
+
+function openWs(url: string, batch: boolean): Promise<WebSocket> {
+  const socket = batch ? new WebSocket(url, [BATCH_PROTOCOL]) : new WebSocket(url);
+  return new Promise((resolve, reject) => {
+    socket.onopen = () => resolve(socket);
+    socket.onerror = () => reject(new Error(`cannot connect to ${url}`));
+  });
+}
+
+/** How many times `needle` occurs in `text`. */
+function occurrences(text: string, needle: string): number {
+  let n = 0;
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + needle.length)) n++;
+  return n;
+}
+
+async function connectWs(
+  config: ClientConfig,
+  tally: Tally,
+  production: Production,
+): Promise<Connected> {
+  const sockets = await Promise.all(
+    Array.from({ length: config.clients }, () => openWs(config.url, config.batch)),
+  );
+  sockets.forEach((socket, i) => {
+    socket.onmessage = (e: MessageEvent) => {
+      const now = wallMs();
+      const text = typeof e.data === "string" ? e.data : "";
+      tally.frames++;
+      tally.bytes += text.length;
+      if (config.latency) {
+        const parsed = JSON.parse(text) as WireEvent | WireEvent[];
+        let n = 0;
+        for (const event of Array.isArray(parsed) ? parsed : [parsed]) {
+          if (event.type === 1) {
+            n++;
+            const { seq, sentMs } = readPayload(event.datum?.data ?? "");
+            tally.sample(sentMs, seq, now);
+          } else if (event.type === 6) tally.error ??= JSON.stringify(event.ep_stat);
+        }
+        tally.add(i, n, now);
+      } else if (config.batch) {
+        tally.add(i, occurrences(text, DATA_COMPACT), now);
+        if (text.includes(FAILURE_COMPACT)) tally.error ??= text.slice(0, 300);
+      } else if (text.endsWith(DATA_PYTHON)) {
+        tally.add(i, 1, now);
+      } else if (text.endsWith(FAILURE_PYTHON)) {
+        tally.error ??= text.slice(0, 300);
+      }
+    };
+    socket.onclose = (e) => tally.gone(i, `ws close ${e.code}`);
+  });
+  let producer: WebSocket | undefined;
+  if (config.producer) {
+    producer = await openWs(config.url, false);
+    producer.onmessage = (e: MessageEvent) => {
+      const text = typeof e.data === "string" ? e.data : "";
+      if (text.endsWith(SUCCESS_PYTHON)) production.acked++;
+      else if (text.endsWith(FAILURE_PYTHON)) production.error ??= text.slice(0, 300);
+      tally.poke();
+    };
+    producer.onclose = (e) => {
+      production.error ??= `the producer's socket closed (${e.code})`;
+      tally.poke();
+    };
+  }
+  const size = config.producer?.payloadBytes ?? 0;
+  const connected: Connected = {
+    subscribe: () => {
+      sockets.forEach((socket, i) => {
+        socket.send(JSON.stringify({
+          logname: config.subject,
+          startrec: config.startrec[i % config.startrec.length],
+          numrec: config.numrec,
+        }));
+      });
+      return Promise.resolve();
+    },
+    close: async () => {
+      const all = producer ? [...sockets, producer] : sockets;
+      const closed = all.map((s) =>
+        new Promise<void>((resolve) => {
+          s.onclose = null;
+          s.onmessage = null;
+          if (s.readyState === WebSocket.CLOSED) return resolve();
+          s.addEventListener("close", () => resolve());
+          s.close();
+        })
+      );
+      await Promise.race([Promise.all(closed), sleep(2_000)]);
+    },
+  };
+  if (producer) {
+    const socket = producer;
+    connected.produce = (seq) =>
+      socket.send(JSON.stringify({ append: config.subject, data: makePayload(seq, size) }));
+  }
+  return connected;
+}
+
+async function connectNats(
+  config: ClientConfig,
+  tally: Tally,
+  production: Production,
+): Promise<Connected> {
+  const { connect } = await import("@nats-io/transport-node");
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let closing = false;
+  const conns = await Promise.all(
+    Array.from({ length: config.clients }, () => connect({ servers: config.url })),
+  );
+  conns.forEach((nc, i) => {
+    nc.closed().then((error) => {
+      if (closing) return;
+      if (error) tally.error ??= String(error);
+      tally.gone(i, "nats closed");
+    });
+  });
+  const producer = config.producer ? await connect({ servers: config.url }) : undefined;
+  const size = config.producer?.payloadBytes ?? 0;
+  const connected: Connected = {
+    subscribe: async () => {
+      conns.forEach((nc, i) => {
+        nc.subscribe(config.subject, {
+          callback: (error, msg) => {
+            const now = wallMs();
+            if (error) {
+              tally.error ??= String(error);
+              return tally.gone(i, "nats error");
+            }
+            tally.frames++;
+            tally.bytes += msg.data.length;
+            if (config.latency) {
+              const { seq, sentMs } = readPayload(decoder.decode(msg.data.subarray(0, 40)));
+              tally.sample(sentMs, seq, now);
+            }
+            tally.add(i, 1, now);
+          },
+        });
+      });
+      // After a flush the server has registered every subscription.
+      await Promise.all(conns.map((nc) => nc.flush()));
+    },
+    close: async () => {
+      closing = true;
+      const all = producer ? [...conns, producer] : conns;
+      await Promise.race([Promise.all(all.map((nc) => nc.close())), sleep(2_000)]);
+    },
+  };
+  if (producer) {
+    connected.produce = (seq) =>
+      producer.publish(config.subject, encoder.encode(makePayload(seq, size)));
+    // A flush is a PING/PONG round trip: everything published before it reached the server.
+    connected.sync = async () => {
+      const sent = production.sent;
+      await producer.flush();
+      production.acked = Math.max(production.acked, sent);
+    };
+  }
+  return connected;
+}
+
+/** Appends straight into the embedded store, as `gdp-ws append` from another process does. */
+async function connectStore(
+  config: ClientConfig,
+  dataDir: string,
+  tally: Tally,
+  production: Production,
+): Promise<{ produce: (seq: number) => void; close: () => Promise<void> }> {
+  const { openEmbedded } = await import("../src/backend/embedded.ts");
+  const store = openEmbedded({ dataDir });
+  const handle = await store.open(config.subject);
+  const encoder = new TextEncoder();
+  const size = config.producer?.payloadBytes ?? 0;
+  return {
+    // Appends made in the same turn share one transaction (the store's group commit).
+    produce: (seq) => {
+      handle.append(encoder.encode(makePayload(seq, size))).then(
+        () => {
+          production.acked++;
+          tally.poke();
+        },
+        (error) => {
+          production.error ??= String(error);
+          tally.poke();
+        },
+      );
+    },
+    close: async () => {
+      await handle.close();
+      await store.close();
+    },
+  };
+}
+
+if (import.meta.main) {
+  const config = JSON.parse(Deno.args[0] ?? "{}") as ClientConfig;
+  try {
+    emit(await run(config));
+  } catch (error) {
+    emit({ event: "failed", error: String(error) });
+  }
+  Deno.exit(0);
+}
