@@ -22,7 +22,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { openEmbedded } from "../src/backend/embedded.ts";
-import type { ClientConfig, ClientResult, ProducerSpec } from "./common.ts";
+import type { ClientConfig, ClientResult, Percentiles, ProducerSpec } from "./common.ts";
 import { sleep, wallMs } from "./common.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -107,7 +107,7 @@ interface ThroughputRow {
 }
 
 /** One row of the latency table. */
-interface LatencyRow {
+interface LatencyRow extends Percentiles {
   system: string;
   batch: boolean;
   clients: number;
@@ -118,13 +118,6 @@ interface LatencyRow {
   probeMaxMs: number;
   clientCpu: number;
   complete: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-  samples: number;
   rssMb?: number;
   note?: string;
 }
