@@ -39,7 +39,8 @@ export function compileArgs(values: Record<string, string | boolean | undefined>
 
 if (import.meta.main) {
   const { values } = parseArgs({
-    args: Deno.args,
+    // `deno task compile -- --data DIR` hands the "--" on.
+    args: Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args,
     options: {
       data: { type: "string" },
       libgdp: { type: "string" },

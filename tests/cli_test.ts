@@ -159,6 +159,31 @@ Deno.test("outside its grants the gateway is refused: another data folder, anoth
   });
 });
 
+Deno.test("deno task compile -- … --dry-run prints the deno compile command", async () => {
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "task",
+      "compile",
+      "--",
+      "--data",
+      "/var/lib/gdp-ws",
+      "--libgdp",
+      "/opt/libgdp.so.2.1",
+      "--dry-run",
+    ],
+    cwd: new URL("..", import.meta.url),
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.equal(code, 0);
+  const printed = new TextDecoder().decode(stdout).trim();
+  assert.equal(
+    printed.replace(/ \S+main\.ts$/, ""),
+    "deno compile --allow-net --allow-read=/var/lib/gdp-ws --allow-write=/var/lib/gdp-ws " +
+      "--allow-ffi=/opt/libgdp.so.2.1 --output gdp-ws",
+  );
+});
+
 Deno.test("deno task compile bakes in exactly the permission flags the tests run with", () => {
   const args = compileArgs({ data: "/var/lib/gdp-ws", libgdp: "/opt/gdp/libgdp.so.2.1" });
   const flags = args.filter((a) => a.startsWith("--allow"));
