@@ -57,6 +57,16 @@ export interface HubStats {
   subscriptions: number;
   /** Of those, the ones past history and receiving live records. */
   live: number;
+  /** Live records sent to subscriptions, counted once per subscription. */
+  liveDeliveries: number;
+  /** JSON encodings those needed: one per record and addressee key, shared by the rest. */
+  liveEncodings: number;
+}
+
+/** Running totals a hub keeps across its feeds. */
+interface FanOutCounts {
+  liveDeliveries: number;
+  liveEncodings: number;
 }
 
 const OK_STAT: [number, string] = [200, "OK"];
@@ -75,6 +85,7 @@ export class Hub {
   readonly #options: Required<HubOptions>;
   readonly #feeds = new Map<string, Feed>();
   readonly #subs = new Set<Subscription>();
+  readonly #counts: FanOutCounts = { liveDeliveries: 0, liveEncodings: 0 };
 
   constructor(backend: Backend, options: HubOptions) {
     this.#backend = backend;
@@ -102,7 +113,7 @@ export class Hub {
   stats(): HubStats {
     let live = 0;
     for (const feed of this.#feeds.values()) live += feed.liveCount;
-    return { feeds: this.#feeds.size, subscriptions: this.#subs.size, live };
+    return { feeds: this.#feeds.size, subscriptions: this.#subs.size, live, ...this.#counts };
   }
 
   /** Ends every subscription with SHUTDOWN and closes every feed. */
@@ -141,7 +152,8 @@ export class Hub {
     if (feed) {
       await handle.close();
     } else {
-      feed = new Feed(handle, this.#options, () => this.#feeds.delete(handle.name));
+      const onClose = () => this.#feeds.delete(handle.name);
+      feed = new Feed(handle, this.#options, this.#counts, onClose);
       this.#feeds.set(handle.name, feed);
     }
     feed.retain();
@@ -254,11 +266,18 @@ class Feed {
   #unfollow: Unfollow | undefined;
   #linger: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  readonly #counts: FanOutCounts;
   readonly #onClose: () => void;
 
-  constructor(handle: LogHandle, options: Required<HubOptions>, onClose: () => void) {
+  constructor(
+    handle: LogHandle,
+    options: Required<HubOptions>,
+    counts: FanOutCounts,
+    onClose: () => void,
+  ) {
     this.#handle = handle;
     this.#options = options;
+    this.#counts = counts;
     this.#recent = new Array(options.recentRecords);
     this.#onClose = onClose;
     this.ready = this.#start();
@@ -324,7 +343,9 @@ class Feed {
     this.#recent[record.recno % this.#recent.length] = record;
     if (this.#live.size === 0) return;
     const cache = new Map<string, string>();
+    this.#counts.liveDeliveries += this.#live.size;
     for (const sub of this.#live) sub.deliver(record, cache);
+    this.#counts.liveEncodings += cache.size;
   }
 
   #onError(error: GdpError): void {

@@ -78,3 +78,38 @@ Deno.test("slow history reads still join live without gap or duplicate", async (
     await fixture.teardown();
   }
 });
+
+Deno.test("a live record is encoded once per spelling, id and style, and shared", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("shared");
+    const hub = new Hub(fixture.backend, { readChunk: 8, feedLingerMs: 0 });
+    const { name } = await fixture.backend.info("shared");
+    const subscribe = (logname: string, id?: number) => {
+      const sink = new Collector();
+      const request = {
+        op: "subscribe",
+        logname,
+        startrec: 0,
+        numrec: 0,
+        encoding: "text",
+      } as const;
+      hub.subscribe(id === undefined ? request : { ...request, id }, sink);
+      return sink;
+    };
+    const sinks = [
+      ...Array.from({ length: 20 }, () => subscribe("shared")),
+      ...Array.from({ length: 5 }, () => subscribe(name)),
+      subscribe("shared", 7),
+    ];
+    await waitFor(() => hub.stats().live === 26, "26 live subscriptions");
+    await appendRange(fixture, "shared", 1, 3);
+    await waitFor(() => sinks.every((s) => s.recnos.length === 3), "3 records everywhere");
+    const { liveDeliveries, liveEncodings } = hub.stats();
+    assert.equal(liveDeliveries, 3 * 26);
+    assert.equal(liveEncodings, 3 * 3, "human spelling, internal spelling, and the one with an id");
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
