@@ -84,7 +84,19 @@ const QUICK: Plan = {
 };
 
 /** One row of the throughput table. */
-interface ThroughputRow {
+/** What a run cost and how it ended: the columns both tables close with. */
+interface RunCost {
+  serverCpu: number;
+  clientCpu: number;
+  probeMaxMs: number;
+  /** The server's peak resident memory (VmHWM), in MiB. */
+  rssMb?: number;
+  complete: number;
+  closes?: Record<string, number>;
+  note?: string;
+}
+
+interface ThroughputRow extends RunCost {
   system: string;
   scenario: string;
   batch: boolean;
@@ -93,33 +105,20 @@ interface ThroughputRow {
   seconds: number;
   frames: number;
   bytes: number;
-  complete: number;
   closes: Record<string, number>;
-  serverCpu: number;
-  clientCpu: number;
   /** From "go" to the first record, in ms. */
   firstMs: number;
-  probeMaxMs: number;
   appendRate?: number;
-  /** The server's peak resident memory (VmHWM), in MiB. */
-  rssMb?: number;
-  note?: string;
 }
 
 /** One row of the latency table. */
-interface LatencyRow extends Percentiles {
+interface LatencyRow extends Percentiles, RunCost {
   system: string;
   batch: boolean;
   clients: number;
   rate: number;
   records: number;
   frames: number;
-  serverCpu: number;
-  probeMaxMs: number;
-  clientCpu: number;
-  complete: number;
-  rssMb?: number;
-  note?: string;
 }
 
 /** A server under test. */
@@ -725,8 +724,24 @@ function completeCell(complete: number, clients: number, closes: Record<string, 
   return `${complete}/${clients}${gone ? ` (${gone})` : ""}`;
 }
 
+type Column<R> = [string, boolean, (row: R) => string];
+
+function costColumns<R extends RunCost>(plan: Plan): Column<R>[] {
+  return [
+    ["Probe max ms", true, (r) => int(r.probeMaxMs)],
+    ["Server CPU", true, (r) => pct(r.serverCpu)],
+    ["Server peak RSS", true, (r) => mib(r.rssMb)],
+    ["Client CPU", true, (r) => pct(r.clientCpu)],
+    [
+      "Clients done",
+      false,
+      (r) => completeCell(r.complete, plan.clients, r.closes ?? {}) + (r.note ? ` ${r.note}` : ""),
+    ],
+  ];
+}
+
 /** A Markdown table: one column per `[heading, right-aligned, cell]`. */
-function table<R>(rows: R[], columns: [string, boolean, (row: R) => string][]): string {
+function table<R>(rows: R[], columns: Column<R>[]): string {
   const head = `| ${columns.map(([h]) => h).join(" | ")} |`;
   const rule = `| ${columns.map(([, right]) => right ? "---:" : "---").join(" | ")} |`;
   const body = rows.map((r) =>
@@ -747,15 +762,7 @@ function throughputTable(rows: ThroughputRow[], plan: Plan): string {
     ["MB/s", true, (r) => fixed(r.bytes / r.seconds / 1e6, 1)],
     ["Appends/s", true, (r) => r.appendRate === undefined ? "–" : int(r.appendRate)],
     ["First record ms", true, (r) => int(r.firstMs)],
-    ["Probe max ms", true, (r) => int(r.probeMaxMs)],
-    ["Server CPU", true, (r) => pct(r.serverCpu)],
-    ["Server peak RSS", true, (r) => mib(r.rssMb)],
-    ["Client CPU", true, (r) => pct(r.clientCpu)],
-    [
-      "Clients done",
-      false,
-      (r) => completeCell(r.complete, plan.clients, r.closes) + (r.note ? ` ${r.note}` : ""),
-    ],
+    ...costColumns<ThroughputRow>(plan),
   ]);
 }
 
@@ -771,15 +778,7 @@ function latencyTable(rows: LatencyRow[], plan: Plan): string {
     ["p99.9 ms", true, (r) => fixed(r.p999, 2)],
     ["max ms", true, (r) => fixed(r.max, 1)],
     ["mean ms", true, (r) => fixed(r.mean, 2)],
-    ["Probe max ms", true, (r) => int(r.probeMaxMs)],
-    ["Server CPU", true, (r) => pct(r.serverCpu)],
-    ["Server peak RSS", true, (r) => mib(r.rssMb)],
-    ["Client CPU", true, (r) => pct(r.clientCpu)],
-    [
-      "Clients done",
-      false,
-      (r) => completeCell(r.complete, plan.clients, {}) + (r.note ? ` ${r.note}` : ""),
-    ],
+    ...costColumns<LatencyRow>(plan),
   ]);
 }
 
