@@ -7,16 +7,12 @@ import { serveConfig } from "../src/cli.ts";
 import { permissionFlags } from "../src/permissions.ts";
 import { TestClient } from "./helpers/client.ts";
 import { runMain, serveMain, serveTask } from "./helpers/process.ts";
+import { withTempDir } from "./helpers/temp_dir.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-async function withDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "gdp-ws-cli-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+function withDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  return withTempDir("gdp-ws-cli-", fn);
 }
 
 /** Flags for CLI subcommands that touch only the store. */

@@ -5,14 +5,10 @@ import type { LogRecord } from "../src/backend/backend.ts";
 import { openEmbedded } from "../src/backend/embedded.ts";
 import { internalName } from "../src/names.ts";
 import { range, waitFor } from "./helpers/client.ts";
+import { withTempDir } from "./helpers/temp_dir.ts";
 
-async function withStore(fn: (dataDir: string) => Promise<void>): Promise<void> {
-  const dataDir = await Deno.makeTempDir({ prefix: "gdp-ws-store-" });
-  try {
-    await fn(dataDir);
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
+function withStore(fn: (dir: string) => Promise<void>): Promise<void> {
+  return withTempDir("gdp-ws-store-", fn);
 }
 
 const bytes = (s: string) => new TextEncoder().encode(s);
