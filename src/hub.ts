@@ -4,7 +4,7 @@
  * it reaches the feed's position, then joins the live set in the same
  * synchronous step, so the switch from stored to live records has no gap and no
  * duplicate even while appends race it. Each live record is encoded once per
- * addressee key (style, encoding, id, spelling) and the same string goes to
+ * reply key (style, encoding, id, spelling) and the same string goes to
  * every subscription that shares the key.
  *
  * @example
@@ -20,11 +20,11 @@
 import type { Backend, LogHandle, LogRecord, Unfollow } from "./backend/backend.ts";
 import { GdpError } from "./errors.ts";
 import {
-  type Addressee,
-  addresseeKey,
   encodeRecord,
   encodeStatus,
   EventType,
+  type ReplyAddress,
+  replyKey,
   type RequestId,
   type Style,
   type SubscribeRequest,
@@ -59,7 +59,7 @@ export interface HubStats {
   live: number;
   /** Live records sent to subscriptions, counted once per subscription. */
   liveDeliveries: number;
-  /** JSON encodings those needed: one per record and addressee key, shared by the rest. */
+  /** JSON encodings those needed: one per record and reply key, shared by the rest. */
   liveEncodings: number;
 }
 
@@ -128,7 +128,7 @@ export class Hub {
     // A feed can close between being found and being joined (its log failed);
     // then a fresh one is opened, a few times at most.
     for (let attempt = 1;; attempt++) {
-      const feed = await this.#feedFor(sub.to.logname!);
+      const feed = await this.#feedFor(sub.address.logname!);
       if (sub.isEnded) return feed.release();
       if (await feed.attach(sub, startrec)) return;
       if (attempt === MAX_ATTACH_ATTEMPTS) throw GdpError.of(503, "the log keeps closing");
@@ -164,7 +164,7 @@ export class Hub {
 
 /** One client request on one log. */
 export class Subscription {
-  readonly to: Addressee;
+  readonly address: ReplyAddress;
   readonly key: string;
   readonly sink: SubscriptionSink;
   /** The next recno this subscription delivers. */
@@ -175,15 +175,15 @@ export class Subscription {
   readonly #onEnd: (sub: Subscription) => void;
 
   constructor(request: SubscribeRequest, sink: SubscriptionSink, onEnd: (s: Subscription) => void) {
-    this.to = addressee(request.logname, request.id, request.encoding);
-    this.key = addresseeKey(this.to, sink.style);
+    this.address = replyAddress(request.logname, request.id, request.encoding);
+    this.key = replyKey(this.address, sink.style);
     this.sink = sink;
     this.#remaining = request.numrec === 0 ? Infinity : request.numrec;
     this.#onEnd = onEnd;
   }
 
   get id(): RequestId | undefined {
-    return this.to.id;
+    return this.address.id;
   }
 
   get isEnded(): boolean {
@@ -195,7 +195,7 @@ export class Subscription {
     if (this.#ended || record.recno < this.next) return;
     let text = cache?.get(this.key);
     if (text === undefined) {
-      text = encodeRecord(record, this.to, this.sink.style);
+      text = encodeRecord(record, this.address, this.sink.style);
       cache?.set(this.key, text);
     }
     this.next = record.recno + 1;
@@ -206,7 +206,7 @@ export class Subscription {
   /** Ends with a final event (DONE, SHUTDOWN) sent to the client. */
   end(type: number, epStat: [number, string]): void {
     if (this.#ended) return;
-    this.sink.send(encodeStatus(type, epStat, this.to, this.sink.style));
+    this.sink.send(encodeStatus(type, epStat, this.address, this.sink.style));
     this.#finish();
   }
 
@@ -218,7 +218,7 @@ export class Subscription {
   /** A non-fatal error event; the subscription goes on. */
   warn(error: GdpError): void {
     if (!this.#ended) {
-      this.sink.send(encodeStatus(EventType.FAILURE, error.epStat, this.to, this.sink.style));
+      this.sink.send(encodeStatus(EventType.FAILURE, error.epStat, this.address, this.sink.style));
     }
   }
 
@@ -241,15 +241,15 @@ export class Subscription {
   }
 }
 
-function addressee(
+function replyAddress(
   logname: string,
   id: RequestId | undefined,
-  encoding: Addressee["encoding"],
-): Addressee {
-  const to: Addressee = { logname };
-  if (id !== undefined) to.id = id;
-  if (encoding === "base64") to.encoding = encoding;
-  return to;
+  encoding: ReplyAddress["encoding"],
+): ReplyAddress {
+  const address: ReplyAddress = { logname };
+  if (id !== undefined) address.id = id;
+  if (encoding === "base64") address.encoding = encoding;
+  return address;
 }
 
 /** The single live follow of one log and the subscriptions it serves. */

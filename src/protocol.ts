@@ -11,8 +11,21 @@ import { Buffer } from "node:buffer";
 import type { LogInfo, LogRecord, Timestamp } from "./backend/backend.ts";
 import { GdpError } from "./errors.ts";
 
-/** libgdp 2.x event types. */
-export const EventType = { DATA: 1, DONE: 2, SHUTDOWN: 3, SUCCESS: 5, FAILURE: 6 } as const;
+/**
+ * Event types, numbered as libgdp 2.x's `gdp_event_gettype` numbers them: the
+ * wire's `"type"` and the libgdp backend's events share this one table. The
+ * gateway sends DATA, DONE, SHUTDOWN, SUCCESS and FAILURE; CREATED and MISSING
+ * only come from libgdp.
+ */
+export const EventType = {
+  DATA: 1,
+  DONE: 2,
+  SHUTDOWN: 3,
+  CREATED: 4,
+  SUCCESS: 5,
+  FAILURE: 6,
+  MISSING: 7,
+} as const;
 
 /** A client-chosen subscription id, echoed in its responses. */
 export type RequestId = string | number;
@@ -40,7 +53,8 @@ export interface AppendRequest {
   id?: RequestId;
 }
 
-export type Request = SubscribeRequest | UnsubscribeRequest | AppendRequest;
+/** Any request a client can send (named so as not to shadow the global `Request`). */
+export type ClientRequest = SubscribeRequest | UnsubscribeRequest | AppendRequest;
 
 /** Limits the parser enforces. */
 export interface ParseLimits {
@@ -64,7 +78,7 @@ const encoder = new TextEncoder();
 export function parseFrame(
   frame: string | ArrayBuffer,
   limits: ParseLimits,
-): Request | ParseFailure {
+): ClientRequest | ParseFailure {
   let text: string;
   if (typeof frame === "string") text = frame;
   else {
@@ -90,7 +104,7 @@ export function parseFrame(
 export function parseRequest(
   obj: Record<string, unknown>,
   limits: ParseLimits,
-): Request | ParseFailure {
+): ClientRequest | ParseFailure {
   const echo: { logname?: string; id?: RequestId } = {};
   if (typeof obj.logname === "string") echo.logname = obj.logname;
   if (typeof obj.append === "string") echo.logname = obj.append;
@@ -107,11 +121,11 @@ export function parseRequest(
 }
 
 /** True when parse* returned a failure rather than a request. */
-export function isFailure(r: Request | ParseFailure): r is ParseFailure {
+export function isFailure(r: ClientRequest | ParseFailure): r is ParseFailure {
   return "error" in r;
 }
 
-function parseOp(obj: Record<string, unknown>): Request["op"] {
+function parseOp(obj: Record<string, unknown>): ClientRequest["op"] {
   const op = obj.op;
   if (op === undefined) {
     if ("unsubscribe" in obj) return "unsubscribe";
@@ -223,8 +237,11 @@ export interface Style {
 export const PYTHON_STYLE: Style = { compact: false, item: ", ", key: ": " };
 export const COMPACT_STYLE: Style = { compact: true, item: ",", key: ":" };
 
-/** Who a response is for: the client's spelling of the log, its id, its encoding. */
-export interface Addressee {
+/**
+ * How a request's responses are addressed: the client's spelling of the log and
+ * its id (echoed in every response) and the encoding it asked for.
+ */
+export interface ReplyAddress {
   logname?: string;
   id?: RequestId;
   encoding?: Encoding;
@@ -234,11 +251,11 @@ const OK = '[200, "OK"]';
 const OK_COMPACT = '[200,"OK"]';
 
 /** A DATA event (type 1) for one record. The hot path: built by hand, not by a serializer. */
-export function encodeRecord(record: LogRecord, to: Addressee, style: Style): string {
+export function encodeRecord(record: LogRecord, address: ReplyAddress, style: Style): string {
   const { item, key } = style;
-  const [data, encoding] = payload(record.data, to.encoding ?? "text");
+  const [data, encoding] = payload(record.data, address.encoding ?? "text");
   const enc = encoding ? `${item}"encoding"${key}"base64"` : "";
-  return `{${head(to, style)}"ep_stat"${key}${style.compact ? OK_COMPACT : OK}${item}` +
+  return `{${head(address, style)}"ep_stat"${key}${style.compact ? OK_COMPACT : OK}${item}` +
     `"datum"${key}{"recno"${key}${record.recno}${item}"data"${key}${JSON.stringify(data)}${enc}` +
     `${item}"ts"${key}${encodeTs(record.ts, style)}}${item}"type"${key}${EventType.DATA}}`;
 }
@@ -247,23 +264,25 @@ export function encodeRecord(record: LogRecord, to: Addressee, style: Style): st
 export function encodeStatus(
   type: number,
   epStat: [number, string],
-  to: Addressee,
+  address: ReplyAddress,
   style: Style,
 ): string {
   const { item, key } = style;
-  return `{${head(to, style)}"ep_stat"${key}[${epStat[0]}${item}${JSON.stringify(epStat[1])}]` +
+  return `{${head(address, style)}"ep_stat"${key}[${epStat[0]}${item}${
+    JSON.stringify(epStat[1])
+  }]` +
     `${item}"type"${key}${type}}`;
 }
 
 /** A FAILURE event for an error. */
-export function encodeError(error: GdpError, to: Addressee, style: Style): string {
-  return encodeStatus(EventType.FAILURE, error.epStat, to, style);
+export function encodeError(error: GdpError, address: ReplyAddress, style: Style): string {
+  return encodeStatus(EventType.FAILURE, error.epStat, address, style);
 }
 
 /** The SUCCESS answer to an append: the new record's recno and timestamp. */
-export function encodeAppended(record: LogRecord, to: Addressee, style: Style): string {
+export function encodeAppended(record: LogRecord, address: ReplyAddress, style: Style): string {
   const { item, key } = style;
-  return `{${head(to, style)}"ep_stat"${key}${style.compact ? OK_COMPACT : OK}${item}` +
+  return `{${head(address, style)}"ep_stat"${key}${style.compact ? OK_COMPACT : OK}${item}` +
     `"datum"${key}{"recno"${key}${record.recno}${item}"ts"${key}${encodeTs(record.ts, style)}}` +
     `${item}"type"${key}${EventType.SUCCESS}}`;
 }
@@ -291,17 +310,19 @@ export function infoObject(info: LogInfo): Record<string, unknown> {
 }
 
 /** The key under which one encoding of a record can be shared by many subscriptions. */
-export function addresseeKey(to: Addressee, style: Style): string {
-  return `${style.compact ? "c" : "p"}${to.encoding ?? "text"}${JSON.stringify(to.id ?? null)}${
-    to.logname ?? ""
-  }`;
+export function replyKey(address: ReplyAddress, style: Style): string {
+  return `${style.compact ? "c" : "p"}${address.encoding ?? "text"}${
+    JSON.stringify(address.id ?? null)
+  }${address.logname ?? ""}`;
 }
 
-function head(to: Addressee, style: Style): string {
+function head(address: ReplyAddress, style: Style): string {
   const { item, key } = style;
   let out = "";
-  if (to.logname !== undefined) out += `"logname"${key}${JSON.stringify(to.logname)}${item}`;
-  if (to.id !== undefined) out += `"id"${key}${JSON.stringify(to.id)}${item}`;
+  if (address.logname !== undefined) {
+    out += `"logname"${key}${JSON.stringify(address.logname)}${item}`;
+  }
+  if (address.id !== undefined) out += `"id"${key}${JSON.stringify(address.id)}${item}`;
   return out;
 }
 

@@ -13,7 +13,6 @@ import type { Limits } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import type { Hub, Subscription, SubscriptionSink } from "./hub.ts";
 import {
-  type Addressee,
   type AppendRequest,
   COMPACT_STYLE,
   encodeAppended,
@@ -22,8 +21,10 @@ import {
   isFailure,
   parseFrame,
   PYTHON_STYLE,
+  type ReplyAddress,
   type RequestId,
   type Style,
+  type SubscribeRequest,
 } from "./protocol.ts";
 
 export interface SessionOptions {
@@ -116,7 +117,7 @@ export class Session implements SubscriptionSink {
     }
   }
 
-  #subscribe(request: Parameters<Hub["subscribe"]>[0]): void {
+  #subscribe(request: SubscribeRequest): void {
     if (this.#subs.size >= this.#options.limits.maxSubscriptions) {
       const max = this.#options.limits.maxSubscriptions;
       return this.#error(GdpError.of(429, `at most ${max} subscriptions per connection`), request);
@@ -137,25 +138,25 @@ export class Session implements SubscriptionSink {
   }
 
   async #append(request: AppendRequest): Promise<void> {
-    const to: Addressee = { logname: request.logname };
-    if (request.id !== undefined) to.id = request.id;
+    const address: ReplyAddress = { logname: request.logname };
+    if (request.id !== undefined) address.id = request.id;
     try {
       const record = await this.#hub.append(
         request.logname,
         request.data,
         this.#options.autoCreate,
       );
-      this.send(encodeAppended(record, to, this.style));
+      this.send(encodeAppended(record, address, this.style));
     } catch (error) {
-      this.#error(GdpError.from(error), to);
+      this.#error(GdpError.from(error), address);
     }
   }
 
-  #error(error: GdpError, to: Addressee): void {
+  #error(error: GdpError, address: ReplyAddress): void {
     if (error.code >= 500) {
       log.error("Request failed for {peer}: {error}", { peer: this.#options.peer, error });
     }
-    this.send(encodeError(error, to, this.style));
+    this.send(encodeError(error, address, this.style));
   }
 
   #tooBig(): void {

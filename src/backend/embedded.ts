@@ -76,13 +76,14 @@ interface RecordRow {
 }
 
 interface Follower {
-  log: number;
+  /** Row id of the followed log. */
+  logId: number;
   next: number;
   onRecord: (record: LogRecord) => void;
 }
 
 interface PendingAppend {
-  log: number;
+  logId: number;
   data: Uint8Array;
   resolve: (record: LogRecord) => void;
   reject: (error: unknown) => void;
@@ -165,23 +166,26 @@ export class EmbeddedBackend implements Backend {
     this.#db.close();
   }
 
-  /** The last recno of a log, 0 when empty. */
-  last(log: number): number {
-    const row = this.#sql.last.get(log) as { last: number | null } | undefined;
+  /** The last recno of the log with row id `logId`, 0 when empty. */
+  lastRecnoOf(logId: number): number {
+    const row = this.#sql.last.get(logId) as { last: number | null } | undefined;
     return row?.last ?? 0;
   }
 
-  /** Records `from` .. `from + count - 1` of a log. */
-  readRange(log: number, from: number, count: number): LogRecord[] {
-    const rows = this.#sql.range.all(log, from, from + count - 1) as unknown as RecordRow[];
+  /** Records `from` .. `from + count - 1` of the log with row id `logId`. */
+  readRange(logId: number, from: number, count: number): LogRecord[] {
+    const rows = this.#sql.range.all(logId, from, from + count - 1) as unknown as RecordRow[];
     return rows.map(toRecord);
   }
 
-  /** Queues an append; every append queued in this turn commits in one transaction. */
-  append(log: number, data: Uint8Array): Promise<LogRecord> {
+  /**
+   * Queues an append to the log with row id `logId`; every append queued in
+   * this turn commits in one transaction.
+   */
+  appendTo(logId: number, data: Uint8Array): Promise<LogRecord> {
     if (this.#closed) return Promise.reject(GdpError.of(503, "the store is closed"));
     return new Promise((resolve, reject) => {
-      if (this.#pending.push({ log, data, resolve, reject }) === 1) {
+      if (this.#pending.push({ logId, data, resolve, reject }) === 1) {
         // setImmediate, not a microtask: frames and requests arrive one task each,
         // and it runs after the tasks already received, so they join this commit
         // (a zero-delay timer would too, but costs a timer tick of latency).
@@ -190,16 +194,17 @@ export class EmbeddedBackend implements Backend {
     });
   }
 
-  follow(log: number, from: number, onRecord: (r: LogRecord) => void): Unfollow {
-    const follower: Follower = { log, next: Math.max(1, from), onRecord };
-    let set = this.#followers.get(log);
-    if (!set) this.#followers.set(log, set = new Set());
+  /** Follows the log with row id `logId` from `from` on (see {@linkcode LogHandle.follow}). */
+  addFollower(logId: number, from: number, onRecord: (r: LogRecord) => void): Unfollow {
+    const follower: Follower = { logId, next: Math.max(1, from), onRecord };
+    let set = this.#followers.get(logId);
+    if (!set) this.#followers.set(logId, set = new Set());
     set.add(follower);
     this.#startPolling();
     this.#catchUp(follower);
     return () => {
       set.delete(follower);
-      if (set.size === 0 && this.#followers.get(log) === set) this.#followers.delete(log);
+      if (set.size === 0 && this.#followers.get(logId) === set) this.#followers.delete(logId);
       if (this.#followers.size === 0) this.#stopPolling();
     };
   }
@@ -213,7 +218,7 @@ export class EmbeddedBackend implements Backend {
   }
 
   #info(row: LogRow): LogInfo {
-    const info: LogInfo = { name: row.name, count: this.last(row.id) };
+    const info: LogInfo = { name: row.name, count: this.lastRecnoOf(row.id) };
     if (row.human !== null) info.human = row.human;
     if (info.count > 0) {
       info.first = toRecord(this.#sql.one.get(row.id, 1) as unknown as RecordRow).ts;
@@ -234,7 +239,7 @@ export class EmbeddedBackend implements Backend {
       return;
     }
     batch.forEach((p, i) => p.resolve(records[i]!));
-    for (const [i, p] of batch.entries()) this.#notify(p.log, records[i]!);
+    for (const [i, p] of batch.entries()) this.#notify(p.logId, records[i]!);
   }
 
   #commit(batch: PendingAppend[]): LogRecord[] {
@@ -242,7 +247,14 @@ export class EmbeddedBackend implements Backend {
     try {
       const records = batch.map((p) => {
         const ts = now();
-        const row = this.#sql.append.get(p.log, ts.sec, ts.nsec, ts.accuracy, p.data, p.log) as {
+        const row = this.#sql.append.get(
+          p.logId,
+          ts.sec,
+          ts.nsec,
+          ts.accuracy,
+          p.data,
+          p.logId,
+        ) as {
           recno: number;
         };
         return { recno: row.recno, ts, data: p.data };
@@ -257,8 +269,8 @@ export class EmbeddedBackend implements Backend {
     }
   }
 
-  #notify(log: number, record: LogRecord): void {
-    for (const f of this.#followers.get(log) ?? []) {
+  #notify(logId: number, record: LogRecord): void {
+    for (const f of this.#followers.get(logId) ?? []) {
       if (record.recno === f.next) {
         f.next++;
         f.onRecord(record);
@@ -273,8 +285,8 @@ export class EmbeddedBackend implements Backend {
    * a burst written by another process must not stall every other client.
    */
   #catchUp(f: Follower): void {
-    const set = this.#followers.get(f.log);
-    const records = this.readRange(f.log, f.next, CATCH_UP_CHUNK);
+    const set = this.#followers.get(f.logId);
+    const records = this.readRange(f.logId, f.next, CATCH_UP_CHUNK);
     for (const record of records) {
       if (!set?.has(f)) return;
       f.next++;
@@ -335,7 +347,7 @@ class EmbeddedLog implements LogHandle {
   }
 
   last(): Promise<number> {
-    return Promise.resolve(this.#store.last(this.#id));
+    return Promise.resolve(this.#store.lastRecnoOf(this.#id));
   }
 
   async *read(from: number, count: number): AsyncIterable<LogRecord> {
@@ -343,11 +355,11 @@ class EmbeddedLog implements LogHandle {
   }
 
   follow(from: number, onRecord: (record: LogRecord) => void): Unfollow {
-    return this.#store.follow(this.#id, from, onRecord);
+    return this.#store.addFollower(this.#id, from, onRecord);
   }
 
   append(data: Uint8Array): Promise<LogRecord> {
-    return this.#store.append(this.#id, data);
+    return this.#store.appendTo(this.#id, data);
   }
 
   close(): Promise<void> {
