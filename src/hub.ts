@@ -9,8 +9,18 @@
  *
  * @example
  * ```ts
- * const hub = new Hub(backend, { readChunk: 512, feedLingerMs: 5000 });
- * const sub = hub.subscribe({ op: "subscribe", logname: "x", startrec: 1, numrec: 0, encoding: "text" }, sink);
+ * import { openEmbedded } from "./backend/embedded.ts";
+ * import { PYTHON_STYLE } from "./protocol.ts";
+ *
+ * const hub = new Hub(openEmbedded({ dataDir: "./data" }), { readChunk: 512, feedLingerMs: 5000 });
+ * const sink: SubscriptionSink = {
+ *   style: PYTHON_STYLE,
+ *   send: (event) => console.log(event),
+ *   congested: () => false,
+ *   ended: () => {},
+ * };
+ * const request = { logname: "x", startrec: 1, numrec: 0, encoding: "text" } as const;
+ * const sub = hub.subscribe({ op: "subscribe", ...request }, sink);
  * sub.cancel();
  * ```
  *
@@ -73,7 +83,7 @@ const OK_STAT: [number, string] = [200, "OK"];
 const CONGESTION_WAIT_MS = 5;
 const MAX_ATTACH_ATTEMPTS = 3;
 
-/** The starting recno for `startrec` on a log whose last record is `last` (PROTOCOL.md). */
+/** The starting recno for `startrec` on a log whose last record is `last` (docs/protocol.md#subscribe). */
 export function resolveStart(startrec: number, last: number): number {
   if (startrec > 0) return startrec;
   if (startrec === 0) return last + 1;

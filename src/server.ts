@@ -4,6 +4,9 @@
  *
  * @example
  * ```ts
+ * import { openEmbedded } from "./backend/embedded.ts";
+ * import { makeConfig } from "./config.ts";
+ *
  * const gateway = await startGateway(makeConfig({ port: 0 }), openEmbedded({ dataDir: "./data" }));
  * console.log(gateway.url); // ws://127.0.0.1:PORT/
  * await gateway.shutdown();

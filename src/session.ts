@@ -29,7 +29,7 @@ import {
 
 export interface SessionOptions {
   limits: Limits;
-  /** Batch mode: every frame is a JSON array of events (PROTOCOL.md). */
+  /** Batch mode: every frame is a JSON array of events (docs/protocol.md#batch-mode). */
   batch: boolean;
   /** Appends to a missing log create it. */
   autoCreate: boolean;
@@ -37,7 +37,7 @@ export interface SessionOptions {
   peer: string;
 }
 
-/** Close codes of PROTOCOL.md. */
+/** Close codes (docs/protocol.md#connection-close-codes). */
 export const CloseCode = { GOING_AWAY: 1001, TOO_BIG: 1009, TRY_AGAIN_LATER: 1013 } as const;
 
 const log = getLogger(["gdp-ws", "session"]);

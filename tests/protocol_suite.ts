@@ -1,5 +1,5 @@
 /**
- * The protocol suite (PROTOCOL.md end to end), run against every backend: a real
+ * The protocol suite (docs/protocol.md end to end), run against every backend: a real
  * gateway on an ephemeral port, real WebSocket clients. `embedded_protocol_test.ts`
  * and `libgdp_protocol_test.ts` call {@linkcode protocolSuite} with their fixture.
  */
@@ -64,7 +64,7 @@ async function withGateway(setup: Setup, fn: (ctx: Ctx) => Promise<void>): Promi
 
 const encoder = new TextEncoder();
 
-// --- PROTOCOL.md's worked example, for a log holding records 1-20 ----------
+// --- docs/protocol.md's worked example, for a log holding records 1-20 ----------
 
 interface Row {
   startrec: number;
