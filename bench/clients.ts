@@ -379,7 +379,7 @@ async function connectNats(
     Array.from({ length: config.clients }, () => connect({ servers: config.url })),
   );
   conns.forEach((nc, i) => {
-    nc.closed().then((error) => {
+    nc.closed().then((error: void | Error) => {
       if (closing) return;
       if (error) tally.error ??= String(error);
       tally.gone(i, "nats closed");
@@ -391,7 +391,7 @@ async function connectNats(
     subscribe: async () => {
       conns.forEach((nc, i) => {
         nc.subscribe(config.subject, {
-          callback: (error, msg) => {
+          callback: (error: Error | null, msg: { data: Uint8Array }) => {
             const now = wallMs();
             if (error) {
               tally.error ??= String(error);

@@ -1,7 +1,7 @@
 /**
- * Fan-out. One {@linkcode Feed} per log keeps the only live follow on that log,
+ * Fan-out. One {@linkcode LogFanOut} per log keeps the only live follow on that log,
  * however many subscriptions watch it. A new subscription reads history until
- * it reaches the feed's position, then joins the live set in the same
+ * it reaches the fan-out's position, then joins the live set in the same
  * synchronous step, so the switch from stored to live records has no gap and no
  * duplicate even while appends race it. Each live record is encoded once per
  * reply key (style, encoding, id, spelling) and the same string goes to
@@ -29,6 +29,7 @@
 
 import type { Backend, LogHandle, LogRecord, Unfollow } from "./backend/backend.ts";
 import { GdpError } from "./errors.ts";
+import { delay, nextSlice, sliceSpent } from "./time_slice.ts";
 import {
   encodeRecord,
   encodeStatus,
@@ -56,7 +57,7 @@ export interface HubOptions {
   readChunk: number;
   /** How long a log stays open after its last subscriber leaves, in ms. */
   feedLingerMs: number;
-  /** Recent records kept per feed to serve catch-up without a backend read. */
+  /** Recent records kept per log to serve catch-up without a backend read. */
   recentRecords?: number;
 }
 
@@ -73,7 +74,7 @@ export interface HubStats {
   liveEncodings: number;
 }
 
-/** Running totals a hub keeps across its feeds. */
+/** Running totals a hub keeps across its logs. */
 interface FanOutCounts {
   liveDeliveries: number;
   liveEncodings: number;
@@ -82,6 +83,8 @@ interface FanOutCounts {
 const OK_STAT: [number, string] = [200, "OK"];
 const CONGESTION_WAIT_MS = 5;
 const MAX_ATTACH_ATTEMPTS = 3;
+/** Deliveries between looks at the clock: cheap enough, and far below a slice's worth. */
+const SLICE_CHECK_EVERY = 32;
 
 /** The starting recno for `startrec` on a log whose last record is `last` (docs/protocol.md#subscribe). */
 export function resolveStart(startrec: number, last: number): number {
@@ -93,7 +96,7 @@ export function resolveStart(startrec: number, last: number): number {
 export class Hub {
   readonly #backend: Backend;
   readonly #options: Required<HubOptions>;
-  readonly #feeds = new Map<string, Feed>();
+  readonly #fanOuts = new Map<string, LogFanOut>();
   readonly #subs = new Set<Subscription>();
   readonly #counts: FanOutCounts = { liveDeliveries: 0, liveEncodings: 0 };
 
@@ -122,25 +125,25 @@ export class Hub {
 
   stats(): HubStats {
     let live = 0;
-    for (const feed of this.#feeds.values()) live += feed.liveCount;
-    return { feeds: this.#feeds.size, subscriptions: this.#subs.size, live, ...this.#counts };
+    for (const fanOut of this.#fanOuts.values()) live += fanOut.liveCount;
+    return { feeds: this.#fanOuts.size, subscriptions: this.#subs.size, live, ...this.#counts };
   }
 
-  /** Ends every subscription with SHUTDOWN and closes every feed. */
+  /** Ends every subscription with SHUTDOWN and closes every fanOut. */
   async close(): Promise<void> {
     for (const sub of [...this.#subs]) {
       sub.end(EventType.SHUTDOWN, [200, "OK: gateway shutting down"]);
     }
-    await Promise.all([...this.#feeds.values()].map((feed) => feed.close()));
+    await Promise.all([...this.#fanOuts.values()].map((fanOut) => fanOut.close()));
   }
 
   async #start(sub: Subscription, startrec: number): Promise<void> {
-    // A feed can close between being found and being joined (its log failed);
+    // A fan-out can close between being found and being joined (its log failed);
     // then a fresh one is opened, a few times at most.
     for (let attempt = 1;; attempt++) {
-      const feed = await this.#feedFor(sub.address.logname!);
-      if (sub.isEnded) return feed.release();
-      if (await feed.attach(sub, startrec)) return;
+      const fanOut = await this.#fanOutFor(sub.address.logname!);
+      if (sub.isEnded) return fanOut.release();
+      if (await fanOut.attach(sub, startrec)) return;
       if (attempt === MAX_ATTACH_ATTEMPTS) throw GdpError.of(503, "the log keeps closing");
     }
   }
@@ -155,20 +158,20 @@ export class Hub {
     }
   }
 
-  /** The feed of a log, started if needed; counts the caller as a member. */
-  async #feedFor(logname: string): Promise<Feed> {
+  /** The fan-out of a log, started if needed; counts the caller as a member. */
+  async #fanOutFor(logname: string): Promise<LogFanOut> {
     const handle = await this.#backend.open(logname);
-    let feed = this.#feeds.get(handle.name);
-    if (feed) {
+    let fanOut = this.#fanOuts.get(handle.name);
+    if (fanOut) {
       await handle.close();
     } else {
-      const onClose = () => this.#feeds.delete(handle.name);
-      feed = new Feed(handle, this.#options, this.#counts, onClose);
-      this.#feeds.set(handle.name, feed);
+      const onClose = () => this.#fanOuts.delete(handle.name);
+      fanOut = new LogFanOut(handle, this.#options, this.#counts, onClose);
+      this.#fanOuts.set(handle.name, fanOut);
     }
-    feed.retain();
-    await feed.ready;
-    return feed;
+    fanOut.retain();
+    await fanOut.ready;
+    return fanOut;
   }
 }
 
@@ -181,7 +184,7 @@ export class Subscription {
   next = 0;
   #remaining: number;
   #ended = false;
-  #feed: Feed | undefined;
+  #fanOut: LogFanOut | undefined;
   readonly #onEnd: (sub: Subscription) => void;
 
   constructor(request: SubscribeRequest, sink: SubscriptionSink, onEnd: (s: Subscription) => void) {
@@ -237,15 +240,15 @@ export class Subscription {
     if (!this.#ended) this.#finish();
   }
 
-  /** @internal set by the feed that serves this subscription. */
-  bind(feed: Feed): void {
-    this.#feed = feed;
+  /** @internal set by the fan-out that serves this subscription. */
+  bind(fanOut: LogFanOut): void {
+    this.#fanOut = fanOut;
   }
 
   #finish(): void {
     this.#ended = true;
-    this.#feed?.detach(this);
-    this.#feed = undefined;
+    this.#fanOut?.detach(this);
+    this.#fanOut = undefined;
     this.#onEnd(this);
     this.sink.ended(this);
   }
@@ -263,15 +266,18 @@ function replyAddress(
 }
 
 /** The single live follow of one log and the subscriptions it serves. */
-class Feed {
+class LogFanOut {
   readonly ready: Promise<void>;
-  /** The last recno the feed has seen; the log's end as far as the hub knows. */
+  /** The last recno the fan-out has seen; the log's end as far as the hub knows. */
   #last = 0;
   readonly #handle: LogHandle;
   readonly #options: Required<HubOptions>;
   readonly #live = new Set<Subscription>();
   readonly #members = new Set<Subscription>();
   readonly #recent: (LogRecord | undefined)[];
+  /** Live records not yet sent to every live subscription, oldest first. */
+  #outbox: LogRecord[] = [];
+  #sending = false;
   #pending = 0;
   #unfollow: Unfollow | undefined;
   #linger: ReturnType<typeof setTimeout> | undefined;
@@ -298,7 +304,7 @@ class Feed {
     return this.#live.size;
   }
 
-  /** Counts a subscription that is about to attach (keeps the feed open meanwhile). */
+  /** Counts a subscription that is about to attach (keeps the fan-out open meanwhile). */
   retain(): void {
     this.#pending++;
     clearTimeout(this.#linger);
@@ -311,7 +317,7 @@ class Feed {
     this.#maybeLinger();
   }
 
-  /** Serves `sub` from `startrec` on; false when the feed has closed meanwhile. */
+  /** Serves `sub` from `startrec` on; false when the fan-out has closed meanwhile. */
   async attach(sub: Subscription, startrec: number): Promise<boolean> {
     this.#pending--;
     if (this.#closed) return false;
@@ -352,10 +358,38 @@ class Feed {
     this.#last = record.recno;
     this.#recent[record.recno % this.#recent.length] = record;
     if (this.#live.size === 0) return;
-    const cache = new Map<string, string>();
-    this.#counts.liveDeliveries += this.#live.size;
-    for (const sub of this.#live) sub.deliver(record, cache);
-    this.#counts.liveEncodings += cache.size;
+    this.#outbox.push(record);
+    if (!this.#sending) void this.#sendOutbox();
+  }
+
+  /**
+   * Sends the outbox to every live subscription, in time slices: a burst to
+   * 10,000 sockets is spread over turns of the event loop, so other logs,
+   * `/healthz` and handshakes are served in between. Records go out one at a
+   * time in recno order, so each subscription's share stays in order; one that
+   * joins meanwhile skips what it already read as history (`deliver` checks).
+   */
+  async #sendOutbox(): Promise<void> {
+    this.#sending = true;
+    try {
+      let sent = 0;
+      while (this.#outbox.length > 0 && !this.#closed) {
+        const records = this.#outbox;
+        this.#outbox = [];
+        for (const record of records) {
+          const cache = new Map<string, string>();
+          // A Set iterator survives the awaits: members added later are visited, removed ones not.
+          for (const sub of this.#live) {
+            sub.deliver(record, cache);
+            this.#counts.liveDeliveries++;
+            if (++sent % SLICE_CHECK_EVERY === 0 && sliceSpent()) await nextSlice();
+          }
+          this.#counts.liveEncodings += cache.size;
+        }
+      }
+    } finally {
+      this.#sending = false;
+    }
   }
 
   #onError(error: GdpError): void {
@@ -368,7 +402,7 @@ class Feed {
     void this.close();
   }
 
-  /** History until the subscription reaches the feed's end, then live. */
+  /** History until the subscription reaches the fan-out's end, then live. */
   async #catchUp(sub: Subscription): Promise<void> {
     while (!sub.isEnded) {
       if (sub.next > this.#last) {
@@ -424,36 +458,4 @@ class Feed {
     Deno.unrefTimer(timer);
     this.#linger = timer;
   }
-}
-
-/**
- * History is served in time slices. Deno writes nothing to a socket, and serves
- * no other client, until the event loop turns; a catch-up that ran to its end
- * would stall the gateway for seconds and buffer its whole history in memory.
- * The slice is shared by every catch-up, so 50 of them resuming in one timer
- * phase still give the loop back every few milliseconds.
- */
-const SLICE_MS = 5;
-let sliceStart = 0;
-let sliceOpen = false;
-let slice: Promise<void> | undefined;
-
-/** True once this turn's history work has used its slice. */
-function sliceSpent(): boolean {
-  if (!sliceOpen) {
-    // A slice opens with the first history work of a turn and closes with the turn.
-    sliceOpen = true;
-    sliceStart = performance.now();
-    setTimeout(() => sliceOpen = false, 0);
-  }
-  return performance.now() - sliceStart >= SLICE_MS;
-}
-
-/** Resolves on a later turn, after pending I/O (a timer: microtasks and setImmediate do not let it run). */
-function nextSlice(): Promise<void> {
-  return slice ??= delay(0).then(() => slice = undefined);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

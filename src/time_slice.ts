@@ -1,0 +1,56 @@
+/**
+ * Time slices for work that could hold the event loop: history catch-up and
+ * live fan-out. Deno writes nothing to a socket, and serves no other client,
+ * until the event loop turns; a catch-up that ran to its end, or a burst of
+ * records fanned out to 10,000 sockets in one go, would stall the gateway for
+ * seconds (no `/healthz`, no handshakes, no other log) and buffer the whole
+ * burst in memory. Every such loop asks {@linkcode sliceSpent} now and then
+ * and, once it is, waits for {@linkcode nextSlice}.
+ *
+ * The slice is shared by every caller in the process, so 50 catch-ups and 20
+ * fan-outs resuming in one timer phase still give the loop back every few
+ * milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { nextSlice, sliceSpent } from "./time_slice.ts";
+ * for (const item of [1, 2, 3]) {
+ *   if (sliceSpent()) await nextSlice();
+ *   console.log(item);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+/** Work one turn may do before it gives the loop back, in ms. */
+export const SLICE_MS = 5;
+
+let sliceStart = 0;
+let sliceOpen = false;
+let slice: Promise<void> | undefined;
+
+/** True once this turn's sliced work has used its {@linkcode SLICE_MS}. */
+export function sliceSpent(): boolean {
+  if (!sliceOpen) {
+    // A slice opens with the first sliced work of a turn and closes with the turn.
+    sliceOpen = true;
+    sliceStart = performance.now();
+    setTimeout(() => sliceOpen = false, 0);
+  }
+  return performance.now() - sliceStart >= SLICE_MS;
+}
+
+/**
+ * Resolves on a later turn, after pending I/O. A timer, because microtasks and
+ * `setImmediate` run before the loop polls sockets again. All waiters share one
+ * timer and resume in the order they started waiting.
+ */
+export function nextSlice(): Promise<void> {
+  return slice ??= delay(0).then(() => slice = undefined);
+}
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
