@@ -11,135 +11,85 @@
  * @module
  */
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
 import type { Backend } from "./backend/backend.ts";
 import { openEmbedded } from "./backend/embedded.ts";
-import {
-  type BackendKind,
-  type Config,
-  ConfigError,
-  DEFAULTS,
-  type LogFormat,
-  type LogLevel,
-  makeConfig,
-} from "./config.ts";
+import { type Config, ConfigError, DEFAULTS } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import { setupLogging, stopLogging } from "./log.ts";
 import { infoObject } from "./protocol.ts";
+import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
 import { startGateway } from "./server.ts";
 import { tail } from "./tail.ts";
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
-type Values = Record<string, string | boolean | undefined>;
 
 interface Command {
   summary: string;
   usage: string;
-  options: Options;
+  flags: FlagKinds;
   help: string;
-  run(positionals: string[], values: Values): Promise<number>;
+  run(parsed: ParsedFlags): Promise<number>;
 }
 
-const DATA_OPTION: Options = { data: { type: "string" } };
-const DATA_HELP = `  --data DIR            embedded store folder (default ${DEFAULTS.dataDir})`;
-
-const SERVE_HELP = `Options:
-  --port N              TCP port (default ${DEFAULTS.port}; 0 picks a free one)
-  --hostname HOST       address to listen on (default ${DEFAULTS.hostname})
-  --backend KIND        embedded (default) or libgdp
-${DATA_HELP}
-  --no-auto-create      appends to a missing log fail instead of creating it
-  --libgdp PATH         libgdp shared library (default ${DEFAULTS.libgdp.path})
-  --gdp-router H:P      GDP router (default: libgdp's parameter files)
-  --libgdp-append       open GDP logs for appending too (default: read-only)
-  --cert FILE --key FILE  serve wss:// with this PEM certificate and key
-  --log-level LEVEL     trace, debug, info (default), warning, error, fatal
-  --log-format FORMAT   pretty (default) or json (one object per line)
-  --max-connections N   open WebSockets at once (default ${DEFAULTS.limits.maxConnections})
-  --max-subscriptions N per connection (default ${DEFAULTS.limits.maxSubscriptions})
-  --max-frame-bytes N   largest request frame (default ${DEFAULTS.limits.maxFrameBytes})
-  --max-record-bytes N  largest appended record (default ${DEFAULTS.limits.maxRecordBytes})
-  --send-queue-bytes N  per-socket send queue before a 1013 close (default ${DEFAULTS.limits.sendQueueBytes})
-  --idle-timeout S      seconds between pings; 0 disables (default ${DEFAULTS.limits.idleTimeoutSec})
-  --shutdown-grace MS   time clients get after SHUTDOWN (default ${DEFAULTS.limits.shutdownGraceMs})
-  --feed-linger MS      how long a log stays open after its last subscriber (default ${DEFAULTS.limits.feedLingerMs})`;
+const DATA_FLAG = SERVE_FLAGS.find((flag) => flag.name === "data")!;
+const DATA_HELP = serveHelp([DATA_FLAG]);
+const DATA_ONLY: FlagKinds = { data: "value" };
 
 const COMMANDS: Record<string, Command> = {
   serve: {
     summary: "run the gateway (the default subcommand)",
     usage: "serve [options]",
-    options: {
-      ...DATA_OPTION,
-      port: { type: "string" },
-      hostname: { type: "string" },
-      backend: { type: "string" },
-      "no-auto-create": { type: "boolean" },
-      libgdp: { type: "string" },
-      "gdp-router": { type: "string" },
-      "libgdp-append": { type: "boolean" },
-      cert: { type: "string" },
-      key: { type: "string" },
-      "log-level": { type: "string" },
-      "log-format": { type: "string" },
-      "max-connections": { type: "string" },
-      "max-subscriptions": { type: "string" },
-      "max-frame-bytes": { type: "string" },
-      "max-record-bytes": { type: "string" },
-      "send-queue-bytes": { type: "string" },
-      "idle-timeout": { type: "string" },
-      "shutdown-grace": { type: "string" },
-      "feed-linger": { type: "string" },
-    },
-    help: SERVE_HELP,
-    run: (args, values) => {
-      if (args.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(args[0])}`);
-      return serve(serveConfig(values));
-    },
+    flags: SERVE_FLAG_KINDS,
+    help: serveHelp(),
+    run: (parsed) => serve(serveConfigFrom(parsed)),
   },
   create: {
     summary: "create a log in the embedded store",
     usage: "create NAME [--data DIR]",
-    options: DATA_OPTION,
-    help: `Options:\n${DATA_HELP}`,
-    run: (args, values) => {
-      const logname = name(args, 1);
+    flags: DATA_ONLY,
+    help: DATA_HELP,
+    run: ({ positionals, values }) => {
+      const logname = lognameArgument(positionals, 1);
       return withStore(values, async (store) => print(infoObject(await store.create(logname))));
     },
   },
   append: {
     summary: "append TEXT, or one record per line of standard input",
     usage: "append NAME [TEXT] [--data DIR]",
-    options: DATA_OPTION,
-    help: `Options:\n${DATA_HELP}\nThe log is created when missing.`,
-    run: (args, values) => {
-      const logname = name(args, 2);
-      return withStore(values, (store) => append(store, logname, args[1]));
+    flags: DATA_ONLY,
+    help: `${DATA_HELP}\nThe log is created when missing.`,
+    run: ({ positionals, values }) => {
+      const logname = lognameArgument(positionals, 2);
+      return withStore(values, (store) => append(store, logname, positionals[1]));
     },
   },
   tail: {
     summary: "print a log's records as they arrive, through a running gateway",
     usage: "tail NAME [--start N] [--count N] [--url ws://HOST:PORT/]",
-    options: { start: { type: "string" }, count: { type: "string" }, url: { type: "string" } },
+    flags: { start: "value", count: "value", url: "value" },
     help: `Options:
   --start N             startrec: -10 (default) the last ten, 0 only new ones, N from record N
   --count N             numrec: records to print before exiting; 0 (default) follows forever
   --url URL             the gateway (default ws://127.0.0.1:${DEFAULTS.port}/)`,
-    run: (args, values) => {
+    run: ({ positionals, values }) => {
+      const integer = (flag: string, fallback: number) => {
+        const text = values.get(flag);
+        return text === undefined ? fallback : parseInteger(text, flag);
+      };
       return tail({
-        url: str(values.url) ?? `ws://127.0.0.1:${DEFAULTS.port}/`,
-        logname: name(args, 1),
-        startrec: int(values.start, "start") ?? -10,
-        numrec: int(values.count, "count") ?? 0,
+        url: values.get("url") ?? `ws://127.0.0.1:${DEFAULTS.port}/`,
+        logname: lognameArgument(positionals, 1),
+        startrec: integer("start", -10),
+        numrec: integer("count", 0),
       });
     },
   },
   info: {
     summary: "name, internal name, record count, first and last timestamps of a log",
     usage: "info NAME [--data DIR]",
-    options: DATA_OPTION,
-    help: `Options:\n${DATA_HELP}`,
-    run: (args, values) => {
-      const logname = name(args, 1);
+    flags: DATA_ONLY,
+    help: DATA_HELP,
+    run: ({ positionals, values }) => {
+      const logname = lognameArgument(positionals, 1);
       return withStore(values, async (store) => print(infoObject(await store.info(logname))));
     },
   },
@@ -148,30 +98,25 @@ const COMMANDS: Record<string, Command> = {
 /** Runs the command line `args`; resolves to the process exit code. */
 export async function run(args: string[]): Promise<number> {
   const first = args[0];
+  if (first === "--help" || first === "-h" || first === "help") return usage();
   const commandName = first !== undefined && first in COMMANDS ? first : "serve";
   let rest = commandName === first ? args.slice(1) : args;
   // `deno task start -- --port 9000` hands the "--" on; it separates nothing here.
   if (rest[0] === "--") rest = rest.slice(1);
-  if (first === "--help" || first === "-h" || first === "help") return usage(0);
   const command = COMMANDS[commandName]!;
   try {
-    const { values, positionals } = parseArgs({
-      args: rest,
-      options: { ...command.options, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
-    });
-    if (values.help) {
+    const parsed = parseFlags(rest, { ...command.flags, help: "switch" }, commandName);
+    if (parsed.switches.has("help")) {
       console.log(`Usage: gdp-ws ${command.usage}\n\n${command.summary}\n\n${command.help}`);
       return 0;
     }
-    return await command.run(positionals, values);
+    return await command.run(parsed);
   } catch (error) {
     return fail(error);
   }
 }
 
-function usage(code: number): number {
+function usage(): number {
   const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(54)} ${c.summary}`);
   console.log(
     "gdp-ws: a WebSocket gateway onto the Global Data Plane\n\n" +
@@ -179,15 +124,13 @@ function usage(code: number): number {
         lines.join("\n")
       }\n\nEach subcommand takes --help.`,
   );
-  return code;
+  return 0;
 }
 
+/** Reports `error` on one line; usage and configuration mistakes exit 2, the rest 1. */
 function fail(error: unknown): number {
   console.error(`gdp-ws: ${describe(error)}`);
-  const code = (error as { code?: unknown })?.code;
-  const isUsage = error instanceof ConfigError ||
-    (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"));
-  return isUsage ? 2 : 1;
+  return error instanceof ConfigError ? 2 : 1;
 }
 
 /** The message of an error and of its causes, so a wrapped permission error stays visible. */
@@ -198,38 +141,6 @@ function describe(error: unknown): string {
     if (!(e instanceof Error)) break;
   }
   return parts.join(": ");
-}
-
-/** The serve flags as a validated Config. */
-export function serveConfig(values: Values): Config {
-  const limits = {
-    maxConnections: int(values["max-connections"], "max-connections"),
-    maxSubscriptions: int(values["max-subscriptions"], "max-subscriptions"),
-    maxFrameBytes: int(values["max-frame-bytes"], "max-frame-bytes"),
-    maxRecordBytes: int(values["max-record-bytes"], "max-record-bytes"),
-    sendQueueBytes: int(values["send-queue-bytes"], "send-queue-bytes"),
-    idleTimeoutSec: int(values["idle-timeout"], "idle-timeout"),
-    shutdownGraceMs: int(values["shutdown-grace"], "shutdown-grace"),
-    feedLingerMs: int(values["feed-linger"], "feed-linger"),
-  };
-  const libgdp = {
-    path: str(values.libgdp) ?? DEFAULTS.libgdp.path,
-    ...defined({ router: str(values["gdp-router"]) }),
-    ...(values["libgdp-append"] ? { appendable: true } : {}),
-  };
-  return makeConfig(defined({
-    port: int(values.port, "port"),
-    hostname: str(values.hostname),
-    dataDir: str(values.data),
-    backend: str(values.backend) as BackendKind | undefined,
-    autoCreate: values["no-auto-create"] ? false : undefined,
-    cert: str(values.cert),
-    key: str(values.key),
-    logLevel: str(values["log-level"]) as LogLevel | undefined,
-    logFormat: str(values["log-format"]) as LogFormat | undefined,
-    libgdp,
-    limits: defined(limits),
-  }));
 }
 
 async function serve(config: Config): Promise<number> {
@@ -255,10 +166,10 @@ async function openBackend(config: Config): Promise<Backend> {
 }
 
 async function withStore(
-  values: Values,
+  values: ParsedFlags["values"],
   body: (store: Backend) => Promise<number>,
 ): Promise<number> {
-  const store = openEmbedded({ dataDir: str(values.data) ?? DEFAULTS.dataDir });
+  const store = openEmbedded({ dataDir: values.get("data") ?? DEFAULTS.dataDir });
   try {
     return await body(store);
   } finally {
@@ -311,29 +222,11 @@ function print(value: unknown): number {
 }
 
 /** The NAME argument, checking that at most `max` arguments were given. */
-function name(args: string[], max: number): string {
-  const n = args[0];
-  if (!n) throw new ConfigError("NAME is required");
-  if (args.length > max) throw new ConfigError(`unexpected argument ${JSON.stringify(args[max])}`);
-  return n;
-}
-
-function str(value: string | boolean | undefined): string | undefined {
-  return typeof value === "string" ? value : undefined;
-}
-
-function int(value: string | boolean | undefined, flag: string): number | undefined {
-  if (typeof value !== "string") return undefined;
-  const n = Number(value);
-  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
-    throw new ConfigError(`--${flag} must be an integer, not ${JSON.stringify(value)}`);
+function lognameArgument(positionals: string[], max: number): string {
+  const logname = positionals[0];
+  if (!logname) throw new ConfigError("NAME is required");
+  if (positionals.length > max) {
+    throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[max])}`);
   }
-  return n;
-}
-
-/** `obj` without its undefined properties (exactOptionalPropertyTypes). */
-function defined<T extends object>(obj: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as {
-    [K in keyof T]?: Exclude<T[K], undefined>;
-  };
+  return logname;
 }

@@ -5,10 +5,12 @@
  * @module
  */
 
+import { getLogLevels, isLogLevel, type LogLevel } from "@logtape/logtape";
+
+export type { LogLevel };
+
 /** Which store serves the logs. */
 export type BackendKind = "embedded" | "libgdp";
-/** LogTape levels accepted by `--log-level`. */
-export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
 export type LogFormat = "pretty" | "json";
 
 /** Limits that protect the gateway and its other clients from one client. */
@@ -87,52 +89,56 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   limits: DEFAULT_LIMITS,
 });
 
-export const LOG_LEVELS: readonly LogLevel[] = [
-  "trace",
-  "debug",
-  "info",
-  "warning",
-  "error",
-  "fatal",
-];
-
 /** A configuration mistake, reported to the operator and exit code 2. */
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Fills defaults and checks every value; throws ConfigError naming the field. */
-export function makeConfig(partial: Partial<Omit<Config, "limits">> & {
+/** What {@linkcode makeConfig} takes: any fields, the rest from DEFAULTS. */
+export type ConfigInput = Partial<Omit<Config, "limits" | "libgdp">> & {
   limits?: Partial<Limits>;
-} = {}): Config {
-  const limits = { ...DEFAULT_LIMITS, ...partial.limits };
-  const config: Config = { ...DEFAULTS, ...partial, limits };
-  validate(config);
+  libgdp?: Partial<LibgdpConfig>;
+};
+
+/** How errors name a field (`limits.sendQueueBytes`); the CLI names flags instead. */
+export type FieldNamer = (field: string) => string;
+
+/**
+ * Fills defaults and checks every value; throws ConfigError naming the field
+ * through `name` (by default the field's path, such as `limits.sendQueueBytes`).
+ */
+export function makeConfig(input: ConfigInput = {}, name: FieldNamer = (field) => field): Config {
+  const limits = { ...DEFAULT_LIMITS, ...input.limits };
+  const libgdp = { ...DEFAULTS.libgdp, ...input.libgdp };
+  const config: Config = { ...DEFAULTS, ...input, limits, libgdp };
+  validate(config, name);
   return config;
 }
 
-function validate(config: Config): void {
-  checkInt("port", config.port, 0, 65_535);
+function validate(config: Config, name: FieldNamer): void {
+  checkInt(name("port"), config.port, 0, 65_535);
   if (config.backend !== "embedded" && config.backend !== "libgdp") {
-    throw new ConfigError(`backend must be embedded or libgdp, not ${config.backend}`);
+    throw new ConfigError(`${name("backend")} must be embedded or libgdp, not ${config.backend}`);
   }
-  if (!LOG_LEVELS.includes(config.logLevel)) {
-    throw new ConfigError(`log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  if (!isLogLevel(config.logLevel)) {
+    throw new ConfigError(`${name("logLevel")} must be one of ${getLogLevels().join(", ")}`);
   }
   if (config.logFormat !== "pretty" && config.logFormat !== "json") {
-    throw new ConfigError(`log-format must be pretty or json, not ${config.logFormat}`);
+    throw new ConfigError(`${name("logFormat")} must be pretty or json, not ${config.logFormat}`);
   }
   if ((config.cert === undefined) !== (config.key === undefined)) {
-    throw new ConfigError("cert and key go together: give both or neither");
+    throw new ConfigError(`${name("cert")} and ${name("key")} go together: give both or neither`);
   }
   const { sendQueueBytes, maxRecordBytes } = config.limits;
   if (sendQueueBytes < 2 * maxRecordBytes) {
     throw new ConfigError(
-      `send-queue-bytes (${sendQueueBytes}) must be at least twice max-record-bytes (${maxRecordBytes})`,
+      `${name("limits.sendQueueBytes")} (${sendQueueBytes}) must be at least twice ` +
+        `${name("limits.maxRecordBytes")} (${maxRecordBytes})`,
     );
   }
-  for (const [name, value] of Object.entries(config.limits)) {
-    checkInt(name, value, name === "idleTimeoutSec" || name.endsWith("Ms") ? 0 : 1);
+  for (const [field, value] of Object.entries(config.limits)) {
+    const min = field === "idleTimeoutSec" || field.endsWith("Ms") ? 0 : 1;
+    checkInt(name(`limits.${field}`), value, min);
   }
 }
 

@@ -1,0 +1,266 @@
+/**
+ * Every `gdp-ws serve` flag, declared once in {@linkcode SERVE_FLAGS}. The
+ * parser's options, `gdp-ws serve --help`, the mapping onto {@linkcode Config}
+ * and the check of README's configuration table (tests/serve_flags_test.ts)
+ * all come from this table.
+ *
+ * To add a flag: give its default in config.ts, add one entry below, and put
+ * the row the README test prints into README's configuration table.
+ *
+ * @example
+ * ```ts
+ * const config = serveConfig(["--port", "9000", "--no-auto-create"]);
+ * // config.port === 9000, config.autoCreate === false
+ * ```
+ *
+ * @module
+ */
+
+import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
+import {
+  type Config,
+  ConfigError,
+  type ConfigInput,
+  DEFAULTS,
+  type LibgdpConfig,
+  type Limits,
+  makeConfig,
+} from "./config.ts";
+
+/** A Config field, as a path: `port`, `limits.sendQueueBytes`, `libgdp.router`. */
+export type ConfigField =
+  | Exclude<keyof Config, "limits" | "libgdp">
+  | `limits.${keyof Limits}`
+  | `libgdp.${keyof LibgdpConfig}`;
+
+/** One serve flag. */
+export interface ServeFlag {
+  /** The flag without its dashes: `send-queue-bytes`. */
+  name: string;
+  /**
+   * `int` and `string` take a value, shown as `arg` in help; a `switch` takes
+   * none and, when given, sets its field to the opposite of the default.
+   */
+  type: "int" | "string" | "switch";
+  /** What the value is, in help: `N`, `DIR`, `HOST:PORT` (not for switches). */
+  arg?: string;
+  /** The Config field it sets; its default comes from config.ts's DEFAULTS. */
+  field: ConfigField;
+  /** One line; backticks mark code (README shows them, `--help` drops them). */
+  help: string;
+  /** The default as words, for a field that config.ts leaves unset. */
+  unset?: string;
+}
+
+/** The serve flags, in `--help` and README order. */
+export const SERVE_FLAGS: readonly ServeFlag[] = [
+  { name: "port", type: "int", arg: "N", field: "port", help: "TCP port; `0` picks a free one" },
+  {
+    name: "hostname",
+    type: "string",
+    arg: "HOST",
+    field: "hostname",
+    help: "address to listen on",
+  },
+  {
+    name: "backend",
+    type: "string",
+    arg: "KIND",
+    field: "backend",
+    help: "`embedded` (the SQLite store) or `libgdp` (a real GDP)",
+  },
+  { name: "data", type: "string", arg: "DIR", field: "dataDir", help: "embedded store folder" },
+  {
+    name: "no-auto-create",
+    type: "switch",
+    field: "autoCreate",
+    help: "appends to a missing log fail with 600 instead of creating it",
+  },
+  {
+    name: "libgdp",
+    type: "string",
+    arg: "PATH",
+    field: "libgdp.path",
+    help: "libgdp shared library (a bare name is looked up on the loader's search path)",
+  },
+  {
+    name: "gdp-router",
+    type: "string",
+    arg: "HOST:PORT",
+    field: "libgdp.router",
+    help: "GDP router",
+    unset: "libgdp's parameter files",
+  },
+  {
+    name: "libgdp-append",
+    type: "switch",
+    field: "libgdp.appendable",
+    help: "open GDP logs for appending too (needs the logs' writer keys)",
+  },
+  {
+    name: "cert",
+    type: "string",
+    arg: "FILE",
+    field: "cert",
+    help: "PEM certificate: serve `wss://` (with `--key`)",
+    unset: "none",
+  },
+  {
+    name: "key",
+    type: "string",
+    arg: "FILE",
+    field: "key",
+    help: "PEM private key of `--cert`",
+    unset: "none",
+  },
+  {
+    name: "log-level",
+    type: "string",
+    arg: "LEVEL",
+    field: "logLevel",
+    help: "`trace`, `debug`, `info`, `warning`, `error` or `fatal`",
+  },
+  {
+    name: "log-format",
+    type: "string",
+    arg: "FORMAT",
+    field: "logFormat",
+    help: "`pretty` or `json` (one JSON object per line)",
+  },
+  {
+    name: "max-connections",
+    type: "int",
+    arg: "N",
+    field: "limits.maxConnections",
+    help: "open WebSockets at once; more upgrades get HTTP 503",
+  },
+  {
+    name: "max-subscriptions",
+    type: "int",
+    arg: "N",
+    field: "limits.maxSubscriptions",
+    help: "subscriptions per connection; more get error 429",
+  },
+  {
+    name: "max-frame-bytes",
+    type: "int",
+    arg: "N",
+    field: "limits.maxFrameBytes",
+    help: "largest request frame; a larger one gets error 413 and close 1009",
+  },
+  {
+    name: "max-record-bytes",
+    type: "int",
+    arg: "N",
+    field: "limits.maxRecordBytes",
+    help: "largest appended record (HTTP body or WebSocket append)",
+  },
+  {
+    name: "send-queue-bytes",
+    type: "int",
+    arg: "N",
+    field: "limits.sendQueueBytes",
+    help: "bytes waiting for one socket before it is closed with 1013 (≥ 2 × record max)",
+  },
+  {
+    name: "idle-timeout",
+    type: "int",
+    arg: "S",
+    field: "limits.idleTimeoutSec",
+    help: "seconds of silence before a ping; no pong within as long closes; `0` disables",
+  },
+  {
+    name: "shutdown-grace",
+    type: "int",
+    arg: "MS",
+    field: "limits.shutdownGraceMs",
+    help: "time clients get after SHUTDOWN before the server stops",
+  },
+  {
+    name: "feed-linger",
+    type: "int",
+    arg: "MS",
+    field: "limits.feedLingerMs",
+    help: "how long a log stays open after its last subscriber leaves",
+  },
+];
+
+/** The parser's view of the serve flags. */
+export const SERVE_FLAG_KINDS: FlagKinds = Object.fromEntries(
+  SERVE_FLAGS.map((f) => [f.name, f.type === "switch" ? "switch" : "value"]),
+);
+
+/** `--port N`: the flag as written in help and README. */
+export function flagUsage(flag: ServeFlag): string {
+  return flag.arg ? `--${flag.name} ${flag.arg}` : `--${flag.name}`;
+}
+
+/** The default as README writes it: `` `8080` ``, `off`, or the `unset` words. */
+export function defaultText(flag: ServeFlag): string {
+  if (flag.type === "switch") return "off";
+  const value = fieldValue(DEFAULTS, flag.field);
+  return value === undefined ? flag.unset ?? "none" : `\`${value}\``;
+}
+
+/** The `Options:` part of `--help`: one line per flag. */
+export function serveHelp(flags: readonly ServeFlag[] = SERVE_FLAGS): string {
+  const width = Math.max(...SERVE_FLAGS.map((f) => flagUsage(f).length)) + 2;
+  const lines = flags.map((f) => {
+    const plain = (s: string) => s.replaceAll("`", "");
+    const fallback = f.type === "switch" ? "" : ` (default ${plain(defaultText(f))})`;
+    return `  ${flagUsage(f).padEnd(width)}${plain(f.help)}${fallback}`;
+  });
+  return `Options:\n${lines.join("\n")}`;
+}
+
+/** README's configuration table row for a flag (cells without padding). */
+export function readmeRow(flag: ServeFlag): [string, string, string] {
+  return [`\`${flagUsage(flag)}\``, defaultText(flag), flag.help];
+}
+
+/** The serve command line as a validated Config; errors name the flag. */
+export function serveConfig(args: readonly string[]): Config {
+  return serveConfigFrom(parseFlags(args, SERVE_FLAG_KINDS, "serve"));
+}
+
+/** {@linkcode serveConfig} of a command line already parsed. */
+export function serveConfigFrom({ positionals, values, switches }: ParsedFlags): Config {
+  if (positionals.length > 0) {
+    throw new ConfigError(
+      `serve takes no arguments, got ${JSON.stringify(positionals[0])}` +
+        " (subcommands come first: gdp-ws SUBCOMMAND …)",
+    );
+  }
+  const input: Record<string, unknown> = {};
+  for (const flag of SERVE_FLAGS) {
+    const text = values.get(flag.name);
+    if (flag.type === "switch") {
+      if (switches.has(flag.name)) setField(input, flag.field, !fieldValue(DEFAULTS, flag.field));
+    } else if (text !== undefined) {
+      setField(input, flag.field, flag.type === "int" ? parseInteger(text, flag.name) : text);
+    }
+  }
+  return makeConfig(input as ConfigInput, flagName);
+}
+
+/** How config.ts names a field in its errors: by its flag, when it has one. */
+function flagName(field: string): string {
+  const flag = SERVE_FLAGS.find((f) => f.field === field);
+  return flag ? `--${flag.name}` : field;
+}
+
+function fieldValue(config: Config, field: ConfigField): unknown {
+  const [head, tail] = field.split(".") as [keyof Config, string | undefined];
+  const value = config[head];
+  return tail === undefined ? value : (value as unknown as Record<string, unknown>)[tail];
+}
+
+function setField(target: Record<string, unknown>, field: ConfigField, value: unknown): void {
+  const [head, tail] = field.split(".") as [string, string | undefined];
+  if (tail === undefined) {
+    target[head] = value;
+    return;
+  }
+  const group = (target[head] ??= {}) as Record<string, unknown>;
+  group[tail] = value;
+}
