@@ -59,6 +59,8 @@ export interface HubOptions {
   feedLingerMs: number;
   /** Recent records kept per log to serve catch-up without a backend read. */
   recentRecords?: number;
+  /** Called once per live record that reaches subscribers (metrics: append-to-send latency). */
+  onLive?: (record: LogRecord) => void;
 }
 
 export interface HubStats {
@@ -72,12 +74,15 @@ export interface HubStats {
   liveDeliveries: number;
   /** JSON encodings those needed: one per record and reply key, shared by the rest. */
   liveEncodings: number;
+  /** Stored records sent to subscriptions catching up (history replay). */
+  historyDeliveries: number;
 }
 
 /** Running totals a hub keeps across its logs. */
 interface FanOutCounts {
   liveDeliveries: number;
   liveEncodings: number;
+  historyDeliveries: number;
 }
 
 const OK_STAT: [number, string] = [200, "OK"];
@@ -98,11 +103,11 @@ export class Hub {
   readonly #options: Required<HubOptions>;
   readonly #fanOuts = new Map<string, LogFanOut>();
   readonly #subs = new Set<Subscription>();
-  readonly #counts: FanOutCounts = { liveDeliveries: 0, liveEncodings: 0 };
+  readonly #counts: FanOutCounts = { liveDeliveries: 0, liveEncodings: 0, historyDeliveries: 0 };
 
   constructor(backend: Backend, options: HubOptions) {
     this.#backend = backend;
-    this.#options = { recentRecords: 1024, ...options };
+    this.#options = { recentRecords: 1024, onLive: () => {}, ...options };
   }
 
   /** Starts a subscription; its records, DONE or error go to `sink`. */
@@ -385,6 +390,7 @@ class LogFanOut {
             if (++sent % SLICE_CHECK_EVERY === 0 && sliceSpent()) await nextSlice();
           }
           this.#counts.liveEncodings += cache.size;
+          this.#options.onLive(record);
         }
       }
     } finally {
@@ -446,6 +452,7 @@ class LogFanOut {
     for (const record of chunk) {
       if (sub.isEnded || record.recno !== sub.next) return;
       sub.deliver(record);
+      this.#counts.historyDeliveries++;
       // The rest of the chunk is read again later: cheaper than holding it per client.
       if (sub.sink.congested()) return;
     }

@@ -16,10 +16,11 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Backend } from "./backend/backend.ts";
+import type { Backend, LogRecord } from "./backend/backend.ts";
 import type { Config } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import { Hub } from "./hub.ts";
+import { Metrics } from "./metrics.ts";
 import { infoObject, tsObject } from "./protocol.ts";
 import { Session } from "./session.ts";
 
@@ -33,6 +34,8 @@ export interface Gateway {
   readonly port: number;
   readonly hub: Hub;
   readonly backend: Backend;
+  /** What `/metrics` serves. */
+  readonly metrics: Metrics;
   /** Open WebSocket sessions. */
   connections(): number;
   /** SHUTDOWN to every subscription, close sockets with 1001, stop serving, close the backend. */
@@ -50,9 +53,15 @@ type Handler = (
 
 /** Starts serving `backend` as `config` says; resolves once listening. */
 export async function startGateway(config: Config, backend: Backend): Promise<Gateway> {
-  const hub = new Hub(backend, config.limits);
+  const metrics = new Metrics();
+  const hub = new Hub(backend, {
+    ...config.limits,
+    onLive: (record) => observeLatency(metrics, record),
+  });
   const sessions = new Set<Session>();
-  const handler = route(config, backend, hub, sessions);
+  watch(metrics, backend, hub, sessions);
+  const gw: GatewayParts = { config, backend, hub, sessions, metrics };
+  const handler = route(gw);
   const tls = config.cert && config.key
     ? { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) }
     : {};
@@ -79,40 +88,83 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     port: addr.port,
     hub,
     backend,
+    metrics,
     connections: () => sessions.size,
     finished: server.finished,
-    shutdown: () => stopping ??= stop(config, server, hub, backend, sessions),
+    shutdown: () => stopping ??= stop(gw, server),
   };
 }
 
-async function stop(
-  config: Config,
-  server: Deno.HttpServer,
-  hub: Hub,
-  backend: Backend,
-  sessions: Set<Session>,
-): Promise<void> {
+/** What the routes of one gateway share. */
+interface GatewayParts {
+  config: Config;
+  backend: Backend;
+  hub: Hub;
+  sessions: Set<Session>;
+  metrics: Metrics;
+}
+
+/** Connection ids, unique within the process. */
+let lastConnectionId = 0;
+
+/** Points the gauges and totals kept elsewhere at their sources, read at each scrape. */
+function watch(metrics: Metrics, backend: Backend, hub: Hub, sessions: Set<Session>): void {
+  metrics.source("gdpws_connections", () => sessions.size);
+  metrics.source("gdpws_subscriptions", () => hub.stats().subscriptions);
+  metrics.source("gdpws_feeds", () => hub.stats().feeds);
+  metrics.source("gdpws_records_out_total", () => {
+    const stats = hub.stats();
+    return stats.liveDeliveries + stats.historyDeliveries;
+  });
+  metrics.source("gdpws_history_records_total", () => hub.stats().historyDeliveries);
+  metrics.source("gdpws_send_queue_bytes", () => {
+    let bytes = 0;
+    for (const session of sessions) bytes += session.queuedBytes;
+    return bytes;
+  });
+  metrics.source("gdpws_backend_up", () => backend.state().ready ? 1 : 0);
+  const counters = () => backend.counters?.() ?? {};
+  metrics.source(
+    "gdpws_backend_counter",
+    () => Object.entries(counters()).map(([name, n]) => [{ name }, n] as const),
+  );
+  const diff = (a: string, b: string) => () => (counters()[a] ?? 0) - (counters()[b] ?? 0);
+  metrics.source("gdpws_backend_events_alive", diff("eventsGot", "eventsFreed"));
+  metrics.source("gdpws_backend_datums_alive", diff("datumsAllocated", "datumsFreed"));
+  metrics.source("gdpws_backend_reconnects_total", () => counters().reconnects ?? 0);
+  metrics.source("gdpws_backend_outages_total", () => counters().downReports ?? 0);
+  metrics.watchEventLoop();
+}
+
+function observeLatency(metrics: Metrics, record: LogRecord): void {
+  const committed = record.ts.sec + record.ts.nsec / 1e9;
+  metrics.observe("gdpws_append_to_send_seconds", Math.max(0, Date.now() / 1000 - committed));
+}
+
+async function stop(gw: GatewayParts, server: Deno.HttpServer): Promise<void> {
+  const { config, hub, backend, sessions, metrics } = gw;
   log.info("Shutting down: {n} connections", { n: sessions.size });
   for (const session of sessions) session.shutdown();
   const grace = new Promise((resolve) => setTimeout(resolve, config.limits.shutdownGraceMs));
   await Promise.race([server.shutdown(), grace]);
   await hub.close();
   await backend.close();
+  metrics.close();
   log.info("Stopped");
 }
 
-function route(config: Config, backend: Backend, hub: Hub, sessions: Set<Session>): Handler {
+function route(gw: GatewayParts): Handler {
   return async (request, info) => {
     const url = new URL(request.url);
     const path = url.pathname;
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      if (path === "/" || path === "/ws") return upgrade(request, info, url, config, hub, sessions);
+      if (path === "/" || path === "/ws") return upgrade(request, info, url, gw);
       return json({ error: "WebSocket upgrades are served at / and /ws" }, 404);
     }
     try {
-      return await serveHttp(request, path, config, backend, hub);
+      return await serveHttp(request, path, gw);
     } catch (error) {
-      return errorResponse(GdpError.from(error));
+      return errorResponse(GdpError.from(error), gw.metrics);
     }
   };
 }
@@ -121,15 +173,20 @@ function upgrade(
   request: Request,
   info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   url: URL,
-  config: Config,
-  hub: Hub,
-  sessions: Set<Session>,
+  gw: GatewayParts,
 ): Response {
-  if (sessions.size >= config.limits.maxConnections) {
-    return json({ ep_stat: GdpError.of(503, "too many connections").epStat }, 503);
-  }
+  const { config, hub, sessions, metrics } = gw;
   // remoteAddr is gone once the request has been upgraded.
   const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
+  if (sessions.size >= config.limits.maxConnections) {
+    metrics.inc("gdpws_handshakes_total", { result: "limit" });
+    metrics.inc("gdpws_limit_refusals_total", { limit: "connections" });
+    log.warning("Refused {peer}: connections limit: {max} open", {
+      peer,
+      max: config.limits.maxConnections,
+    });
+    return json({ ep_stat: GdpError.of(503, "too many connections").epStat }, 503);
+  }
   const offered = (request.headers.get("sec-websocket-protocol") ?? "")
     .split(",").map((p) => p.trim()).filter((p) => p);
   const batch = offered.includes(BATCH_PROTOCOL) || url.searchParams.get("batch") === "1";
@@ -144,19 +201,18 @@ function upgrade(
     batch,
     autoCreate: config.autoCreate,
     peer,
+    id: `c${++lastConnectionId}`,
+    metrics,
   });
+  metrics.inc("gdpws_handshakes_total", { result: "accepted" });
+  metrics.inc("gdpws_connections_total");
   sessions.add(session);
   socket.addEventListener("close", () => sessions.delete(session));
   return response;
 }
 
-async function serveHttp(
-  request: Request,
-  path: string,
-  config: Config,
-  backend: Backend,
-  hub: Hub,
-): Promise<Response> {
+async function serveHttp(request: Request, path: string, gw: GatewayParts): Promise<Response> {
+  const { config, backend, hub, metrics } = gw;
   const method = request.method;
   if (path === "/healthz") return json({ status: "ok" });
   if (path === "/readyz") {
@@ -170,11 +226,14 @@ async function serveHttp(
     };
     return json(body, state.ready ? 200 : 503);
   }
+  if (path === "/metrics" && method === "GET") {
+    return new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } });
+  }
   if (path === "/logs" && method === "GET") return json((await backend.list()).map(infoObject));
   if (path.startsWith("/logs/") && path.length > 6) {
     const name = decodeName(path.slice(6));
     if (method === "GET") return json(infoObject(await backend.info(name)));
-    if (method === "POST") return await appendFromHttp(request, name, config, hub);
+    if (method === "POST") return await appendFromHttp(request, name, config, hub, metrics);
     return json({ error: "use GET or POST" }, 405, { allow: "GET, POST" });
   }
   if (path === "/" && method === "GET") return placeholder();
@@ -186,14 +245,18 @@ async function appendFromHttp(
   name: string,
   config: Config,
   hub: Hub,
+  metrics: Metrics,
 ): Promise<Response> {
   const max = config.limits.maxRecordBytes;
-  if (Number(request.headers.get("content-length") ?? 0) > max) {
-    throw GdpError.of(413, `the body is over the ${max}-byte limit`);
-  }
+  const tooBig = () => {
+    metrics.inc("gdpws_limit_refusals_total", { limit: "record_bytes" });
+    return GdpError.of(413, `the body is over the ${max}-byte limit`);
+  };
+  if (Number(request.headers.get("content-length") ?? 0) > max) throw tooBig();
   const body = new Uint8Array(await request.arrayBuffer());
-  if (body.byteLength > max) throw GdpError.of(413, `the body is over the ${max}-byte limit`);
+  if (body.byteLength > max) throw tooBig();
   const record = await hub.append(name, body, config.autoCreate);
+  metrics.inc("gdpws_records_in_total", { via: "http" });
   return json({ logname: name, recno: record.recno, ts: tsObject(record.ts) }, 201);
 }
 
@@ -205,7 +268,8 @@ function decodeName(encoded: string): string {
   }
 }
 
-function errorResponse(error: GdpError): Response {
+function errorResponse(error: GdpError, metrics: Metrics): Response {
+  metrics.inc("gdpws_errors_total", { code: error.code });
   const status = error.code === 600
     ? 404
     : error.code >= 400 && error.code < 600

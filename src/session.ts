@@ -12,6 +12,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Limits } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import type { Hub, Subscription, SubscriptionSink } from "./hub.ts";
+import type { Metrics } from "./metrics.ts";
 import {
   type AppendRequest,
   COMPACT_STYLE,
@@ -35,12 +36,15 @@ export interface SessionOptions {
   autoCreate: boolean;
   /** Remote address, for the logs. */
   peer: string;
+  /** Connection id, carried on every log line of this connection. */
+  id: string;
+  metrics: Metrics;
 }
 
 /** Close codes (docs/protocol.md#connection-close-codes). */
 export const CloseCode = { GOING_AWAY: 1001, TOO_BIG: 1009, TRY_AGAIN_LATER: 1013 } as const;
 
-const log = getLogger(["gdp-ws", "session"]);
+const sessionLog = getLogger(["gdp-ws", "session"]);
 const encoder = new TextEncoder();
 const OK_STAT: [number, string] = [200, "OK"];
 
@@ -51,6 +55,10 @@ export class Session implements SubscriptionSink {
   readonly #options: SessionOptions;
   readonly #subs = new Set<Subscription>();
   readonly #opened = Date.now();
+  readonly #log: ReturnType<typeof sessionLog.with>;
+  readonly #metrics: Metrics;
+  /** Limits this connection has met, each logged once. */
+  readonly #logged = new Set<string>();
   #batch: string[] = [];
   #closing = false;
   #requests = 0;
@@ -62,10 +70,12 @@ export class Session implements SubscriptionSink {
     this.#socket = socket;
     this.#hub = hub;
     this.#options = options;
+    this.#metrics = options.metrics;
+    this.#log = sessionLog.with({ conn: options.id, peer: options.peer });
     this.style = options.batch ? COMPACT_STYLE : PYTHON_STYLE;
     socket.binaryType = "arraybuffer";
     socket.onopen = () =>
-      log.info("Open {peer} batch={batch}", { peer: options.peer, batch: options.batch });
+      this.#log.info("Open {conn} {peer} batch={batch}", { batch: options.batch });
     socket.onmessage = (event) => this.#onMessage(event.data);
     socket.onclose = (event) => this.#onClose(event.code, event.reason);
     socket.onerror = () => {}; // onclose follows and says what happened
@@ -85,6 +95,11 @@ export class Session implements SubscriptionSink {
 
   congested(): boolean {
     return this.#queued() > this.#options.limits.sendQueueBytes / 2;
+  }
+
+  /** Bytes waiting for this socket: its buffer and an unsent batch. */
+  get queuedBytes(): number {
+    return this.#queued();
   }
 
   ended(sub: Subscription): void {
@@ -108,7 +123,10 @@ export class Session implements SubscriptionSink {
       }
       if (isTooBig(data, this.#options.limits.maxFrameBytes)) return this.#tooBig();
       const request = parseFrame(data, this.#options.limits);
-      if (isFailure(request)) return this.#error(request.error, request);
+      if (isFailure(request)) {
+        if (request.error.code === 413) this.#refused("record_bytes", request.error.message);
+        return this.#error(request.error, request);
+      }
       if (request.op === "subscribe") this.#subscribe(request);
       else if (request.op === "unsubscribe") this.#unsubscribe(request.id);
       else void this.#append(request);
@@ -120,7 +138,9 @@ export class Session implements SubscriptionSink {
   #subscribe(request: SubscribeRequest): void {
     if (this.#subs.size >= this.#options.limits.maxSubscriptions) {
       const max = this.#options.limits.maxSubscriptions;
-      return this.#error(GdpError.of(429, `at most ${max} subscriptions per connection`), request);
+      const error = GdpError.of(429, `at most ${max} subscriptions per connection`);
+      this.#refused("subscriptions", error.message);
+      return this.#error(error, request);
     }
     this.#subscribed++;
     this.#subs.add(this.#hub.subscribe(request, this));
@@ -146,6 +166,7 @@ export class Session implements SubscriptionSink {
         request.data,
         this.#options.autoCreate,
       );
+      this.#metrics.inc("gdpws_records_in_total", { via: "ws" });
       this.send(encodeAppended(record, address, this.style));
     } catch (error) {
       this.#error(GdpError.from(error), address);
@@ -153,17 +174,31 @@ export class Session implements SubscriptionSink {
   }
 
   #error(error: GdpError, address: ReplyAddress): void {
-    if (error.code >= 500) {
-      log.error("Request failed for {peer}: {error}", { peer: this.#options.peer, error });
-    }
+    this.#metrics.inc("gdpws_errors_total", { code: error.code });
+    if (error.code >= 500) this.#log.error("Request failed for {conn} {peer}: {error}", { error });
     this.send(encodeError(error, address, this.style));
   }
 
   #tooBig(): void {
-    const max = this.#options.limits.maxFrameBytes;
-    this.#error(GdpError.of(413, `frame is over the ${max}-byte limit`), {});
+    const error = GdpError.of(
+      413,
+      `frame is over the ${this.#options.limits.maxFrameBytes}-byte limit`,
+    );
+    this.#refused("frame_bytes", error.message);
+    this.#error(error, {});
     this.#flush();
     this.#close(CloseCode.TOO_BIG, "request frame too large");
+  }
+
+  /**
+   * Counts a refusal by `limit`, and logs it the first time this connection
+   * meets that limit: a client hammering a limit must not flood the log.
+   */
+  #refused(limit: string, reason: string): void {
+    this.#metrics.inc("gdpws_limit_refusals_total", { limit });
+    if (this.#logged.has(limit)) return;
+    this.#logged.add(limit);
+    this.#log.warning("Refused {conn} {peer}: {limit} limit: {reason}", { limit, reason });
   }
 
   #write(text: string): void {
@@ -172,6 +207,8 @@ export class Session implements SubscriptionSink {
       return this.#slowConsumer();
     }
     this.#frames++;
+    this.#metrics.inc("gdpws_frames_out_total");
+    this.#metrics.inc("gdpws_bytes_out_total", {}, text.length);
     this.#socket.send(text);
   }
 
@@ -190,10 +227,7 @@ export class Session implements SubscriptionSink {
 
   #slowConsumer(): void {
     const limit = this.#options.limits.sendQueueBytes;
-    log.warning("Slow consumer {peer}: send queue over {limit} bytes", {
-      peer: this.#options.peer,
-      limit,
-    });
+    this.#refused("send_queue_bytes", `slow consumer: send queue over ${limit} bytes`);
     this.#close(CloseCode.TRY_AGAIN_LATER, `send queue over ${limit} bytes`);
   }
 
@@ -216,11 +250,11 @@ export class Session implements SubscriptionSink {
   #onClose(code: number, reason: string): void {
     this.#closing = true;
     this.#cancelAll();
-    log.info(
-      "Close {peer} code={code} reason={reason} seconds={seconds} requests={requests} " +
+    this.#metrics.inc("gdpws_closes_total", { code });
+    this.#log.info(
+      "Close {conn} {peer} code={code} reason={reason} seconds={seconds} requests={requests} " +
         "subscriptions={subscriptions} events={events} frames={frames}",
       {
-        peer: this.#options.peer,
         code,
         reason,
         seconds: (Date.now() - this.#opened) / 1000,

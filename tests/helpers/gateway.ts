@@ -2,7 +2,7 @@
 
 import type { Backend } from "../../src/backend/backend.ts";
 import { openEmbedded } from "../../src/backend/embedded.ts";
-import { type Limits, makeConfig } from "../../src/config.ts";
+import { type Config, type Limits, makeConfig } from "../../src/config.ts";
 import { type Gateway, startGateway } from "../../src/server.ts";
 
 /** What the shared protocol suite needs from a backend under test. */
@@ -16,14 +16,43 @@ export interface SuiteFixture {
 /** Limits for tests: logs close as soon as their last subscriber leaves. */
 export const TEST_LIMITS: Partial<Limits> = { feedLingerMs: 0, shutdownGraceMs: 50 };
 
+/** Settings of a test gateway other than its limits (auth, origins, ...). */
+export type TestSettings = Partial<Omit<Config, "limits" | "port" | "hostname">>;
+
 /** A gateway on 127.0.0.1 with an ephemeral port. */
-export function serveForTest(backend: Backend, limits: Partial<Limits> = {}): Promise<Gateway> {
+export function serveForTest(
+  backend: Backend,
+  limits: Partial<Limits> = {},
+  settings: TestSettings = {},
+): Promise<Gateway> {
   const config = makeConfig({
+    ...settings,
     port: 0,
     hostname: "127.0.0.1",
     limits: { ...TEST_LIMITS, ...limits },
   });
   return startGateway(config, backend);
+}
+
+/** A gateway on a fresh embedded store for `fn`, both removed afterwards even on failure. */
+export async function withGateway(
+  settings: TestSettings,
+  fn: (gateway: Gateway) => Promise<void>,
+  limits: Partial<Limits> = {},
+): Promise<void> {
+  const fixture = await embeddedFixture();
+  const gateway = await serveForTest(fixture.backend, limits, settings);
+  try {
+    await fn(gateway);
+  } finally {
+    await gateway.shutdown();
+    await fixture.teardown();
+  }
+}
+
+/** The http:// URL of `path` on the gateway at `wsUrl`. */
+export function httpUrl(wsUrl: string, path: string): string {
+  return wsUrl.replace(/^ws/, "http").replace(/\/$/, "") + path;
 }
 
 /** An embedded store in a fresh temporary folder. */
