@@ -145,8 +145,13 @@ async function stop(gw: GatewayParts, server: Deno.HttpServer): Promise<void> {
   const { config, hub, backend, sessions, metrics } = gw;
   log.info("Shutting down: {n} connections", { n: sessions.size });
   for (const session of sessions) session.shutdown();
-  const grace = new Promise((resolve) => setTimeout(resolve, config.limits.shutdownGraceMs));
-  await Promise.race([server.shutdown(), grace]);
+  // Clients get the grace period to read their SHUTDOWN events; the timer is
+  // cleared when the server stops sooner, so it does not hold the process open.
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const graceOver = new Promise((resolve) => {
+    grace = setTimeout(resolve, config.limits.shutdownGraceMs);
+  });
+  await Promise.race([server.shutdown(), graceOver]).finally(() => clearTimeout(grace));
   await hub.close();
   await backend.close();
   metrics.close();

@@ -8,7 +8,7 @@ import { TestClient } from "./helpers/client.ts";
 import { runMain, serveMain, serveTask } from "./helpers/process.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+Deno.test.sanitizer({ ops: true, resources: true });
 
 function withDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
   return withTempDir("gdp-ws-cli-", fn);
@@ -68,7 +68,6 @@ Deno.test("create, append (argument and stdin lines) and info work on the store"
 
 Deno.test({
   name: "the gateway under the binary's permissions serves, sees CLI appends, and tail prints them",
-  ...opts,
   fn: () =>
     withDataDir(async (dir) => {
       const gateway = await serveMain(
@@ -119,7 +118,6 @@ Deno.test({
 
 Deno.test({
   name: "deno task start passes flags through",
-  ...opts,
   fn: () =>
     withDataDir(async (dir) => {
       const gateway = await serveTask(["--data", dir]);

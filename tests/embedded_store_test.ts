@@ -7,6 +7,8 @@ import { internalName } from "../src/names.ts";
 import { range, waitFor } from "./helpers/client.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 function withStore(fn: (dir: string) => Promise<void>): Promise<void> {
   return withTempDir("gdp-ws-store-", fn);
 }

@@ -9,7 +9,7 @@ import { range, recnos, TestClient, waitFor } from "./helpers/client.ts";
 import { serveForTest } from "./helpers/gateway.ts";
 import { RawWebSocket } from "./helpers/raw_ws.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+Deno.test.sanitizer({ ops: true, resources: true });
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
@@ -23,7 +23,6 @@ function gatewayTest(
 ): void {
   Deno.test({
     name,
-    ...opts,
     fn: async () => {
       const dataDir = await tempDir();
       const backend = openEmbedded({ dataDir });
@@ -44,7 +43,6 @@ function http(gatewayUrl: string, path: string): string {
 
 Deno.test({
   name: "a restart on the same data folder keeps every acknowledged record",
-  ...opts,
   fn: async () => {
     const dataDir = await tempDir();
     const first = await serveForTest(openEmbedded({ dataDir }));
@@ -129,7 +127,6 @@ gatewayTest("HTTP API: append, list, info, health, errors", {}, async (gateway) 
 
 Deno.test({
   name: "with autoCreate off, appending to a missing log is 600",
-  ...opts,
   fn: async () => {
     const dataDir = await tempDir();
     const config = makeConfig({
@@ -236,7 +233,6 @@ gatewayTest("/ws is an alias of /", {}, async (gateway) => {
 
 Deno.test({
   name: "with --cert and --key the gateway serves TLS (wss:// and https://)",
-  ...opts,
   ignore: !(await hasOpenssl()),
   fn: async () => {
     const dir = await tempDir();

@@ -5,6 +5,8 @@ import { PYTHON_STYLE } from "../src/protocol.ts";
 import { range, waitFor } from "./helpers/client.ts";
 import { appendRange, embeddedFixture } from "./helpers/gateway.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("resolveStart follows libgdp's subscribe_by_recno", () => {
   assert.equal(resolveStart(1, 20), 1);
   assert.equal(resolveStart(25, 20), 25);
