@@ -12,11 +12,11 @@
  */
 
 import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
-import type { Backend } from "./backend/backend.ts";
+import { type Backend, openOrCreate } from "./backend/backend.ts";
 import { openEmbedded } from "./backend/embedded.ts";
 import { type Config, ConfigError, DEFAULTS } from "./config.ts";
-import { GdpError } from "./errors.ts";
 import { setupLogging, stopLogging } from "./log.ts";
+import { lines } from "./lines.ts";
 import { infoObject } from "./protocol.ts";
 import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
 import { startGateway } from "./server.ts";
@@ -194,26 +194,6 @@ async function append(store: Backend, logname: string, text: string | undefined)
   }
   for await (const line of lines(Deno.stdin.readable)) await add(line);
   return 0;
-}
-
-async function openOrCreate(store: Backend, logname: string) {
-  try {
-    return await store.open(logname);
-  } catch (error) {
-    if (!(error instanceof GdpError) || error.code !== 600) throw error;
-    await store.create(logname);
-    return await store.open(logname);
-  }
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncIterable<string> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (rest + chunk).split("\n");
-    rest = parts.pop() ?? "";
-    yield* parts.map((line) => line.replace(/\r$/, ""));
-  }
-  if (rest) yield rest;
 }
 
 function print(value: unknown): number {

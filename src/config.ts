@@ -35,6 +35,8 @@ export interface Limits {
   shutdownGraceMs: number;
   /** Milliseconds a log stays open after its last subscriber leaves. */
   feedLingerMs: number;
+  /** Recent records kept per log to serve catch-up without a backend read. */
+  recentRecords: number;
 }
 
 /** Options of the libgdp backend. */
@@ -75,7 +77,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   idleTimeoutSec: 30,
   shutdownGraceMs: 2_000,
   feedLingerMs: 5_000,
+  recentRecords: 1024,
 });
+
+/** How often the embedded store looks for records appended by another process, in ms. */
+export const EMBEDDED_POLL_MS = 50;
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
   port: 8080,

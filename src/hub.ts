@@ -27,16 +27,25 @@
  * @module
  */
 
-import type { Backend, LogHandle, LogRecord, Unfollow } from "./backend/backend.ts";
+import {
+  type Backend,
+  type LogHandle,
+  type LogRecord,
+  openOrCreate,
+  type Unfollow,
+} from "./backend/backend.ts";
+import { DEFAULT_LIMITS } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import { delay, nextSlice, sliceSpent } from "./time_slice.ts";
 import {
   encodeRecord,
   encodeStatus,
   EventType,
+  OK_STAT,
   type ReplyAddress,
   replyKey,
   type RequestId,
+  SHUTDOWN_STAT,
   type Style,
   type SubscribeRequest,
 } from "./protocol.ts";
@@ -85,7 +94,6 @@ interface FanOutCounts {
   historyDeliveries: number;
 }
 
-const OK_STAT: [number, string] = [200, "OK"];
 const CONGESTION_WAIT_MS = 5;
 const MAX_ATTACH_ATTEMPTS = 3;
 /** Deliveries between looks at the clock: cheap enough, and far below a slice's worth. */
@@ -107,7 +115,7 @@ export class Hub {
 
   constructor(backend: Backend, options: HubOptions) {
     this.#backend = backend;
-    this.#options = { recentRecords: 1024, onLive: () => {}, ...options };
+    this.#options = { recentRecords: DEFAULT_LIMITS.recentRecords, onLive: () => {}, ...options };
   }
 
   /** Starts a subscription; its records, DONE or error go to `sink`. */
@@ -137,7 +145,7 @@ export class Hub {
   /** Ends every subscription with SHUTDOWN and closes every fanOut. */
   async close(): Promise<void> {
     for (const sub of [...this.#subs]) {
-      sub.end(EventType.SHUTDOWN, [200, "OK: gateway shutting down"]);
+      sub.end(EventType.SHUTDOWN, SHUTDOWN_STAT);
     }
     await Promise.all([...this.#fanOuts.values()].map((fanOut) => fanOut.close()));
   }
@@ -153,14 +161,8 @@ export class Hub {
     }
   }
 
-  async #open(logname: string, autoCreate: boolean): Promise<LogHandle> {
-    try {
-      return await this.#backend.open(logname);
-    } catch (error) {
-      if (!autoCreate || !(error instanceof GdpError) || error.code !== 600) throw error;
-      await this.#backend.create(logname);
-      return await this.#backend.open(logname);
-    }
+  #open(logname: string, autoCreate: boolean): Promise<LogHandle> {
+    return autoCreate ? openOrCreate(this.#backend, logname) : this.#backend.open(logname);
   }
 
   /** The fan-out of a log, started if needed; counts the caller as a member. */
@@ -222,7 +224,7 @@ export class Subscription {
   }
 
   /** Ends with a final event (DONE, SHUTDOWN) sent to the client. */
-  end(type: number, epStat: [number, string]): void {
+  end(type: number, epStat: readonly [number, string]): void {
     if (this.#ended) return;
     this.sink.send(encodeStatus(type, epStat, this.address, this.sink.style));
     this.#finish();

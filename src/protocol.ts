@@ -27,6 +27,13 @@ export const EventType = {
   MISSING: 7,
 } as const;
 
+/** The `ep_stat` of DONE: the subscription got all it asked for. */
+export const OK_STAT: readonly [number, string] = [200, "OK"];
+/** Why the gateway ends subscriptions (SHUTDOWN event) and closes sockets (1001). */
+export const SHUTDOWN_REASON = "gateway shutting down";
+/** The `ep_stat` of SHUTDOWN. */
+export const SHUTDOWN_STAT: readonly [number, string] = [200, `OK: ${SHUTDOWN_REASON}`];
+
 /** A client-chosen subscription id, echoed in its responses. */
 export type RequestId = string | number;
 /** How `datum.data` is sent: text when it is UTF-8 (base64 otherwise), or always base64. */
@@ -263,7 +270,7 @@ export function encodeRecord(record: LogRecord, address: ReplyAddress, style: St
 /** A status event without a datum: DONE, SHUTDOWN or FAILURE. */
 export function encodeStatus(
   type: number,
-  epStat: [number, string],
+  epStat: readonly [number, string],
   address: ReplyAddress,
   style: Style,
 ): string {

@@ -20,10 +20,13 @@ import {
   encodeError,
   EventType,
   isFailure,
+  OK_STAT,
   parseFrame,
   PYTHON_STYLE,
   type ReplyAddress,
   type RequestId,
+  SHUTDOWN_REASON,
+  SHUTDOWN_STAT,
   type Style,
   type SubscribeRequest,
 } from "./protocol.ts";
@@ -46,7 +49,6 @@ export const CloseCode = { GOING_AWAY: 1001, TOO_BIG: 1009, TRY_AGAIN_LATER: 101
 
 const sessionLog = getLogger(["gdp-ws", "session"]);
 const encoder = new TextEncoder();
-const OK_STAT: [number, string] = [200, "OK"];
 
 export class Session implements SubscriptionSink {
   readonly style: Style;
@@ -109,10 +111,10 @@ export class Session implements SubscriptionSink {
   /** Ends every subscription with SHUTDOWN, then closes with 1001. */
   shutdown(): void {
     for (const sub of [...this.#subs]) {
-      sub.end(EventType.SHUTDOWN, [200, "OK: gateway shutting down"]);
+      sub.end(EventType.SHUTDOWN, SHUTDOWN_STAT);
     }
     this.#flush();
-    this.#close(CloseCode.GOING_AWAY, "gateway shutting down");
+    this.#close(CloseCode.GOING_AWAY, SHUTDOWN_REASON);
   }
 
   #onMessage(data: unknown): void {

@@ -107,3 +107,14 @@ export interface Backend {
 }
 
 export { GdpError };
+
+/** Opens a log, creating it first when it does not exist (code 600). */
+export async function openOrCreate(backend: Backend, logname: string): Promise<LogHandle> {
+  try {
+    return await backend.open(logname);
+  } catch (error) {
+    if (!(error instanceof GdpError) || error.code !== 600) throw error;
+    await backend.create(logname);
+    return await backend.open(logname);
+  }
+}

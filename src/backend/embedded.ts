@@ -19,6 +19,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { EMBEDDED_POLL_MS } from "../config.ts";
 import { GdpError } from "../errors.ts";
 import { internalName, isInternalName } from "../names.ts";
 import type {
@@ -92,7 +93,7 @@ interface PendingAppend {
 /** Opens (creating if needed) the store in `options.dataDir`. */
 export function openEmbedded(options: EmbeddedOptions): EmbeddedBackend {
   mkdirSync(options.dataDir, { recursive: true });
-  return new EmbeddedBackend(join(options.dataDir, DB_FILE), options.pollMs ?? 50);
+  return new EmbeddedBackend(join(options.dataDir, DB_FILE), options.pollMs ?? EMBEDDED_POLL_MS);
 }
 
 /** The current time with the best resolution the runtime gives (microseconds). */

@@ -1,6 +1,7 @@
 /** Runs main.ts as a child process, as users and the compiled binary do. */
 
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { lines } from "../../src/lines.ts";
 
 export const MAIN = fromFileUrl(new URL("../../main.ts", import.meta.url));
 
@@ -63,18 +64,13 @@ async function serveCommand(argv: string[]): Promise<ServeProcess> {
   const logs: Record<string, unknown>[] = [];
   const { promise: listening, resolve, reject } = Promise.withResolvers<string>();
   const reading = (async () => {
-    let rest = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      const lines = (rest + chunk).split("\n");
-      rest = lines.pop() ?? "";
-      for (const line of lines) {
-        try {
-          const entry = JSON.parse(line) as { properties?: { url?: string } };
-          logs.push(entry);
-          if (entry.properties?.url) resolve(entry.properties.url);
-        } catch {
-          logs.push({ raw: line });
-        }
+    for await (const line of lines(child.stderr)) {
+      try {
+        const entry = JSON.parse(line) as { properties?: { url?: string } };
+        logs.push(entry);
+        if (entry.properties?.url) resolve(entry.properties.url);
+      } catch {
+        logs.push({ raw: line });
       }
     }
     reject(new Error(`gateway exited before listening: ${JSON.stringify(logs)}`));
