@@ -155,7 +155,7 @@ Deno.test({
     }).output();
     const out = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
     assert.equal(code, 0, out);
-    const summary = out.match(/ok \| (\d+) passed \| 0 failed/);
+    const summary = out.match(/ok \| (\d+) passed (?:\(\d+ steps\) )?\| 0 failed/);
     assert.ok(summary && Number(summary[1]) >= 25, `the whole suite ran:\n${out.slice(-2000)}`);
   },
 });

@@ -13,6 +13,8 @@ import { SANITIZED } from "./helpers/sanitize.ts";
 export type { SuiteFixture };
 
 interface Ctx {
+  /** The running test, for steps. */
+  t: Deno.TestContext;
   fixture: SuiteFixture;
   gateway: Gateway;
   connect(query?: string, protocols?: string | string[]): Promise<TestClient>;
@@ -25,15 +27,18 @@ type Setup = () => Promise<SuiteFixture>;
 /**
  * Registers the whole protocol suite for one backend, every test with both
  * sanitizers on (it registers into the calling module, whatever that module's
- * defaults are).
+ * defaults are). Await it at the module's top: it sets the backend up and
+ * tears it down once before any test, so what a backend loads for the whole
+ * process and keeps (libgdp, `Deno.dlopen`ed once) is not charged to whichever
+ * test runs first. That is the sanitizers' one exemption.
  */
-export function protocolSuite(label: string, setup: Setup): void {
-  loadOnce(label, setup);
+export async function protocolSuite(label: string, setup: Setup): Promise<void> {
+  await (await setup()).teardown();
   const test = (name: string, fn: (ctx: Ctx) => Promise<void>) =>
     Deno.test({
       name: `${label}: ${name}`,
       ...SANITIZED,
-      fn: () => withGateway(setup, fn),
+      fn: (t) => withGateway(t, setup, fn),
     });
   workedExample(test);
   subscriptionTests(test);
@@ -44,29 +49,16 @@ export function protocolSuite(label: string, setup: Setup): void {
 
 type Register = (name: string, fn: (ctx: Ctx) => Promise<void>) => void;
 
-/**
- * The sanitizers' one exemption, by name: what a backend loads once for the
- * process and keeps (the libgdp backend's `Deno.dlopen` of libgdp, and the
- * double's) is loaded by this first test, not charged to whichever test
- * happens to run first. Only the resource sanitizer is off, and only here.
- */
-function loadOnce(label: string, setup: Setup): void {
-  Deno.test({
-    name: `${label}: the backend opens and closes (a loaded libgdp stays loaded)`,
-    sanitizeOps: true,
-    sanitizeResources: false,
-    fn: async () => {
-      const fixture = await setup();
-      await fixture.teardown();
-    },
-  });
-}
-
-async function withGateway(setup: Setup, fn: (ctx: Ctx) => Promise<void>): Promise<void> {
+async function withGateway(
+  t: Deno.TestContext,
+  setup: Setup,
+  fn: (ctx: Ctx) => Promise<void>,
+): Promise<void> {
   const fixture = await setup();
   const gateway = await serveForTest(fixture.backend);
   const clients: TestClient[] = [];
   const ctx: Ctx = {
+    t,
     fixture,
     gateway,
     connect: async (query = "", protocols) => {
@@ -379,14 +371,18 @@ function badInputTests(test: Register): void {
     const bystander = await ctx.connect();
     bystander.send({ logname: "demo.bad", numrec: 0 });
     const client = await ctx.connect();
+    // One step per case, so one failure does not hide the rest (the socket is
+    // shared on purpose: it must stay usable after each of them).
     for (const [what, frame, message] of BAD) {
-      client.send(
-        typeof frame === "string" || frame instanceof Uint8Array ? frame : JSON.stringify(frame),
-      );
-      const event = await client.next();
-      assert.equal(event.type, 6, what);
-      assert.equal(event.ep_stat[0], 400, what);
-      assert.match(event.ep_stat[1], message, what);
+      await ctx.t.step(what, async () => {
+        client.send(
+          typeof frame === "string" || frame instanceof Uint8Array ? frame : JSON.stringify(frame),
+        );
+        const event = await client.next();
+        assert.equal(event.type, 6);
+        assert.equal(event.ep_stat[0], 400);
+        assert.match(event.ep_stat[1], message);
+      });
     }
     const echoed = (client.send({ logname: "x", numrec: -1 }), await client.next());
     assert.equal(echoed.logname, "x", "the error echoes the logname it could read");
@@ -445,5 +441,8 @@ function concurrencyTests(test: Register): void {
       assert.deepEqual(recnos(events), [1, 2, 3]);
       assert.equal(events[3]!.type, 2);
     }
+    const { liveDeliveries, liveEncodings } = ctx.gateway.hub.stats();
+    assert.equal(liveDeliveries, 60, "3 live records to each of 20 subscriptions");
+    assert.equal(liveEncodings, 3, "each record encoded once for all 20");
   });
 }

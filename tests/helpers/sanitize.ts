@@ -3,7 +3,8 @@
  * test here turns them on, so a test that leaves a timer, a socket or a file
  * open fails. Their one exemption is named here: libgdp, once loaded, stays
  * loaded for the process (the backend keeps one `Deno.dlopen` per path, as the
- * compiled gateway does), and so does the double's own handle on it.
+ * compiled gateway does), and so does the double's own handle on it: a module
+ * loads it before its first test (`protocolSuite` does, for its suite).
  *
  * @module
  */

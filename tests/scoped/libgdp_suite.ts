@@ -11,4 +11,4 @@ import { protocolSuite } from "../protocol_suite.ts";
 
 const path = Deno.args[0];
 if (!path) throw new Error("usage: deno test --allow-net --allow-ffi=LIB libgdp_suite.ts -- LIB");
-protocolSuite("libgdp (scoped)", () => libgdpFixtureAt(path));
+await protocolSuite("libgdp (scoped)", () => libgdpFixtureAt(path));
