@@ -6,6 +6,7 @@
  */
 
 import { getLogLevels, isLogLevel, type LogLevel } from "@logtape/logtape";
+import { MAX_LOGNAME_LENGTH } from "./names.ts";
 
 export type { LogLevel };
 
@@ -37,6 +38,26 @@ export interface Limits {
   feedLingerMs: number;
   /** Recent records kept per log to serve catch-up without a backend read. */
   recentRecords: number;
+  /** Open connections from one client address; more are refused with HTTP 503. */
+  maxConnectionsPerAddress: number;
+  /** Connections still sending their HTTP request head; more are refused with HTTP 503. */
+  maxHandshakes: number;
+  /** Milliseconds a connection has to send its HTTP request head; then it is closed (408). */
+  handshakeTimeoutMs: number;
+  /** Subscriptions all connections together may hold; more are refused with 503. */
+  maxTotalSubscriptions: number;
+  /** Logs followed at once (one feed each); a subscription needing one more gets 503. */
+  maxFeeds: number;
+  /** Requests per second one connection may send; more get 429. */
+  maxRequestRate: number;
+  /** Stored records one subscription may ask to replay; more get 413. */
+  maxHistoryRecords: number;
+  /** Logs one client address may create per minute; more get 429. */
+  maxLogCreatesPerMinute: number;
+  /** Logs per page of `GET /logs`. */
+  maxListLogs: number;
+  /** File descriptors kept free for the store and logs: intake stops this far below the limit. */
+  fdReserve: number;
 }
 
 /** Options of the libgdp backend. */
@@ -72,12 +93,22 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxFrameBytes: 2 * 1024 * 1024,
   sendQueueBytes: 8 * 1024 * 1024,
   readChunk: 512,
-  maxLognameLength: 1024,
+  maxLognameLength: MAX_LOGNAME_LENGTH,
   maxRecordBytes: 1024 * 1024,
   idleTimeoutSec: 30,
   shutdownGraceMs: 2_000,
   feedLingerMs: 5_000,
   recentRecords: 1024,
+  maxConnectionsPerAddress: 10_000,
+  maxHandshakes: 1_000,
+  handshakeTimeoutMs: 10_000,
+  maxTotalSubscriptions: 100_000,
+  maxFeeds: 10_000,
+  maxRequestRate: 1_000,
+  maxHistoryRecords: 10_000_000,
+  maxLogCreatesPerMinute: 1_000,
+  maxListLogs: 1_000,
+  fdReserve: 64,
 });
 
 /** How often the embedded store looks for records appended by another process, in ms. */

@@ -22,6 +22,7 @@ const REASONS: Readonly<Record<number, string>> = {
   500: "internal error",
   501: "not implemented",
   503: "service unavailable",
+  507: "insufficient storage",
   600: "no route available",
 };
 

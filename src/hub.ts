@@ -36,6 +36,7 @@ import {
 } from "./backend/backend.ts";
 import { DEFAULT_LIMITS } from "./config.ts";
 import { GdpError } from "./errors.ts";
+import { type Refusals, refuse } from "./limits.ts";
 import { delay, nextSlice, sliceSpent } from "./time_slice.ts";
 import {
   encodeRecord,
@@ -70,7 +71,20 @@ export interface HubOptions {
   recentRecords?: number;
   /** Called once per live record that reaches subscribers (metrics: append-to-send latency). */
   onLive?: (record: LogRecord) => void;
+  /** Subscriptions open at once over all sessions; more are refused with 503. */
+  maxTotalSubscriptions?: number;
+  /** Logs followed at once; a subscription that needs one more fails with 503. */
+  maxFeeds?: number;
+  /** Stored records one subscription may replay; more fail with 413. */
+  maxHistoryRecords?: number;
+  /** Where refusals are counted. */
+  refusals?: Refusals;
 }
+
+/** Whether an append may create a missing log: a boolean, or a gate that throws to refuse. */
+export type CreatePolicy = boolean | (() => void);
+
+type HubSettings = Required<Omit<HubOptions, "refusals">> & Pick<HubOptions, "refusals">;
 
 export interface HubStats {
   /** Logs followed now. */
@@ -108,18 +122,33 @@ export function resolveStart(startrec: number, last: number): number {
 
 export class Hub {
   readonly #backend: Backend;
-  readonly #options: Required<HubOptions>;
+  readonly #options: HubSettings;
   readonly #fanOuts = new Map<string, LogFanOut>();
   readonly #subs = new Set<Subscription>();
   readonly #counts: FanOutCounts = { liveDeliveries: 0, liveEncodings: 0, historyDeliveries: 0 };
 
   constructor(backend: Backend, options: HubOptions) {
     this.#backend = backend;
-    this.#options = { recentRecords: DEFAULT_LIMITS.recentRecords, onLive: () => {}, ...options };
+    this.#options = {
+      recentRecords: DEFAULT_LIMITS.recentRecords,
+      onLive: () => {},
+      maxTotalSubscriptions: Infinity,
+      maxFeeds: Infinity,
+      maxHistoryRecords: Infinity,
+      ...options,
+    };
   }
 
-  /** Starts a subscription; its records, DONE or error go to `sink`. */
+  /** Starts a subscription; its records, DONE or error go to `sink`. Throws 503 when full. */
   subscribe(request: SubscribeRequest, sink: SubscriptionSink): Subscription {
+    const max = this.#options.maxTotalSubscriptions;
+    if (this.#subs.size >= max) {
+      throw refuse(
+        this.#options.refusals,
+        "maxTotalSubscriptions",
+        GdpError.of(503, `the gateway holds its limit of ${max} subscriptions`),
+      );
+    }
     const sub = new Subscription(request, sink, (s) => this.#subs.delete(s));
     this.#subs.add(sub);
     this.#start(sub, request.startrec).catch((e) => sub.fail(GdpError.from(e)));
@@ -127,7 +156,7 @@ export class Hub {
   }
 
   /** Appends to a log, creating it first when asked and it does not exist. */
-  async append(logname: string, data: Uint8Array, autoCreate: boolean): Promise<LogRecord> {
+  async append(logname: string, data: Uint8Array, autoCreate: CreatePolicy): Promise<LogRecord> {
     const handle = await this.#open(logname, autoCreate);
     try {
       return await handle.append(data);
@@ -161,8 +190,13 @@ export class Hub {
     }
   }
 
-  #open(logname: string, autoCreate: boolean): Promise<LogHandle> {
-    return autoCreate ? openOrCreate(this.#backend, logname) : this.#backend.open(logname);
+  #open(logname: string, autoCreate: CreatePolicy): Promise<LogHandle> {
+    if (!autoCreate) return this.#backend.open(logname);
+    return openOrCreate(
+      this.#backend,
+      logname,
+      typeof autoCreate === "function" ? autoCreate : undefined,
+    );
   }
 
   /** The fan-out of a log, started if needed; counts the caller as a member. */
@@ -171,6 +205,13 @@ export class Hub {
     let fanOut = this.#fanOuts.get(handle.name);
     if (fanOut) {
       await handle.close();
+    } else if (this.#fanOuts.size >= this.#options.maxFeeds) {
+      await handle.close();
+      throw refuse(
+        this.#options.refusals,
+        "maxFeeds",
+        GdpError.of(503, `the gateway follows its limit of ${this.#options.maxFeeds} logs`),
+      );
     } else {
       const onClose = () => this.#fanOuts.delete(handle.name);
       fanOut = new LogFanOut(handle, this.#options, this.#counts, onClose);
@@ -204,6 +245,11 @@ export class Subscription {
 
   get id(): RequestId | undefined {
     return this.address.id;
+  }
+
+  /** Records still to deliver before DONE (Infinity: follows forever). */
+  get remaining(): number {
+    return this.#remaining;
   }
 
   get isEnded(): boolean {
@@ -278,7 +324,7 @@ class LogFanOut {
   /** The last recno the fan-out has seen; the log's end as far as the hub knows. */
   #last = 0;
   readonly #handle: LogHandle;
-  readonly #options: Required<HubOptions>;
+  readonly #options: HubSettings;
   readonly #live = new Set<Subscription>();
   readonly #members = new Set<Subscription>();
   readonly #recent: (LogRecord | undefined)[];
@@ -294,7 +340,7 @@ class LogFanOut {
 
   constructor(
     handle: LogHandle,
-    options: Required<HubOptions>,
+    options: HubSettings,
     counts: FanOutCounts,
     onClose: () => void,
   ) {
@@ -328,9 +374,20 @@ class LogFanOut {
   async attach(sub: Subscription, startrec: number): Promise<boolean> {
     this.#pending--;
     if (this.#closed) return false;
+    const next = resolveStart(startrec, this.#last);
+    const history = Math.min(sub.remaining, this.#last - next + 1);
+    const max = this.#options.maxHistoryRecords;
+    if (history > max) {
+      this.#maybeLinger();
+      throw refuse(
+        this.#options.refusals,
+        "maxHistoryRecords",
+        GdpError.of(413, `${history} stored records asked for; the limit is ${max} per request`),
+      );
+    }
     this.#members.add(sub);
     sub.bind(this);
-    sub.next = resolveStart(startrec, this.#last);
+    sub.next = next;
     await this.#catchUp(sub);
     return true;
   }

@@ -10,6 +10,7 @@
 import { Buffer } from "node:buffer";
 import type { LogInfo, LogRecord, Timestamp } from "./backend/backend.ts";
 import { GdpError } from "./errors.ts";
+import { checkLogname } from "./names.ts";
 
 /**
  * Event types, numbered as libgdp 2.x's `gdp_event_gettype` numbers them: the
@@ -184,11 +185,7 @@ function parseAppend(
 function parseLogname(value: unknown, field: string, limits: ParseLimits): string {
   if (value === undefined) throw GdpError.badRequest(field, "is required");
   if (typeof value !== "string") throw GdpError.badRequest(field, "must be a string");
-  if (value.length === 0) throw GdpError.badRequest(field, "must not be empty");
-  if (value.length > limits.maxLognameLength) {
-    throw GdpError.badRequest(field, `is longer than ${limits.maxLognameLength} characters`);
-  }
-  return value;
+  return checkLogname(value, limits.maxLognameLength, field);
 }
 
 function parseInteger(

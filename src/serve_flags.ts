@@ -183,6 +183,55 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     field: "limits.feedLingerMs",
     help: "how long a log stays open after its last subscriber leaves",
   },
+  {
+    name: "max-connections-per-address",
+    type: "int",
+    arg: "N",
+    field: "limits.maxConnectionsPerAddress",
+    help: "open WebSockets from one client address; more upgrades get HTTP 503",
+  },
+  {
+    name: "max-total-subscriptions",
+    type: "int",
+    arg: "N",
+    field: "limits.maxTotalSubscriptions",
+    help: "subscriptions over all connections; more get error 503",
+  },
+  {
+    name: "max-feeds",
+    type: "int",
+    arg: "N",
+    field: "limits.maxFeeds",
+    help: "logs followed at once; a subscription needing one more gets error 503",
+  },
+  {
+    name: "max-request-rate",
+    type: "int",
+    arg: "N",
+    field: "limits.maxRequestRate",
+    help: "requests per second on one connection; more get error 429",
+  },
+  {
+    name: "max-history-records",
+    type: "int",
+    arg: "N",
+    field: "limits.maxHistoryRecords",
+    help: "stored records one subscription may replay; more get error 413",
+  },
+  {
+    name: "max-log-creates",
+    type: "int",
+    arg: "N",
+    field: "limits.maxLogCreatesPerMinute",
+    help: "logs one client address may create per minute; more get 429",
+  },
+  {
+    name: "max-list-logs",
+    type: "int",
+    arg: "N",
+    field: "limits.maxListLogs",
+    help: "logs per page of `GET /logs` (the next page is in the `Link` header)",
+  },
 ];
 
 /** The parser's view of the serve flags. */

@@ -19,8 +19,11 @@ import { getLogger } from "@logtape/logtape";
 import type { Backend, LogRecord } from "./backend/backend.ts";
 import type { Config } from "./config.ts";
 import { GdpError } from "./errors.ts";
-import { Hub } from "./hub.ts";
+import { type HandshakeProblem, handshakeProblem, WEBSOCKET_VERSION } from "./handshake.ts";
+import { type CreatePolicy, Hub } from "./hub.ts";
+import { AddressRateLimits, limitLabel, makeRefusals, type Refusals, refuse } from "./limits.ts";
 import { Metrics } from "./metrics.ts";
+import { checkLogname } from "./names.ts";
 import { infoObject, tsObject } from "./protocol.ts";
 import { Session } from "./session.ts";
 
@@ -54,13 +57,24 @@ type Handler = (
 /** Starts serving `backend` as `config` says; resolves once listening. */
 export async function startGateway(config: Config, backend: Backend): Promise<Gateway> {
   const metrics = new Metrics();
+  const refusals = makeRefusals(config.limits);
   const hub = new Hub(backend, {
     ...config.limits,
+    refusals,
     onLive: (record) => observeLatency(metrics, record),
   });
   const sessions = new Set<Session>();
-  watch(metrics, backend, hub, sessions);
-  const gw: GatewayParts = { config, backend, hub, sessions, metrics };
+  watch(metrics, backend, hub, sessions, refusals);
+  const gw: GatewayParts = {
+    config,
+    backend,
+    hub,
+    sessions,
+    metrics,
+    refusals,
+    perAddress: new Map(),
+    creates: new AddressRateLimits(config.limits.maxLogCreatesPerMinute, 60_000),
+  };
   const handler = route(gw);
   const tls = config.cert && config.key
     ? { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) }
@@ -102,14 +116,33 @@ interface GatewayParts {
   hub: Hub;
   sessions: Set<Session>;
   metrics: Metrics;
+  /** What each limit refused: the one count behind /readyz and /metrics. */
+  refusals: Refusals;
+  /** Open sessions per client address. */
+  perAddress: Map<string, number>;
+  /** Log creations per client address. */
+  creates: AddressRateLimits;
 }
 
 /** Connection ids, unique within the process. */
 let lastConnectionId = 0;
 
 /** Points the gauges and totals kept elsewhere at their sources, read at each scrape. */
-function watch(metrics: Metrics, backend: Backend, hub: Hub, sessions: Set<Session>): void {
+function watch(
+  metrics: Metrics,
+  backend: Backend,
+  hub: Hub,
+  sessions: Set<Session>,
+  refusals: Refusals,
+): void {
   metrics.source("gdpws_connections", () => sessions.size);
+  metrics.source(
+    "gdpws_limit_refusals_total",
+    () =>
+      Object.entries(refusals).map(([name, c]) =>
+        [{ limit: limitLabel(name as keyof Refusals) }, c.refused] as const
+      ),
+  );
   metrics.source("gdpws_subscriptions", () => hub.stats().subscriptions);
   metrics.source("gdpws_feeds", () => hub.stats().feeds);
   metrics.source("gdpws_records_out_total", () => {
@@ -167,7 +200,7 @@ function route(gw: GatewayParts): Handler {
       return json({ error: "WebSocket upgrades are served at / and /ws" }, 404);
     }
     try {
-      return await serveHttp(request, path, gw);
+      return await serveHttp(request, info, url, gw);
     } catch (error) {
       return errorResponse(GdpError.from(error), gw.metrics);
     }
@@ -180,17 +213,30 @@ function upgrade(
   url: URL,
   gw: GatewayParts,
 ): Response {
-  const { config, hub, sessions, metrics } = gw;
+  const { config, hub, sessions, metrics, perAddress, refusals } = gw;
+  const problem = handshakeProblem(request.method, "HTTP/1.1", request.headers);
+  if (problem) return handshakeRefusal(problem);
   // remoteAddr is gone once the request has been upgraded.
   const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
-  if (sessions.size >= config.limits.maxConnections) {
+  const address = info.remoteAddr.hostname;
+  const full = sessions.size >= config.limits.maxConnections
+    ? "maxConnections"
+    : (perAddress.get(address) ?? 0) >= config.limits.maxConnectionsPerAddress
+    ? "maxConnectionsPerAddress"
+    : undefined;
+  if (full) {
+    refusals[full].refused++;
     metrics.inc("gdpws_handshakes_total", { result: "limit" });
-    metrics.inc("gdpws_limit_refusals_total", { limit: "connections" });
-    log.warning("Refused {peer}: connections limit: {max} open", {
+    const max = config.limits[full];
+    const what = full === "maxConnections" ? "open" : `open from ${address}`;
+    log.warning("Refused {peer}: {limit} limit: {max} {what}", {
       peer,
-      max: config.limits.maxConnections,
+      limit: limitLabel(full),
+      max,
+      what,
     });
-    return json({ ep_stat: GdpError.of(503, "too many connections").epStat }, 503);
+    const error = GdpError.of(503, `too many connections (${max} ${what})`);
+    return json({ ep_stat: error.epStat }, 503);
   }
   const offered = (request.headers.get("sec-websocket-protocol") ?? "")
     .split(",").map((p) => p.trim()).filter((p) => p);
@@ -208,17 +254,52 @@ function upgrade(
     peer,
     id: `c${++lastConnectionId}`,
     metrics,
+    refusals,
+    createGate: () => allowCreate(gw, address),
   });
   metrics.inc("gdpws_handshakes_total", { result: "accepted" });
   metrics.inc("gdpws_connections_total");
   sessions.add(session);
-  socket.addEventListener("close", () => sessions.delete(session));
+  perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+  socket.addEventListener("close", () => {
+    sessions.delete(session);
+    const left = (perAddress.get(address) ?? 1) - 1;
+    if (left > 0) perAddress.set(address, left);
+    else perAddress.delete(address);
+  });
   return response;
 }
 
-async function serveHttp(request: Request, path: string, gw: GatewayParts): Promise<Response> {
+/** The answer to a malformed upgrade: 400, 405 or 426, naming the problem. */
+function handshakeRefusal(problem: HandshakeProblem): Response {
+  const headers: Record<string, string> = problem.status === 426
+    ? { "sec-websocket-version": WEBSOCKET_VERSION }
+    : problem.status === 405
+    ? { allow: "GET" }
+    : {};
+  return json({ error: problem.error }, problem.status, headers);
+}
+
+/** Throws 429 when `address` has created its share of logs this minute. */
+function allowCreate(gw: GatewayParts, address: string): void {
+  if (gw.creates.take(address)) return;
+  const max = gw.config.limits.maxLogCreatesPerMinute;
+  throw refuse(
+    gw.refusals,
+    "maxLogCreatesPerMinute",
+    GdpError.of(429, `more than ${max} new logs per minute from ${address}`),
+  );
+}
+
+async function serveHttp(
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  url: URL,
+  gw: GatewayParts,
+): Promise<Response> {
   const { config, backend, hub, metrics } = gw;
   const method = request.method;
+  const path = url.pathname;
   if (path === "/healthz") return json({ status: "ok" });
   if (path === "/readyz") {
     const state = backend.state();
@@ -227,6 +308,8 @@ async function serveHttp(request: Request, path: string, gw: GatewayParts): Prom
       backend: backend.kind,
       ...state,
       ...hub.stats(),
+      connections: gw.sessions.size,
+      limits: gw.refusals,
       ...(counters ? { counters } : {}),
     };
     return json(body, state.ready ? 200 : 503);
@@ -234,35 +317,81 @@ async function serveHttp(request: Request, path: string, gw: GatewayParts): Prom
   if (path === "/metrics" && method === "GET") {
     return new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } });
   }
-  if (path === "/logs" && method === "GET") return json((await backend.list()).map(infoObject));
+  if (path === "/logs" && method === "GET") return await listLogs(url, gw);
   if (path.startsWith("/logs/") && path.length > 6) {
-    const name = decodeName(path.slice(6));
+    const name = checkLogname(decodeName(path.slice(6)), config.limits.maxLognameLength);
     if (method === "GET") return json(infoObject(await backend.info(name)));
-    if (method === "POST") return await appendFromHttp(request, name, config, hub, metrics);
+    if (method === "POST") {
+      const address = info.remoteAddr.hostname;
+      const create = config.autoCreate && (() => allowCreate(gw, address));
+      return await appendFromHttp(request, name, gw, create);
+    }
     return json({ error: "use GET or POST" }, 405, { allow: "GET, POST" });
   }
   if (path === "/" && method === "GET") return placeholder();
   return json({ error: `nothing at ${path}` }, 404);
 }
 
+/**
+ * `GET /logs[?after=LABEL][&limit=N]`: a page of logs in label order. A full
+ * page has a `Link: <…>; rel="next"` header; building it is bounded by the page.
+ */
+async function listLogs(url: URL, gw: GatewayParts): Promise<Response> {
+  const max = gw.config.limits.maxListLogs;
+  const limitParam = url.searchParams.get("limit");
+  const limit = limitParam === null ? max : Number(limitParam);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) {
+    throw GdpError.badRequest("limit", `must be an integer from 1 to ${max}`);
+  }
+  const after = url.searchParams.get("after") ?? undefined;
+  const page = (await gw.backend.list({ limit, ...(after ? { after } : {}) })).slice(0, limit);
+  const headers: Record<string, string> = {};
+  const last = page.at(-1);
+  if (page.length === limit && last) {
+    const next = new URLSearchParams({ after: last.human ?? last.name, limit: String(limit) });
+    headers.link = `</logs?${next}>; rel="next"`;
+  }
+  return json(page.map(infoObject), 200, headers);
+}
+
 async function appendFromHttp(
   request: Request,
   name: string,
-  config: Config,
-  hub: Hub,
-  metrics: Metrics,
+  gw: GatewayParts,
+  create: CreatePolicy,
 ): Promise<Response> {
-  const max = config.limits.maxRecordBytes;
-  const tooBig = () => {
-    metrics.inc("gdpws_limit_refusals_total", { limit: "record_bytes" });
-    return GdpError.of(413, `the body is over the ${max}-byte limit`);
-  };
-  if (Number(request.headers.get("content-length") ?? 0) > max) throw tooBig();
-  const body = new Uint8Array(await request.arrayBuffer());
-  if (body.byteLength > max) throw tooBig();
-  const record = await hub.append(name, body, config.autoCreate);
-  metrics.inc("gdpws_records_in_total", { via: "http" });
+  const body = await readBody(request, gw.config.limits.maxRecordBytes, gw.refusals);
+  const record = await gw.hub.append(name, body, create);
+  gw.metrics.inc("gdpws_records_in_total", { via: "http" });
   return json({ logname: name, recno: record.recno, ts: tsObject(record.ts) }, 201);
+}
+
+/** The request body, refused (413) as soon as it passes `max` bytes: never buffered whole. */
+async function readBody(request: Request, max: number, refusals: Refusals): Promise<Uint8Array> {
+  const tooBig = () =>
+    refuse(refusals, "maxRecordBytes", GdpError.of(413, `the body is over the ${max}-byte limit`));
+  if (Number(request.headers.get("content-length") ?? 0) > max) throw tooBig();
+  if (!request.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooBig();
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body;
 }
 
 function decodeName(encoded: string): string {
@@ -280,7 +409,8 @@ function errorResponse(error: GdpError, metrics: Metrics): Response {
     : error.code >= 400 && error.code < 600
     ? error.code
     : 500;
-  if (status >= 500) log.error("HTTP request failed: {error}", { error });
+  // Only the unexpected: 503 and 507 are states the operator sees elsewhere.
+  if (status === 500) log.error("HTTP request failed: {error}", { error });
   return json({ ep_stat: error.epStat }, status);
 }
 

@@ -12,6 +12,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Limits } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import type { Hub, Subscription, SubscriptionSink } from "./hub.ts";
+import { limitLabel, RateLimit, type Refusals } from "./limits.ts";
 import type { Metrics } from "./metrics.ts";
 import {
   type AppendRequest,
@@ -42,6 +43,10 @@ export interface SessionOptions {
   /** Connection id, carried on every log line of this connection. */
   id: string;
   metrics: Metrics;
+  /** Where refusals are counted (shown by /readyz and /metrics). */
+  refusals: Refusals;
+  /** Called before an append creates a log; throws (429) when this client may not now. */
+  createGate?: () => void;
 }
 
 /** Close codes (docs/protocol.md#connection-close-codes). */
@@ -67,11 +72,13 @@ export class Session implements SubscriptionSink {
   #events = 0;
   #frames = 0;
   #subscribed = 0;
+  readonly #rate: RateLimit;
 
   constructor(socket: WebSocket, hub: Hub, options: SessionOptions) {
     this.#socket = socket;
     this.#hub = hub;
     this.#options = options;
+    this.#rate = new RateLimit(options.limits.maxRequestRate, 1000);
     this.#metrics = options.metrics;
     this.#log = sessionLog.with({ conn: options.id, peer: options.peer });
     this.style = options.batch ? COMPACT_STYLE : PYTHON_STYLE;
@@ -126,9 +133,10 @@ export class Session implements SubscriptionSink {
       if (isTooBig(data, this.#options.limits.maxFrameBytes)) return this.#tooBig();
       const request = parseFrame(data, this.#options.limits);
       if (isFailure(request)) {
-        if (request.error.code === 413) this.#refused("record_bytes", request.error.message);
+        if (request.error.code === 413) this.#refused("maxRecordBytes", request.error.message);
         return this.#error(request.error, request);
       }
+      if (!this.#rate.take()) return this.#error(this.#tooFast(), request);
       if (request.op === "subscribe") this.#subscribe(request);
       else if (request.op === "unsubscribe") this.#unsubscribe(request.id);
       else void this.#append(request);
@@ -141,11 +149,22 @@ export class Session implements SubscriptionSink {
     if (this.#subs.size >= this.#options.limits.maxSubscriptions) {
       const max = this.#options.limits.maxSubscriptions;
       const error = GdpError.of(429, `at most ${max} subscriptions per connection`);
-      this.#refused("subscriptions", error.message);
+      this.#refused("maxSubscriptions", error.message);
       return this.#error(error, request);
     }
-    this.#subscribed++;
-    this.#subs.add(this.#hub.subscribe(request, this));
+    try {
+      this.#subs.add(this.#hub.subscribe(request, this));
+      this.#subscribed++;
+    } catch (error) {
+      this.#error(GdpError.from(error), request);
+    }
+  }
+
+  #tooFast(): GdpError {
+    const max = this.#options.limits.maxRequestRate;
+    const error = GdpError.of(429, `more than ${max} requests per second on this connection`);
+    this.#refused("maxRequestRate", error.message);
+    return error;
   }
 
   #unsubscribe(id: RequestId): void {
@@ -166,7 +185,7 @@ export class Session implements SubscriptionSink {
       const record = await this.#hub.append(
         request.logname,
         request.data,
-        this.#options.autoCreate,
+        this.#options.autoCreate && (this.#options.createGate ?? true),
       );
       this.#metrics.inc("gdpws_records_in_total", { via: "ws" });
       this.send(encodeAppended(record, address, this.style));
@@ -177,7 +196,8 @@ export class Session implements SubscriptionSink {
 
   #error(error: GdpError, address: ReplyAddress): void {
     this.#metrics.inc("gdpws_errors_total", { code: error.code });
-    if (error.code >= 500) this.#log.error("Request failed for {conn} {peer}: {error}", { error });
+    // Only the unexpected: 503 and 507 are states the operator sees elsewhere.
+    if (error.code === 500) this.#log.error("Request failed for {conn} {peer}: {error}", { error });
     this.send(encodeError(error, address, this.style));
   }
 
@@ -186,7 +206,7 @@ export class Session implements SubscriptionSink {
       413,
       `frame is over the ${this.#options.limits.maxFrameBytes}-byte limit`,
     );
-    this.#refused("frame_bytes", error.message);
+    this.#refused("maxFrameBytes", error.message);
     this.#error(error, {});
     this.#flush();
     this.#close(CloseCode.TOO_BIG, "request frame too large");
@@ -196,8 +216,9 @@ export class Session implements SubscriptionSink {
    * Counts a refusal by `limit`, and logs it the first time this connection
    * meets that limit: a client hammering a limit must not flood the log.
    */
-  #refused(limit: string, reason: string): void {
-    this.#metrics.inc("gdpws_limit_refusals_total", { limit });
+  #refused(name: keyof Refusals, reason: string): void {
+    this.#options.refusals[name].refused++;
+    const limit = limitLabel(name);
     if (this.#logged.has(limit)) return;
     this.#logged.add(limit);
     this.#log.warning("Refused {conn} {peer}: {limit} limit: {reason}", { limit, reason });
@@ -229,7 +250,7 @@ export class Session implements SubscriptionSink {
 
   #slowConsumer(): void {
     const limit = this.#options.limits.sendQueueBytes;
-    this.#refused("send_queue_bytes", `slow consumer: send queue over ${limit} bytes`);
+    this.#refused("sendQueueBytes", `slow consumer: send queue over ${limit} bytes`);
     this.#close(CloseCode.TRY_AGAIN_LATER, `send queue over ${limit} bytes`);
   }
 

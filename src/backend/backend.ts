@@ -75,6 +75,13 @@ export interface LogHandle {
 }
 
 /** Health of a backend, reported by `/readyz`. */
+/** One page of {@linkcode Backend.list}. */
+export interface ListPage {
+  /** Only logs whose label (human name, else internal name) sorts after this. */
+  after?: string;
+  limit: number;
+}
+
 export interface BackendState {
   ready: boolean;
   /** A short word: `"ok"`, `"connecting"`, `"down"`, `"closed"`. */
@@ -93,8 +100,8 @@ export interface Backend {
   open(logname: string): Promise<LogHandle>;
   /** Info on one log; rejects with code 600 when it does not exist. */
   info(logname: string): Promise<LogInfo>;
-  /** Every log the backend can list (the libgdp backend lists none). */
-  list(): Promise<LogInfo[]>;
+  /** Logs the backend can list, in label order, a page at a time when `page` is given. */
+  list(page?: ListPage): Promise<LogInfo[]>;
   /**
    * Creates a log, or returns the existing one. Rejects with code 501 where the
    * backend cannot create logs.
@@ -108,12 +115,17 @@ export interface Backend {
 
 export { GdpError };
 
-/** Opens a log, creating it first when it does not exist (code 600). */
-export async function openOrCreate(backend: Backend, logname: string): Promise<LogHandle> {
+/** Opens a log, creating it first when it does not exist (code 600); `beforeCreate` may throw to refuse. */
+export async function openOrCreate(
+  backend: Backend,
+  logname: string,
+  beforeCreate?: () => void,
+): Promise<LogHandle> {
   try {
     return await backend.open(logname);
   } catch (error) {
     if (!(error instanceof GdpError) || error.code !== 600) throw error;
+    beforeCreate?.();
     await backend.create(logname);
     return await backend.open(logname);
   }

@@ -16,15 +16,18 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { EMBEDDED_POLL_MS } from "../config.ts";
 import { GdpError } from "../errors.ts";
-import { internalName, isInternalName } from "../names.ts";
+import { checkLogname, internalName, isInternalName } from "../names.ts";
+import { LogThrottle } from "../throttle.ts";
 import type {
   Backend,
   BackendState,
+  ListPage,
   LogHandle,
   LogInfo,
   LogRecord,
@@ -37,7 +40,11 @@ export interface EmbeddedOptions {
   dataDir: string;
   /** How often to look for records written by other processes, in ms. */
   pollMs?: number;
+  /** How long appends wait for another process's write lock before failing with 503, in ms. */
+  lockWaitMs?: number;
 }
+
+const log = getLogger(["gdp-ws", "embedded"]);
 
 /** Records delivered to one follower per turn while it catches up. */
 const CATCH_UP_CHUNK = 128;
@@ -60,7 +67,8 @@ CREATE TABLE IF NOT EXISTS records (
   ts_accuracy REAL NOT NULL,
   data BLOB NOT NULL,
   PRIMARY KEY (log, recno)
-) WITHOUT ROWID;`;
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS logs_by_label ON logs (coalesce(human, name));`;
 
 interface LogRow {
   id: number;
@@ -93,7 +101,11 @@ interface PendingAppend {
 /** Opens (creating if needed) the store in `options.dataDir`. */
 export function openEmbedded(options: EmbeddedOptions): EmbeddedBackend {
   mkdirSync(options.dataDir, { recursive: true });
-  return new EmbeddedBackend(join(options.dataDir, DB_FILE), options.pollMs ?? EMBEDDED_POLL_MS);
+  return new EmbeddedBackend(
+    join(options.dataDir, DB_FILE),
+    options.pollMs ?? EMBEDDED_POLL_MS,
+    options.lockWaitMs ?? 10_000,
+  );
 }
 
 /** The current time with the best resolution the runtime gives (microseconds). */
@@ -115,14 +127,25 @@ export class EmbeddedBackend implements Backend {
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #dataVersion = 0;
   readonly #pollMs: number;
+  readonly #lockWaitMs: number;
+  /** When appends first found another process holding the write lock (0: they did not). */
+  #lockedSince = 0;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  readonly #failures = new LogThrottle(10_000);
+  #closing = false;
   #closed = false;
 
-  constructor(path: string, pollMs: number) {
+  constructor(path: string, pollMs: number, lockWaitMs: number) {
     this.#db = new DatabaseSync(path);
-    this.#db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+    // Waiting for a lock while opening is fine: nothing is served yet.
+    this.#db.exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     this.#db.exec(SCHEMA);
+    // From here on SQLite must never wait inside the event loop: a lock held by
+    // another process (the CLI) fails at once and the append retries on a timer.
+    this.#db.exec("PRAGMA busy_timeout=0");
     this.#sql = prepare(this.#db);
     this.#pollMs = pollMs;
+    this.#lockWaitMs = lockWaitMs;
   }
 
   open(logname: string): Promise<LogHandle> {
@@ -136,16 +159,36 @@ export class EmbeddedBackend implements Backend {
     return row ? Promise.resolve(this.#info(row)) : Promise.reject(GdpError.noRoute());
   }
 
-  list(): Promise<LogInfo[]> {
-    const rows = this.#sql.listLogs.all() as unknown as LogRow[];
+  /** Logs in label order, a page at a time (all of them without `page`). */
+  list(page?: ListPage): Promise<LogInfo[]> {
+    const rows =
+      (page
+        ? this.#sql.listPage.all(page.after ?? "", page.limit)
+        : this.#sql.listLogs.all()) as unknown as LogRow[];
     return Promise.resolve(rows.map((row) => this.#info(row)));
   }
 
-  create(logname: string): Promise<LogInfo> {
+  async create(logname: string): Promise<LogInfo> {
+    checkLogname(logname, Number.MAX_SAFE_INTEGER);
     const internal = isInternalName(logname);
     const name = internal ? logname : internalName(logname);
-    this.#sql.createLog.run(name, internal ? null : logname, Math.floor(Date.now() / 1000));
-    return this.info(name);
+    const started = performance.now();
+    for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
+      try {
+        this.#sql.createLog.run(name, internal ? null : logname, Math.floor(Date.now() / 1000));
+        return await this.info(name);
+      } catch (error) {
+        if (!isLocked(error) || performance.now() - started > this.#lockWaitMs) {
+          throw storeError(error);
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  /** Caps the database at `pages` pages, as a full disk would (for tests). */
+  limitPages(pages: number): void {
+    this.#db.exec(`PRAGMA max_page_count=${Math.floor(pages)}`);
   }
 
   /** Transactions committed and records appended by this process. */
@@ -159,6 +202,8 @@ export class EmbeddedBackend implements Backend {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#closing = true;
+    clearTimeout(this.#retry);
     this.#flush();
     this.#closed = true;
     this.#followers.clear();
@@ -186,7 +231,7 @@ export class EmbeddedBackend implements Backend {
   appendTo(logId: number, data: Uint8Array): Promise<LogRecord> {
     if (this.#closed) return Promise.reject(GdpError.of(503, "the store is closed"));
     return new Promise((resolve, reject) => {
-      if (this.#pending.push({ logId, data, resolve, reject }) === 1) {
+      if (this.#pending.push({ logId, data, resolve, reject }) === 1 && this.#lockedSince === 0) {
         // setImmediate, not a microtask: frames and requests arrive one task each,
         // and it runs after the tasks already received, so they join this commit
         // (a zero-delay timer would too, but costs a timer tick of latency).
@@ -236,11 +281,37 @@ export class EmbeddedBackend implements Backend {
     try {
       records = this.#commit(batch);
     } catch (error) {
-      for (const p of batch) p.reject(GdpError.from(error));
+      if (isLocked(error) && !this.#closing && this.#waitForLock(batch)) return;
+      this.#lockedSince = 0;
+      const failure = storeError(error);
+      const suppressed = this.#failures.due(failure.message);
+      if (suppressed !== undefined) {
+        log.error("Appends failing: {reason} ({suppressed} more failures not logged)", {
+          reason: failure.message,
+          suppressed,
+        });
+      }
+      for (const p of batch) p.reject(failure);
       return;
     }
+    this.#lockedSince = 0;
     batch.forEach((p, i) => p.resolve(records[i]!));
     for (const [i, p] of batch.entries()) this.#notify(p.logId, records[i]!);
+  }
+
+  /**
+   * Another process holds the write lock: puts `batch` back and retries on a
+   * timer. False once the lock has been held longer than `lockWaitMs`.
+   */
+  #waitForLock(batch: PendingAppend[]): boolean {
+    const now = performance.now();
+    if (this.#lockedSince === 0) this.#lockedSince = now;
+    const waited = now - this.#lockedSince;
+    if (waited > this.#lockWaitMs) return false;
+    this.#pending = batch.concat(this.#pending);
+    const delay = Math.min(50, 1 + waited / 10);
+    this.#retry = setTimeout(() => this.#flush(), delay);
+    return true;
   }
 
   #commit(batch: PendingAppend[]): LogRecord[] {
@@ -265,7 +336,9 @@ export class EmbeddedBackend implements Backend {
       this.#counts.appends += records.length;
       return records;
     } catch (error) {
-      this.#db.exec("ROLLBACK");
+      // SQLite has already rolled back after some errors (a full disk): a
+      // second ROLLBACK would fail and hide the real cause.
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       throw error;
     }
   }
@@ -373,6 +446,10 @@ function prepare(db: DatabaseSync) {
   return {
     byName: q("SELECT id, name, human FROM logs WHERE name = ?"),
     listLogs: q("SELECT id, name, human FROM logs ORDER BY coalesce(human, name)"),
+    listPage: q(
+      "SELECT id, name, human FROM logs WHERE coalesce(human, name) > ? " +
+        "ORDER BY coalesce(human, name) LIMIT ?",
+    ),
     createLog: q(
       "INSERT INTO logs (name, human, created_sec) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
     ),
@@ -390,6 +467,25 @@ function prepare(db: DatabaseSync) {
     ),
     dataVersion: q("PRAGMA data_version"),
   };
+}
+
+/** SQLite could not take a lock another connection holds (SQLITE_BUSY). */
+function isLocked(error: unknown): boolean {
+  return error instanceof Error &&
+    /database is locked|database table is locked/.test(error.message);
+}
+
+/** A store failure as the client should see it: a full disk says so (507). */
+function storeError(error: unknown): GdpError {
+  if (error instanceof GdpError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/database or disk is full|disk I\/O error/.test(message)) {
+    return GdpError.of(507, `the store could not write: ${message}`, { cause: error });
+  }
+  if (isLocked(error)) {
+    return GdpError.of(503, "the store is locked by another process; try again", { cause: error });
+  }
+  return GdpError.from(error);
 }
 
 function toRecord(row: RecordRow): LogRecord {

@@ -1,7 +1,7 @@
 /** Starts a real gateway in this process on an ephemeral port, for tests. */
 
 import type { Backend } from "../../src/backend/backend.ts";
-import { openEmbedded } from "../../src/backend/embedded.ts";
+import { type EmbeddedBackend, openEmbedded } from "../../src/backend/embedded.ts";
 import { type Config, type Limits, makeConfig } from "../../src/config.ts";
 import { type Gateway, startGateway } from "../../src/server.ts";
 
@@ -85,4 +85,30 @@ export async function appendRange(
   to: number,
 ): Promise<void> {
   for (let n = from; n <= to; n++) await fixture.append(name, encoder.encode(`record ${n}`));
+}
+
+/** What {@linkcode withEmbeddedGateway} hands a test. */
+export interface EmbeddedGateway {
+  gateway: Gateway;
+  backend: EmbeddedBackend;
+  dataDir: string;
+  /** `http://127.0.0.1:PORT` + `path`. */
+  http(path: string): string;
+}
+
+/** Runs `fn` against a gateway on a fresh embedded store; removes both afterwards. */
+export async function withEmbeddedGateway(
+  limits: Partial<Limits>,
+  fn: (g: EmbeddedGateway) => Promise<void>,
+): Promise<void> {
+  const dataDir = await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
+  const backend = openEmbedded({ dataDir, pollMs: 20 });
+  const gateway = await serveForTest(backend, limits);
+  const base = gateway.url.replace(/^ws/, "http").replace(/\/$/, "");
+  try {
+    await fn({ gateway, backend, dataDir, http: (path) => base + path });
+  } finally {
+    await gateway.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  }
 }

@@ -48,13 +48,28 @@ export function serveMain(flags: string[], args: string[]): Promise<ServeProcess
   return serveCommand(["run", "--no-prompt", ...flags, MAIN, "serve", ...SERVE_FOR_TEST, ...args]);
 }
 
+/**
+ * `sh -c 'SETUP; exec deno run FLAGS main.ts serve ARGS'`: a gateway under
+ * whatever the shell set up first (`ulimit -n 256`, a mount).
+ */
+export function serveInShell(
+  setup: string,
+  flags: string[],
+  args: string[],
+  shell = ["sh", "-c"],
+): Promise<ServeProcess> {
+  const argv = ["run", "--no-prompt", ...flags, MAIN, "serve", ...SERVE_FOR_TEST, ...args];
+  const quoted = [Deno.execPath(), ...argv].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
+  return serveCommand([...shell.slice(1), `${setup}; exec ${quoted.join(" ")}`], shell[0]);
+}
+
 /** `deno task start -- ARGS`, as the README says. */
 export function serveTask(args: string[]): Promise<ServeProcess> {
   return serveCommand(["task", "start", "--", ...SERVE_FOR_TEST, ...args]);
 }
 
-async function serveCommand(argv: string[]): Promise<ServeProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
+async function serveCommand(argv: string[], program = Deno.execPath()): Promise<ServeProcess> {
+  const child = new Deno.Command(program, {
     args: argv,
     cwd: fromFileUrl(new URL("../..", import.meta.url)),
     stdin: "null",
