@@ -26,15 +26,20 @@
  */
 
 import process from "node:process";
+import { RawWebSocket } from "../tests/helpers/raw_ws.ts";
 import {
   type ClientConfig,
   type ClientResult,
   emit,
+  lines,
   makePayload,
   percentiles,
   type ProducerSpec,
+  quantiles,
   readPayload,
   sleep,
+  subjectOf,
+  subjectOfRecord,
   wallMs,
 } from "./common.ts";
 
@@ -45,12 +50,9 @@ const DATA_COMPACT = '"type":1}';
 const SUCCESS_PYTHON = '"type": 5}';
 const FAILURE_PYTHON = '"type": 6}';
 const FAILURE_COMPACT = '"type":6}';
-
-interface WireEvent {
-  type: number;
-  ep_stat?: [number, string];
-  datum?: { data?: string };
-}
+/** What precedes a record's data: Python separators outside batch mode, compact inside. */
+const DATA_KEY_PYTHON = '"data": "';
+const DATA_KEY_COMPACT = '"data":"';
 
 /** Running totals of the subscribers of one process. */
 class Tally {
@@ -74,7 +76,7 @@ class Tally {
     this.got = new Array<number>(config.clients).fill(0);
     this.#gone = new Array<boolean>(config.clients).fill(false);
     this.#warmup = config.warmup;
-    this.expect = config.producer ? Infinity : config.expect;
+    this.expect = config.producer || config.follower ? Infinity : config.expect;
     this.latencies = new Float64Array(config.latency ? config.clients * config.expect : 0);
   }
 
@@ -173,19 +175,28 @@ async function run(config: ClientConfig): Promise<ClientResult> {
       await writer.close();
     };
   }
-  if (config.producer) await connected.subscribe();
+  const live = config.producer !== undefined || config.follower;
+  if (live && !config.idle) await connected.subscribe();
   emit({ event: "ready" });
-  await waitForGo();
+  const stdin = lines(Deno.stdin.readable)[Symbol.asyncIterator]();
+  await stdin.next(); // "go"
   const tGo = wallMs();
   const cpu = process.cpuUsage();
   const deadline = performance.now() + config.deadlineMs;
   if (config.producer) {
-    void produce(config.producer, connected, tally, production, deadline).catch((e) => {
+    void produce(config, config.producer, connected, tally, production, deadline).catch((e) => {
       production.error = String(e);
       production.done = true;
-      tally.expect = production.acked;
+      tally.expect = Math.floor(production.acked / Math.max(1, config.logs));
+      emit({ event: "produced", acked: production.acked });
     });
-  } else {
+  } else if (config.follower) {
+    // The producer's process tells the orchestrator, which tells us: "expect N".
+    void stdin.next().then(({ value }) => {
+      tally.expect = Number(String(value ?? "").split(" ")[1] ?? 0);
+      tally.poke();
+    });
+  } else if (!config.idle) {
     await connected.subscribe();
   }
   while (!(production.done && tally.allDone()) && performance.now() < deadline) {
@@ -214,19 +225,18 @@ async function run(config: ClientConfig): Promise<ClientResult> {
     acked: production.acked,
     tProduceEnd: production.tEnd,
   };
-  if (config.latency) result.latency = percentiles(tally.latencies.subarray(0, tally.nLatencies));
+  if (config.latency) {
+    const samples = tally.latencies.subarray(0, tally.nLatencies);
+    result.latency = percentiles(samples);
+    result.quantiles = quantiles(samples);
+  }
   const error = tally.error ?? production.error;
   if (error) result.error = error;
   return result;
 }
 
-async function waitForGo(): Promise<void> {
-  const reader = Deno.stdin.readable.getReader();
-  await reader.read();
-  reader.releaseLock();
-}
-
 async function produce(
+  config: ClientConfig,
   spec: ProducerSpec,
   connected: Connected,
   tally: Tally,
@@ -242,7 +252,8 @@ async function produce(
       let target = Math.min(
         spec.count,
         production.acked + spec.window,
-        tally.minGot() + spec.lead,
+        // With several logs a client sees every `logs`-th record.
+        (tally.minGot() + spec.lead) * Math.max(1, config.logs),
       );
       if (spec.rate > 0) {
         target = Math.min(target, Math.floor(((now - start) * spec.rate) / 1000) + 1);
@@ -263,7 +274,8 @@ async function produce(
   }
   production.tEnd = wallMs();
   production.done = true;
-  tally.expect = production.acked;
+  tally.expect = Math.floor(production.acked / Math.max(1, config.logs));
+  emit({ event: "produced", acked: production.acked });
   tally.poke();
 }
 
@@ -297,14 +309,16 @@ async function connectWs(
       tally.frames++;
       tally.bytes += text.length;
       if (config.latency) {
-        const parsed = JSON.parse(text) as WireEvent | WireEvent[];
+        // A scan, not JSON.parse: at 1,000 subscribers parsing would make the clients the bottleneck.
+        const key = config.batch ? DATA_KEY_COMPACT : DATA_KEY_PYTHON;
         let n = 0;
-        for (const event of Array.isArray(parsed) ? parsed : [parsed]) {
-          if (event.type === 1) {
-            n++;
-            const { seq, sentMs } = readPayload(event.datum?.data ?? "");
-            tally.sample(sentMs, seq, now);
-          } else if (event.type === 6) tally.error ??= JSON.stringify(event.ep_stat);
+        for (let at = text.indexOf(key); at >= 0; at = text.indexOf(key, at + key.length)) {
+          n++;
+          const { seq, sentMs } = readPayload(text.slice(at + key.length, at + key.length + 40));
+          tally.sample(sentMs, seq, now);
+        }
+        if (text.includes(config.batch ? FAILURE_COMPACT : FAILURE_PYTHON)) {
+          tally.error ??= text.slice(0, 300);
         }
         tally.add(i, n, now);
       } else if (config.batch) {
@@ -333,18 +347,27 @@ async function connectWs(
     };
   }
   const size = config.producer?.payloadBytes ?? 0;
+  const stalled: RawWebSocket[] = [];
   const connected: Connected = {
-    subscribe: () => {
+    subscribe: async () => {
       sockets.forEach((socket, i) => {
+        const index = config.offset + i;
         socket.send(JSON.stringify({
-          logname: config.subject,
-          startrec: config.startrec[i % config.startrec.length],
+          logname: subjectOf(config, index),
+          startrec: config.startrec[index % config.startrec.length],
           numrec: config.numrec,
         }));
       });
-      return Promise.resolve();
+      // Stalled clients subscribe like the others and then never read a byte.
+      const port = Number(new URL(config.url).port);
+      for (let i = 0; i < config.stalled; i++) {
+        const raw = await RawWebSocket.connect(port);
+        await raw.sendText(JSON.stringify({ logname: config.subject, startrec: 0, numrec: 0 }));
+        stalled.push(raw);
+      }
     },
     close: async () => {
+      for (const raw of stalled) raw.close();
       const all = producer ? [...sockets, producer] : sockets;
       const closed = all.map((s) =>
         new Promise<void>((resolve) => {
@@ -361,7 +384,9 @@ async function connectWs(
   if (producer) {
     const socket = producer;
     connected.produce = (seq) =>
-      socket.send(JSON.stringify({ append: config.subject, data: makePayload(seq, size) }));
+      socket.send(
+        JSON.stringify({ append: subjectOfRecord(config, seq), data: makePayload(seq, size) }),
+      );
   }
   return connected;
 }
@@ -390,7 +415,7 @@ async function connectNats(
   const connected: Connected = {
     subscribe: async () => {
       conns.forEach((nc, i) => {
-        nc.subscribe(config.subject, {
+        nc.subscribe(subjectOf(config, config.offset + i), {
           callback: (error: Error | null, msg: { data: Uint8Array }) => {
             const now = wallMs();
             if (error) {
@@ -418,7 +443,7 @@ async function connectNats(
   };
   if (producer) {
     connected.produce = (seq) =>
-      producer.publish(config.subject, encoder.encode(makePayload(seq, size)));
+      producer.publish(subjectOfRecord(config, seq), encoder.encode(makePayload(seq, size)));
     // A flush is a PING/PONG round trip: everything published before it reached the server.
     connected.sync = async () => {
       const sent = production.sent;

@@ -61,6 +61,29 @@ export interface ClientConfig {
   /** Give up this long after "go", whatever has arrived. */
   deadlineMs: number;
   producer?: ProducerSpec;
+  /** Index of this process's first client among all the clients of the run. */
+  offset: number;
+  /** Subscribers spread over this many logs (`SUBJECT.0`, `SUBJECT.1`, …); 0: just `subject`. */
+  logs: number;
+  /** Connect only, subscribe to nothing (the idle-memory runs). */
+  idle: boolean;
+  /** WebSocket only: more connections that subscribe and then never read a byte. */
+  stalled: number;
+  /**
+   * A live run whose producer is in another process: subscribe before "ready",
+   * and learn how many records to expect from an `expect N` line on stdin.
+   */
+  follower: boolean;
+}
+
+/** The log (or subject) of client `index` (counted over the whole run). */
+export function subjectOf(config: ClientConfig, index: number): string {
+  return config.logs > 0 ? `${config.subject}.${index % config.logs}` : config.subject;
+}
+
+/** The log (or subject) the producer appends record `seq` (from 1) to: round robin. */
+export function subjectOfRecord(config: ClientConfig, seq: number): string {
+  return config.logs > 0 ? `${config.subject}.${(seq - 1) % config.logs}` : config.subject;
 }
 
 /** Latency percentiles in milliseconds. */
@@ -103,8 +126,13 @@ export interface ClientResult {
   acked: number;
   tProduceEnd: number;
   latency?: Percentiles;
+  /** The latency samples' quantiles at 0, 1/Q, 2/Q … 1 ({@linkcode QUANTILES} + 1 values), to merge processes. */
+  quantiles?: number[];
   error?: string;
 }
+
+/** How finely a client process summarizes its latency samples for merging. */
+export const QUANTILES = 2000;
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
 export function wallMs(): number {
@@ -122,6 +150,52 @@ export function readPayload(text: string): { seq: number; sentMs: number } {
   const a = text.indexOf(" ");
   const b = text.indexOf(" ", a + 1);
   return { seq: Number(text.slice(0, a)), sentMs: Number(text.slice(a + 1, b)) };
+}
+
+/** {@linkcode QUANTILES} + 1 evenly spaced quantiles of `values` (sorted in place). */
+export function quantiles(values: Float64Array): number[] {
+  values.sort();
+  const n = values.length;
+  if (n === 0) return [];
+  return Array.from(
+    { length: QUANTILES + 1 },
+    (_, k) => values[Math.min(n - 1, Math.round((k * (n - 1)) / QUANTILES))]!,
+  );
+}
+
+/** Percentiles over several processes' latency summaries, each weighted by its samples. */
+export function mergePercentiles(
+  parts: { latency: Percentiles; quantiles: number[] }[],
+): Percentiles {
+  const points: [number, number][] = [];
+  let samples = 0;
+  let sum = 0;
+  let max = -Infinity;
+  for (const { latency, quantiles } of parts) {
+    if (latency.samples === 0 || quantiles.length === 0) continue;
+    samples += latency.samples;
+    sum += latency.mean * latency.samples;
+    max = Math.max(max, latency.max);
+    for (const value of quantiles) points.push([value, latency.samples / quantiles.length]);
+  }
+  points.sort((a, b) => a[0] - b[0]);
+  const at = (q: number) => {
+    let seen = 0;
+    for (const [value, weight] of points) {
+      seen += weight;
+      if (seen >= q * samples) return value;
+    }
+    return NaN;
+  };
+  return {
+    samples,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    p999: at(0.999),
+    max: samples ? max : NaN,
+    mean: samples ? sum / samples : NaN,
+  };
 }
 
 /** Percentiles of `values` (sorted in place). */
@@ -145,6 +219,17 @@ export function percentiles(values: Float64Array): Percentiles {
 /** Prints one JSON line for the orchestrator. */
 export function emit(value: unknown): void {
   console.log(JSON.stringify(value));
+}
+
+/** The lines of a byte stream (without their line ends). */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncIterable<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop() ?? "";
+    yield* parts;
+  }
+  if (rest) yield rest;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -3,7 +3,8 @@
  * speaks just enough of the gateway's protocol for the benchmark clients. An
  * `append` is acknowledged (type 5) and broadcast to every live subscriber of
  * that log as the same record frame the gateway sends (Python separators, or
- * compact JSON arrays in batch mode). There is no store, no history, no hub
+ * compact JSON arrays in batch mode). Appends of one turn go out together, as
+ * the gateway's group commit sends them, so batch mode batches alike. There is no store, no history, no hub
  * and no limits: what the gateway costs beyond this is its own overhead.
  *
  * Prints `{"event": "ready", "port": N}` once listening. `GET /stats` answers
@@ -56,7 +57,26 @@ function send(conn: Conn, text: string): void {
   }
 }
 
+/** Appends received this turn, broadcast together on the next `setImmediate`. */
+let pending: { conn: Conn; logname: string; data: string }[] = [];
+
+/**
+ * Queues an append. Like the gateway, which commits the appends of one turn
+ * together (group commit on `setImmediate`) and fans them out as they commit,
+ * the baseline broadcasts a turn's appends together: batch-mode sockets then
+ * get them in one frame, as the gateway's do, so the batch rows compare alike.
+ */
 function onAppend(conn: Conn, logname: string, data: string): void {
+  if (pending.push({ conn, logname, data }) === 1) setImmediate(flushAppends);
+}
+
+function flushAppends(): void {
+  const appends = pending;
+  pending = [];
+  for (const { conn, logname, data } of appends) broadcast(conn, logname, data);
+}
+
+function broadcast(conn: Conn, logname: string, data: string): void {
   const recno = (recnos.get(logname) ?? 0) + 1;
   recnos.set(logname, recno);
   const name = JSON.stringify(logname);

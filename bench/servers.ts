@@ -1,0 +1,205 @@
+/**
+ * The servers under test, each its own process on 127.0.0.1: the gateway, the
+ * bare-Deno baseline (`raw_server.ts`) and nats-server. Each is a
+ * {@linkcode Target}: what the runs need to know to drive and watch it.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import { openEmbedded } from "../src/backend/embedded.ts";
+import { lines } from "./common.ts";
+import {
+  command,
+  freePort,
+  getJson,
+  JsonProcess,
+  output,
+  ROOT,
+  stopChild,
+  until,
+} from "./process.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const RAW_SERVER = fileURLToPath(new URL("./raw_server.ts", import.meta.url));
+
+/** A server under test. */
+export interface Target {
+  system: string;
+  transport: "ws" | "nats";
+  url: string;
+  pid: number;
+  /** The gateway's data folder. */
+  dataDir?: string;
+  /** The gateway's log lines (warnings and worse). */
+  warnings?: () => string[];
+  /** Makes logs or subjects ready for live subscribers. */
+  prepare(names: string[]): Promise<void>;
+  /** Resolves once `n` live subscribers are registered (or after a bounded wait). */
+  waitLive(n: number): Promise<void>;
+  /** A cheap HTTP GET the server answers on its event loop, probed during runs. */
+  probeUrl?: string;
+  stop(): Promise<void>;
+}
+
+/** How to start a gateway. */
+export interface GatewayOptions {
+  /** Serve this data folder (kept); without it a fresh one is made and removed. */
+  dataDir?: string;
+  /** More `serve` flags. */
+  args?: string[];
+  /** Another checkout's main.ts, to compare with (the row says "gdp-ws (before)"). */
+  main?: string;
+  /** The System column. */
+  label?: string;
+}
+
+/** The flags every benchmarked gateway gets besides port, host and data. */
+export const GATEWAY_FLAGS = [
+  "--log-format",
+  "json",
+  "--log-level",
+  "warning",
+  // The 10,000-subscriber rows need more than the default 10,000 connections.
+  "--max-connections",
+  "100000",
+];
+
+/** A gateway process; resolves once `/healthz` answers. */
+export async function startGateway(options: GatewayOptions = {}): Promise<Target> {
+  const dir = options.dataDir ?? await Deno.makeTempDir({ prefix: "gdp-ws-bench-" });
+  const port = freePort();
+  const cmd = await command(Deno.execPath(), [
+    "run",
+    "-A",
+    options.main ?? MAIN,
+    "serve",
+    "--port",
+    String(port),
+    "--hostname",
+    "127.0.0.1",
+    ...GATEWAY_FLAGS,
+    ...(options.args?.includes("--backend") ? [] : ["--data", dir]),
+    ...(options.args ?? []),
+  ], { cwd: ROOT, stdin: "null", stdout: "null", stderr: "piped" });
+  const child = cmd.spawn();
+  const warnings: string[] = [];
+  void (async () => {
+    for await (const line of lines(child.stderr)) if (line.trim()) warnings.push(line);
+  })();
+  const base = `http://127.0.0.1:${port}`;
+  await until("the gateway to listen", 30_000, async () => (await fetch(`${base}/healthz`)).ok);
+  return {
+    system: options.label ?? "gdp-ws",
+    transport: "ws",
+    url: `ws://127.0.0.1:${port}/`,
+    pid: child.pid,
+    dataDir: dir,
+    probeUrl: `${base}/healthz`,
+    warnings: () => warnings,
+    prepare: async (names) => {
+      // POST creates a log (auto-create) with one record; live subscribers start after it.
+      for (const name of names) {
+        const response = await fetch(`${base}/logs/${encodeURIComponent(name)}`, {
+          method: "POST",
+          body: "created by bench",
+        });
+        await response.body?.cancel();
+        if (!response.ok) throw new Error(`cannot create ${name}: HTTP ${response.status}`);
+      }
+    },
+    waitLive: (n) =>
+      until(`${n} live subscriptions`, 60_000, async () => {
+        const stats = await getJson(`${base}/readyz`);
+        return Number(stats.live) >= n;
+      }),
+    stop: async () => {
+      await stopChild(child);
+      if (!options.dataDir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** The bare-Deno broadcaster. */
+export async function startRaw(): Promise<Target> {
+  const server = await JsonProcess.deno(["--allow-net", RAW_SERVER, "0"]);
+  const { port } = await server.next<{ port: number }>("ready", 20_000);
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    system: "bare Deno WS",
+    transport: "ws",
+    url: `ws://127.0.0.1:${port}/`,
+    pid: server.pid,
+    probeUrl: `${base}/stats`,
+    prepare: () => Promise.resolve(),
+    waitLive: (n) =>
+      until(`${n} subscribers`, 60_000, async () => {
+        return Number((await getJson(`${base}/stats`)).subscribers) >= n;
+      }),
+    stop: () => stopChild(server.child),
+  };
+}
+
+/** The nats-server version, or undefined when it is not installed. */
+export function natsVersion(): Promise<string | undefined> {
+  return output("nats-server", ["--version"]);
+}
+
+export async function startNats(): Promise<Target> {
+  const port = freePort();
+  const monitor = freePort();
+  const cmd = await command("nats-server", [
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-m",
+    String(monitor),
+  ], { stdin: "null", stdout: "null", stderr: "null" });
+  const child = cmd.spawn();
+  await until("nats-server to listen", 10_000, async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    return true;
+  });
+  return {
+    system: "NATS",
+    transport: "nats",
+    url: `127.0.0.1:${port}`,
+    pid: child.pid,
+    probeUrl: `http://127.0.0.1:${monitor}/healthz`,
+    prepare: () => Promise.resolve(),
+    // The subscriber processes flush after subscribing: the server has them all by "ready".
+    waitLive: () => Promise.resolve(),
+    stop: () => stopChild(child),
+  };
+}
+
+/** Fills `logname` in a fresh embedded store in `dataDir`; seconds taken. */
+export async function prefill(
+  dataDir: string,
+  logname: string,
+  records: number,
+  payloadBytes: number,
+): Promise<number> {
+  const store = openEmbedded({ dataDir });
+  const started = performance.now();
+  try {
+    await store.create(logname);
+    const handle = await store.open(logname);
+    const filler = "h".repeat(payloadBytes);
+    const encoder = new TextEncoder();
+    // Appends queued in one turn share one transaction (the store's group commit).
+    for (let n = 0; n < records; n += 1000) {
+      const batch = [];
+      for (let i = n + 1; i <= Math.min(records, n + 1000); i++) {
+        batch.push(handle.append(encoder.encode(`${i} ${filler}`.slice(0, payloadBytes))));
+      }
+      await Promise.all(batch);
+    }
+    await handle.close();
+  } finally {
+    await store.close();
+  }
+  return (performance.now() - started) / 1000;
+}
