@@ -26,12 +26,12 @@
  */
 
 import process from "node:process";
+import { lines } from "../src/lines.ts";
 import { RawWebSocket } from "../tests/helpers/raw_ws.ts";
 import {
   type ClientConfig,
   type ClientResult,
   emit,
-  lines,
   makePayload,
   percentiles,
   type ProducerSpec,

@@ -221,17 +221,6 @@ export function emit(value: unknown): void {
   console.log(JSON.stringify(value));
 }
 
-/** The lines of a byte stream (without their line ends). */
-export async function* lines(stream: ReadableStream<Uint8Array>): AsyncIterable<string> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (rest + chunk).split("\n");
-    rest = parts.pop() ?? "";
-    yield* parts;
-  }
-  if (rest) yield rest;
-}
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -7,7 +7,8 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { lines, sleep } from "./common.ts";
+import { lines } from "../src/lines.ts";
+import { sleep } from "./common.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** bench/ has its own config: the NATS client is not a dependency of the gateway. */
@@ -43,9 +44,10 @@ export class JsonProcess {
 
   private constructor(child: Deno.ChildProcess) {
     this.child = child;
-    void this.#read();
+    const reading = this.#read();
     void this.#readErr();
-    this.child.status.then(() => {
+    // Exited only once its last lines are read too: status can settle before stdout drains.
+    Promise.all([this.child.status, reading]).finally(() => {
       this.#exited = true;
       this.#wake();
     });

@@ -36,7 +36,8 @@ export async function machine(nats: string | undefined, fdLimit: number): Promis
   const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
   const kb = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? NaN);
   const commit = await output("git", ["-C", ROOT, "log", "-1", "--format=%h %s"]);
-  const status = await output("git", ["-C", ROOT, "status", "--porcelain"]) ?? "";
+  const changed = await output("git", ["-C", ROOT, "diff", "--name-only", "HEAD"]) ?? "";
+  const added = await output("git", ["-C", ROOT, "ls-files", "--others", "--exclude-standard"]);
   return {
     nproc: (await output("nproc", [])) ?? String(navigator.hardwareConcurrency),
     cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
@@ -46,7 +47,7 @@ export async function machine(nats: string | undefined, fdLimit: number): Promis
     nats: nats ?? "not installed",
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     commit: commit ?? "unknown",
-    dirty: status.split("\n").map((l) => l.slice(3)).filter((p) => p && p !== "BENCHMARKS.md"),
+    dirty: `${changed}\n${added ?? ""}`.split("\n").filter((p) => p && p !== "BENCHMARKS.md"),
     load: Deno.loadavg().map((n) => n.toFixed(2)).join(", "),
     fdLimit,
   };

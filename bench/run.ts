@@ -147,7 +147,9 @@ async function runAll(options: Options, results: Results, historyDir: string): P
       for (const batch of modes) await live(label, start, { ...manyShape, batch });
     }
     // A client that never reads, among the others: their throughput with and without it.
-    const small = gateway({ args: ["--send-queue-bytes", String(plan.stalledSendQueue)] });
+    const small = gateway({
+      args: ["--send-queue-bytes", String(plan.stalledSendQueue), "--max-record-bytes", "8192"],
+    });
     await live("gdp-ws", small, { ...at, scenario: "stalled client: without", batch: false });
     await live("gdp-ws", small, {
       ...at,

@@ -8,7 +8,7 @@
 
 import { fileURLToPath } from "node:url";
 import { openEmbedded } from "../src/backend/embedded.ts";
-import { lines } from "./common.ts";
+import { lines } from "../src/lines.ts";
 import {
   command,
   freePort,
@@ -60,8 +60,15 @@ export const GATEWAY_FLAGS = [
   "json",
   "--log-level",
   "warning",
-  // The 10,000-subscriber rows need more than the default 10,000 connections.
+  // The limits against abuse would refuse the benchmark itself: 10,000 subscribers and a
+  // producer from one address, thousands of appends per second on one connection, 1,000 logs.
   "--max-connections",
+  "100000",
+  "--max-connections-per-address",
+  "100000",
+  "--max-request-rate",
+  "10000000",
+  "--max-log-creates",
   "100000",
 ];
 

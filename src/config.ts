@@ -85,6 +85,12 @@ export interface Config {
   logFormat: LogFormat;
   libgdp: LibgdpConfig;
   limits: Limits;
+  /**
+   * One live follow and one encoding per log, shared by its subscriptions. Off
+   * only to measure what sharing buys (`--dev-no-sharing`, see BENCHMARKS.md):
+   * then every subscription follows its log on its own, as the first gateway did.
+   */
+  shareFanOut: boolean;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -124,6 +130,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   logFormat: "pretty",
   libgdp: { path: "libgdp.so.2.1" },
   limits: DEFAULT_LIMITS,
+  shareFanOut: true,
 });
 
 /** A configuration mistake, reported to the operator and exit code 2. */

@@ -79,6 +79,12 @@ export interface HubOptions {
   maxHistoryRecords?: number;
   /** Where refusals are counted. */
   refusals?: Refusals;
+  /**
+   * Subscriptions of one log share one follow and one encoding per record
+   * (default). False gives every subscription its own, as the first gateway
+   * did: only to measure what sharing buys.
+   */
+  share?: boolean;
 }
 
 /** Whether an append may create a missing log: a boolean, or a gate that throws to refuse. */
@@ -124,6 +130,7 @@ export class Hub {
   readonly #backend: Backend;
   readonly #options: HubSettings;
   readonly #fanOuts = new Map<string, LogFanOut>();
+  #unshared = 0;
   readonly #subs = new Set<Subscription>();
   readonly #counts: FanOutCounts = { liveDeliveries: 0, liveEncodings: 0, historyDeliveries: 0 };
 
@@ -135,6 +142,7 @@ export class Hub {
       maxTotalSubscriptions: Infinity,
       maxFeeds: Infinity,
       maxHistoryRecords: Infinity,
+      share: true,
       ...options,
     };
   }
@@ -202,7 +210,9 @@ export class Hub {
   /** The fan-out of a log, started if needed; counts the caller as a member. */
   async #fanOutFor(logname: string): Promise<LogFanOut> {
     const handle = await this.#backend.open(logname);
-    let fanOut = this.#fanOuts.get(handle.name);
+    // Without sharing, every subscription gets a fan-out of its own under a key of its own.
+    const key = this.#options.share ? handle.name : `${handle.name} #${++this.#unshared}`;
+    let fanOut = this.#fanOuts.get(key);
     if (fanOut) {
       await handle.close();
     } else if (this.#fanOuts.size >= this.#options.maxFeeds) {
@@ -213,9 +223,9 @@ export class Hub {
         GdpError.of(503, `the gateway follows its limit of ${this.#options.maxFeeds} logs`),
       );
     } else {
-      const onClose = () => this.#fanOuts.delete(handle.name);
+      const onClose = () => this.#fanOuts.delete(key);
       fanOut = new LogFanOut(handle, this.#options, this.#counts, onClose);
-      this.#fanOuts.set(handle.name, fanOut);
+      this.#fanOuts.set(key, fanOut);
     }
     fanOut.retain();
     await fanOut.ready;

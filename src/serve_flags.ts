@@ -232,6 +232,12 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     field: "limits.maxListLogs",
     help: "logs per page of `GET /logs` (the next page is in the `Link` header)",
   },
+  {
+    name: "dev-no-sharing",
+    type: "switch",
+    field: "shareFanOut",
+    help: "developer: one follow and one encoding per subscription, to measure what sharing buys",
+  },
 ];
 
 /** The parser's view of the serve flags. */

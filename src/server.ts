@@ -61,6 +61,7 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
   const hub = new Hub(backend, {
     ...config.limits,
     refusals,
+    share: config.shareFanOut,
     onLive: (record) => observeLatency(metrics, record),
   });
   const sessions = new Set<Session>();

@@ -115,3 +115,27 @@ Deno.test("a live record is encoded once per spelling, id and style, and shared"
     await fixture.teardown();
   }
 });
+
+Deno.test("with sharing off (--dev-no-sharing) every subscription follows and encodes on its own", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("alone");
+    const hub = new Hub(fixture.backend, { readChunk: 8, feedLingerMs: 0, share: false });
+    const sinks = Array.from({ length: 3 }, () => new Collector());
+    for (const sink of sinks) {
+      hub.subscribe(
+        { op: "subscribe", logname: "alone", startrec: 0, numrec: 0, encoding: "text" },
+        sink,
+      );
+    }
+    await waitFor(() => hub.stats().live === 3, "3 live subscriptions");
+    assert.equal(hub.stats().feeds, 3, "one follow per subscription");
+    await appendRange(fixture, "alone", 1, 2);
+    await waitFor(() => sinks.every((s) => s.recnos.length === 2), "2 records everywhere");
+    for (const sink of sinks) assert.deepEqual(sink.recnos, [1, 2]);
+    assert.equal(hub.stats().liveEncodings, 3 * 2, "nothing shared");
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
