@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { range, TestClient, waitFor } from "./helpers/client.ts";
 import { embeddedFixture, serveForTest } from "./helpers/gateway.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const SOCKETS = 200;
 const RECORDS = 1_000;
 

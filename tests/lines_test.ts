@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { lines } from "../src/lines.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 function streamOf(...chunks: string[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   return ReadableStream.from(chunks.map((c) => encoder.encode(c)));

@@ -5,6 +5,8 @@ import { parseFlags } from "../src/args.ts";
 import { DEFAULTS } from "../src/config.ts";
 import { readmeRow, SERVE_FLAGS, serveConfig, serveHelp } from "../src/serve_flags.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const README = new URL("../README.md", import.meta.url);
 
 /** The rows of the first table under README's `## Configuration`, as trimmed cells. */
