@@ -1,60 +1,99 @@
 /**
- * `deno task compile`: builds the single `gdp-ws` executable with the permission
- * set of src/permissions.ts baked in. Paths are made absolute, since the binary
- * checks them at run time, wherever it is started from.
+ * `deno task compile`: builds the single `gdp-ws` executable. It bakes in the
+ * permission flags of src/permissions.ts and, after the script, the same paths
+ * as `--baked-*` arguments, which become the binary's defaults: started with
+ * no flags, it uses the folder and library it may touch. Paths are made
+ * absolute, since the binary checks them at run time wherever it is started.
  *
- *   deno task compile [--data DIR] [--libgdp PATH] [--cert FILE --key FILE]
- *                     [--output FILE] [--target TRIPLE] [--dry-run]
+ * @module
  */
 
-import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { permissionFlags } from "../src/permissions.ts";
+import { parseFlags } from "../src/args.ts";
+import { ConfigError } from "../src/config.ts";
+import { type Baked, bakedArgs, grantsOf, permissionFlags } from "../src/permissions.ts";
 
-export const COMPILE_DEFAULTS = {
-  data: "/var/lib/gdp-ws",
-  libgdp: "/usr/local/lib/libgdp.so.2.1",
-  output: "gdp-ws",
-};
+const HELP = `Usage: deno task compile [--data DIR] [--libgdp PATH] [--cert FILE --key FILE]
+                         [--output FILE] [--target TRIPLE] [--dry-run]
 
-/** The `deno compile` arguments for these options. */
-export function compileArgs(values: Record<string, string | boolean | undefined>): string[] {
-  const str = (k: string) => typeof values[k] === "string" ? values[k] as string : undefined;
-  const tls = [str("cert"), str("key")].filter((p): p is string => !!p).map((p) => resolve(p));
-  const flags = permissionFlags({
-    dataDir: resolve(str("data") ?? COMPILE_DEFAULTS.data),
-    libgdp: resolve(str("libgdp") ?? COMPILE_DEFAULTS.libgdp),
-    tlsFiles: tls,
-  });
-  const target = str("target");
+Builds gdp-ws as one executable that may use only the network, the data folder
+and the libgdp file it is built for; those are also its defaults.
+
+Options:
+  --data DIR        embedded store folder (default /var/lib/gdp-ws)
+  --libgdp PATH     libgdp shared library (default /usr/local/lib/libgdp.so.2.1)
+  --cert FILE       PEM certificate and key for wss://: granted and used by default
+  --key FILE
+  --output FILE     the executable (default gdp-ws)
+  --target TRIPLE   cross-compile, e.g. aarch64-unknown-linux-gnu
+  --dry-run         print the deno compile command without running it
+  --help            this text`;
+
+const OPTIONS = {
+  data: "value",
+  libgdp: "value",
+  cert: "value",
+  key: "value",
+  output: "value",
+  target: "value",
+  "dry-run": "switch",
+  help: "switch",
+} as const;
+
+const DEFAULT_DATA = "/var/lib/gdp-ws";
+const DEFAULT_LIBGDP = "/usr/local/lib/libgdp.so.2.1";
+const MAIN = resolve(import.meta.dirname!, "../main.ts");
+
+/** The `deno compile` arguments for a parsed command line. */
+function compileArgs(values: Map<string, string>): string[] {
+  const path = (flag: string) => values.has(flag) ? resolve(values.get(flag)!) : undefined;
+  const baked: Baked = {
+    data: path("data") ?? DEFAULT_DATA,
+    libgdp: path("libgdp") ?? DEFAULT_LIBGDP,
+    ...(values.has("cert") ? { cert: path("cert")! } : {}),
+    ...(values.has("key") ? { key: path("key")! } : {}),
+  };
+  if ((baked.cert === undefined) !== (baked.key === undefined)) {
+    throw new ConfigError("--cert and --key go together: give both or neither");
+  }
+  const target = values.get("target");
   return [
     "compile",
-    ...flags,
+    ...permissionFlags(grantsOf(baked)),
     ...(target ? ["--target", target] : []),
     "--output",
-    str("output") ?? COMPILE_DEFAULTS.output,
-    resolve(import.meta.dirname!, "../main.ts"),
+    values.get("output") ?? "gdp-ws",
+    MAIN,
+    ...bakedArgs(baked),
   ];
 }
 
+async function main(argv: string[]): Promise<number> {
+  // `deno task compile -- --data DIR` hands the "--" on.
+  const args = argv[0] === "--" ? argv.slice(1) : argv;
+  const { positionals, values, switches } = parseFlags(args, OPTIONS, "deno task compile");
+  if (switches.has("help")) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    throw new ConfigError(
+      `deno task compile takes no arguments, got ${JSON.stringify(positionals[0])}`,
+    );
+  }
+  const compile = compileArgs(values);
+  console.log(`deno ${compile.join(" ")}`);
+  if (switches.has("dry-run")) return 0;
+  const { code } = await new Deno.Command(Deno.execPath(), { args: compile }).spawn().status;
+  return code;
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    // `deno task compile -- --data DIR` hands the "--" on.
-    args: Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args,
-    options: {
-      data: { type: "string" },
-      libgdp: { type: "string" },
-      cert: { type: "string" },
-      key: { type: "string" },
-      output: { type: "string" },
-      target: { type: "string" },
-      "dry-run": { type: "boolean" },
-    },
-  });
-  const args = compileArgs(values);
-  console.log(`deno ${args.join(" ")}`);
-  if (!values["dry-run"]) {
-    const { code } = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
-    Deno.exit(code);
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`error: ${error.message}`);
+    Deno.exit(2);
   }
 }

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * const parsed = parseFlags(["demo", "--start", "-5"], { start: "value" }, "tail");
+ * const parsed = parseFlags(["demo", "--start", "-5"], { start: "value" }, "gdp-ws tail");
  * // parsed.positionals: ["demo"]; parsed.values.get("start"): "-5"
  * ```
  *
@@ -30,7 +30,7 @@ export interface ParsedFlags {
 }
 
 /**
- * Parses `args` against `kinds`; `command` (`serve`) names the subcommand
+ * Parses `args` against `kinds`; `command` (`gdp-ws serve`) names the command
  * in errors. `-h` is `--help`. A lone `--` ends the flags.
  */
 export function parseFlags(
@@ -53,7 +53,7 @@ export function parseFlags(
     const kind = kinds[name];
     if (kind === undefined) {
       throw new ConfigError(
-        `unknown option ${arg.split("=")[0]} for ${command} (see gdp-ws ${command} --help)`,
+        `unknown option ${arg.split("=")[0]} for ${command} (see ${command} --help)`,
       );
     }
     if (kind === "switch") {

@@ -14,10 +14,12 @@
 import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
 import { type Backend, openOrCreate } from "./backend/backend.ts";
 import { openEmbedded } from "./backend/embedded.ts";
-import { type Config, ConfigError, DEFAULTS } from "./config.ts";
+import PACKAGE from "../deno.json" with { type: "json" };
+import { type Config, ConfigError, DEFAULTS, makeConfig } from "./config.ts";
 import { setupLogging, stopLogging } from "./log.ts";
 import { lines } from "./lines.ts";
 import { infoObject } from "./protocol.ts";
+import { type Baked, denialMessage, grantsOf, permissionFlags, takeBaked } from "./permissions.ts";
 import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
 import { startGateway } from "./server.ts";
 import { tail } from "./tail.ts";
@@ -26,12 +28,13 @@ interface Command {
   summary: string;
   usage: string;
   flags: FlagKinds;
-  help: string;
-  run(parsed: ParsedFlags): Promise<number>;
+  /** The `Options:` text, showing `defaults`. */
+  help(defaults: Config): string;
+  run(parsed: ParsedFlags, defaults: Config): Promise<number>;
 }
 
 const DATA_FLAG = SERVE_FLAGS.find((flag) => flag.name === "data")!;
-const DATA_HELP = serveHelp([DATA_FLAG]);
+const dataHelp = (defaults: Config) => serveHelp([DATA_FLAG], defaults);
 const DATA_ONLY: FlagKinds = { data: "value" };
 
 const COMMANDS: Record<string, Command> = {
@@ -39,44 +42,51 @@ const COMMANDS: Record<string, Command> = {
     summary: "run the gateway (the default subcommand)",
     usage: "serve [options]",
     flags: SERVE_FLAG_KINDS,
-    help: serveHelp(),
-    run: (parsed) => serve(serveConfigFrom(parsed)),
+    help: (defaults) => serveHelp(SERVE_FLAGS, defaults),
+    run: (parsed, defaults) => serve(serveConfigFrom(parsed, defaults)),
   },
   create: {
     summary: "create a log in the embedded store",
     usage: "create NAME [--data DIR]",
     flags: DATA_ONLY,
-    help: DATA_HELP,
-    run: ({ positionals, values }) => {
+    help: dataHelp,
+    run: ({ positionals, values }, defaults) => {
       const logname = lognameArgument(positionals, 1);
-      return withStore(values, async (store) => print(infoObject(await store.create(logname))));
+      return withStore(
+        values.get("data") ?? defaults.dataDir,
+        async (store) => print(infoObject(await store.create(logname))),
+      );
     },
   },
   append: {
     summary: "append TEXT, or one record per line of standard input",
     usage: "append NAME [TEXT] [--data DIR]",
     flags: DATA_ONLY,
-    help: `${DATA_HELP}\nThe log is created when missing.`,
-    run: ({ positionals, values }) => {
+    help: (defaults) => `${dataHelp(defaults)}\nThe log is created when missing.`,
+    run: ({ positionals, values }, defaults) => {
       const logname = lognameArgument(positionals, 2);
-      return withStore(values, (store) => append(store, logname, positionals[1]));
+      return withStore(
+        values.get("data") ?? defaults.dataDir,
+        (store) => append(store, logname, positionals[1]),
+      );
     },
   },
   tail: {
     summary: "print a log's records as they arrive, through a running gateway",
     usage: "tail NAME [--start N] [--count N] [--url ws://HOST:PORT/]",
     flags: { start: "value", count: "value", url: "value" },
-    help: `Options:
+    help: (defaults) =>
+      `Options:
   --start N             startrec: -10 (default) the last ten, 0 only new ones, N from record N
   --count N             numrec: records to print before exiting; 0 (default) follows forever
-  --url URL             the gateway (default ws://127.0.0.1:${DEFAULTS.port}/)`,
-    run: ({ positionals, values }) => {
+  --url URL             the gateway (default ws://127.0.0.1:${defaults.port}/)`,
+    run: ({ positionals, values }, defaults) => {
       const integer = (flag: string, fallback: number) => {
         const text = values.get(flag);
         return text === undefined ? fallback : parseInteger(text, flag);
       };
       return tail({
-        url: values.get("url") ?? `ws://127.0.0.1:${DEFAULTS.port}/`,
+        url: values.get("url") ?? `ws://127.0.0.1:${defaults.port}/`,
         logname: lognameArgument(positionals, 1),
         startrec: integer("start", -10),
         numrec: integer("count", 0),
@@ -87,49 +97,82 @@ const COMMANDS: Record<string, Command> = {
     summary: "name, internal name, record count, first and last timestamps of a log",
     usage: "info NAME [--data DIR]",
     flags: DATA_ONLY,
-    help: DATA_HELP,
-    run: ({ positionals, values }) => {
+    help: dataHelp,
+    run: ({ positionals, values }, defaults) => {
       const logname = lognameArgument(positionals, 1);
-      return withStore(values, async (store) => print(infoObject(await store.info(logname))));
+      return withStore(
+        values.get("data") ?? defaults.dataDir,
+        async (store) => print(infoObject(await store.info(logname))),
+      );
     },
   },
 };
 
-/** Runs the command line `args`; resolves to the process exit code. */
+/**
+ * Runs the command line `args`; resolves to the process exit code. A compiled
+ * binary's arguments start with what `deno task compile` baked in.
+ */
 export async function run(args: string[]): Promise<number> {
-  const first = args[0];
+  const { baked, rest: given } = takeBaked(args);
+  const first = given[0];
   if (first === "--help" || first === "-h" || first === "help") return usage();
+  if (first === "--version") return version(baked);
   const commandName = first !== undefined && first in COMMANDS ? first : "serve";
-  let rest = commandName === first ? args.slice(1) : args;
+  let rest = commandName === first ? given.slice(1) : given;
   // `deno task start -- --port 9000` hands the "--" on; it separates nothing here.
   if (rest[0] === "--") rest = rest.slice(1);
   const command = COMMANDS[commandName]!;
   try {
-    const parsed = parseFlags(rest, { ...command.flags, help: "switch" }, commandName);
+    const defaults = baked ? bakedDefaults(baked) : DEFAULTS;
+    const parsed = parseFlags(rest, { ...command.flags, help: "switch" }, `gdp-ws ${commandName}`);
     if (parsed.switches.has("help")) {
-      console.log(`Usage: gdp-ws ${command.usage}\n\n${command.summary}\n\n${command.help}`);
+      const help = command.help(defaults);
+      console.log(`Usage: gdp-ws ${command.usage}\n\n${command.summary}\n\n${help}`);
       return 0;
     }
-    return await command.run(parsed);
+    return await command.run(parsed, defaults);
   } catch (error) {
-    return fail(error);
+    return fail(error, baked);
   }
+}
+
+/** config.ts's defaults, with the paths a compiled binary was built for. */
+function bakedDefaults(baked: Baked): Config {
+  const { data, libgdp, cert, key } = baked;
+  return makeConfig({
+    ...(data ? { dataDir: data } : {}),
+    ...(libgdp ? { libgdp: { path: libgdp } } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+  });
 }
 
 function usage(): number {
   const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(54)} ${c.summary}`);
   console.log(
     "gdp-ws: a WebSocket gateway onto the Global Data Plane\n\n" +
-      `Usage: gdp-ws [subcommand] [options]\n\n${
+      `Usage: gdp-ws [subcommand] [options]\n       gdp-ws --version\n\n${
         lines.join("\n")
       }\n\nEach subcommand takes --help.`,
   );
   return 0;
 }
 
+/** `gdp-ws --version`: this version, the Deno it runs on, and the grants baked in. */
+function version(baked: Baked | undefined): number {
+  const grants = baked
+    ? `${permissionFlags(grantsOf(baked)).join(" ")} (baked in by deno task compile)`
+    : "none baked in (main.ts run by deno run: its flags decide)";
+  console.log(
+    `gdp-ws ${PACKAGE.version}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8}, ` +
+      `typescript ${Deno.version.typescript})\ngrants: ${grants}`,
+  );
+  return 0;
+}
+
 /** Reports `error` on one line; usage and configuration mistakes exit 2, the rest 1. */
-function fail(error: unknown): number {
-  console.error(`gdp-ws: ${describe(error)}`);
+function fail(error: unknown, baked: Baked | undefined): number {
+  console.error(`gdp-ws: ${denialMessage(error, baked) ?? describe(error)}`);
   return error instanceof ConfigError ? 2 : 1;
 }
 
@@ -166,10 +209,10 @@ async function openBackend(config: Config): Promise<Backend> {
 }
 
 async function withStore(
-  values: ParsedFlags["values"],
+  dataDir: string,
   body: (store: Backend) => Promise<number>,
 ): Promise<number> {
-  const store = openEmbedded({ dataDir: values.get("data") ?? DEFAULTS.dataDir });
+  const store = openEmbedded({ dataDir });
   try {
     return await body(store);
   } finally {

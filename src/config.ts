@@ -148,13 +148,18 @@ export type ConfigInput = Partial<Omit<Config, "limits" | "libgdp">> & {
 export type FieldNamer = (field: string) => string;
 
 /**
- * Fills defaults and checks every value; throws ConfigError naming the field
- * through `name` (by default the field's path, such as `limits.sendQueueBytes`).
+ * Fills defaults (from `base`, DEFAULTS unless given) and checks every value;
+ * throws ConfigError naming the field through `name` (by default the field's
+ * path, such as `limits.sendQueueBytes`).
  */
-export function makeConfig(input: ConfigInput = {}, name: FieldNamer = (field) => field): Config {
-  const limits = { ...DEFAULT_LIMITS, ...input.limits };
-  const libgdp = { ...DEFAULTS.libgdp, ...input.libgdp };
-  const config: Config = { ...DEFAULTS, ...input, limits, libgdp };
+export function makeConfig(
+  input: ConfigInput = {},
+  name: FieldNamer = (field) => field,
+  base: Config = DEFAULTS,
+): Config {
+  const limits = { ...base.limits, ...input.limits };
+  const libgdp = { ...base.libgdp, ...input.libgdp };
+  const config: Config = { ...base, ...input, limits, libgdp };
   validate(config, name);
   return config;
 }

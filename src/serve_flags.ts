@@ -251,18 +251,21 @@ export function flagUsage(flag: ServeFlag): string {
 }
 
 /** The default as README writes it: `` `8080` ``, `off`, or the `unset` words. */
-export function defaultText(flag: ServeFlag): string {
+export function defaultText(flag: ServeFlag, defaults: Config = DEFAULTS): string {
   if (flag.type === "switch") return "off";
-  const value = fieldValue(DEFAULTS, flag.field);
+  const value = fieldValue(defaults, flag.field);
   return value === undefined ? flag.unset ?? "none" : `\`${value}\``;
 }
 
-/** The `Options:` part of `--help`: one line per flag. */
-export function serveHelp(flags: readonly ServeFlag[] = SERVE_FLAGS): string {
+/** The `Options:` part of `--help`: one line per flag, with the defaults of `defaults`. */
+export function serveHelp(
+  flags: readonly ServeFlag[] = SERVE_FLAGS,
+  defaults: Config = DEFAULTS,
+): string {
   const width = Math.max(...SERVE_FLAGS.map((f) => flagUsage(f).length)) + 2;
   const lines = flags.map((f) => {
     const plain = (s: string) => s.replaceAll("`", "");
-    const fallback = f.type === "switch" ? "" : ` (default ${plain(defaultText(f))})`;
+    const fallback = f.type === "switch" ? "" : ` (default ${plain(defaultText(f, defaults))})`;
     return `  ${flagUsage(f).padEnd(width)}${plain(f.help)}${fallback}`;
   });
   return `Options:\n${lines.join("\n")}`;
@@ -275,11 +278,14 @@ export function readmeRow(flag: ServeFlag): [string, string, string] {
 
 /** The serve command line as a validated Config; errors name the flag. */
 export function serveConfig(args: readonly string[]): Config {
-  return serveConfigFrom(parseFlags(args, SERVE_FLAG_KINDS, "serve"));
+  return serveConfigFrom(parseFlags(args, SERVE_FLAG_KINDS, "gdp-ws serve"));
 }
 
-/** {@linkcode serveConfig} of a command line already parsed. */
-export function serveConfigFrom({ positionals, values, switches }: ParsedFlags): Config {
+/** {@linkcode serveConfig} of a command line already parsed, over `defaults`. */
+export function serveConfigFrom(
+  { positionals, values, switches }: ParsedFlags,
+  defaults: Config = DEFAULTS,
+): Config {
   if (positionals.length > 0) {
     throw new ConfigError(
       `serve takes no arguments, got ${JSON.stringify(positionals[0])}` +
@@ -290,12 +296,12 @@ export function serveConfigFrom({ positionals, values, switches }: ParsedFlags):
   for (const flag of SERVE_FLAGS) {
     const text = values.get(flag.name);
     if (flag.type === "switch") {
-      if (switches.has(flag.name)) setField(input, flag.field, !fieldValue(DEFAULTS, flag.field));
+      if (switches.has(flag.name)) setField(input, flag.field, !fieldValue(defaults, flag.field));
     } else if (text !== undefined) {
       setField(input, flag.field, flag.type === "int" ? parseInteger(text, flag.name) : text);
     }
   }
-  return makeConfig(input as ConfigInput, flagName);
+  return makeConfig(input as ConfigInput, flagName, defaults);
 }
 
 /** How config.ts names a field in its errors: by its flag, when it has one. */

@@ -75,7 +75,7 @@ Deno.test("bad serve values are errors naming the flag, not the config field", a
     [["--log-level", "loud"], /^--log-level must be one of trace, debug/],
     [["--backend", "mysql"], /^--backend must be embedded or libgdp/],
     [["--key", "k.pem"], /^--cert and --key go together/],
-    [["--frobnicate"], /^unknown option --frobnicate for serve/],
+    [["--frobnicate"], /^unknown option --frobnicate for gdp-ws serve/],
     [["--port"], /^--port needs a value$/],
     [["--no-auto-create=yes"], /^--no-auto-create takes no value$/],
     [["create"], /^serve takes no arguments, got "create"/],
@@ -95,12 +95,15 @@ Deno.test("a value may start with a dash: --start -5 is the value -5", () => {
   const parsed = parseFlags(["demo", "--start", "-5", "--url=ws://x/"], {
     start: "value",
     url: "value",
-  }, "tail");
+  }, "gdp-ws tail");
   assert.deepEqual(parsed.positionals, ["demo"]);
   assert.equal(parsed.values.get("start"), "-5");
   assert.equal(parsed.values.get("url"), "ws://x/");
-  assert.throws(() => parseFlags(["--start", "--url"], { start: "value", url: "value" }, "tail"), {
-    message: "--start needs a value",
-  });
-  assert.deepEqual(parseFlags(["--", "--x"], {}, "tail").positionals, ["--x"]);
+  assert.throws(
+    () => parseFlags(["--start", "--url"], { start: "value", url: "value" }, "gdp-ws tail"),
+    {
+      message: "--start needs a value",
+    },
+  );
+  assert.deepEqual(parseFlags(["--", "--x"], {}, "gdp-ws tail").positionals, ["--x"]);
 });

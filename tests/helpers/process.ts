@@ -4,6 +4,7 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 import { lines } from "../../src/lines.ts";
 
 export const MAIN = fromFileUrl(new URL("../../main.ts", import.meta.url));
+export const REPO = fromFileUrl(new URL("../..", import.meta.url));
 
 export interface Output {
   code: number;
@@ -34,7 +35,7 @@ export interface ServeProcess {
   url: string;
   port: number;
   child: Deno.ChildProcess;
-  /** Log lines so far (JSON objects). */
+  /** Log lines so far (JSON objects; `{ raw }` for other lines). */
   logs: Record<string, unknown>[];
   /** Sends SIGTERM and resolves with the exit code. */
   stop(): Promise<number>;
@@ -60,7 +61,9 @@ export function serveInShell(
 ): Promise<ServeProcess> {
   const argv = ["run", "--no-prompt", ...flags, MAIN, "serve", ...SERVE_FOR_TEST, ...args];
   const quoted = [Deno.execPath(), ...argv].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
-  return serveCommand([...shell.slice(1), `${setup}; exec ${quoted.join(" ")}`], shell[0]);
+  return serveCommand([...shell.slice(1), `${setup}; exec ${quoted.join(" ")}`], {
+    program: shell[0]!,
+  });
 }
 
 /** `deno task start -- ARGS`, as the README says. */
@@ -68,10 +71,18 @@ export function serveTask(args: string[]): Promise<ServeProcess> {
   return serveCommand(["task", "start", "--", ...SERVE_FOR_TEST, ...args]);
 }
 
-async function serveCommand(argv: string[], program = Deno.execPath()): Promise<ServeProcess> {
+/**
+ * `PROGRAM ARGV` (`deno` unless given) in `cwd` (the repository unless given),
+ * as a gateway: resolves once it logs where it serves, in JSON or in the
+ * default pretty format.
+ */
+export async function serveCommand(
+  argv: string[],
+  { program = Deno.execPath(), cwd = REPO }: { program?: string; cwd?: string } = {},
+): Promise<ServeProcess> {
   const child = new Deno.Command(program, {
     args: argv,
-    cwd: fromFileUrl(new URL("../..", import.meta.url)),
+    cwd,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -86,6 +97,8 @@ async function serveCommand(argv: string[], program = Deno.execPath()): Promise<
         if (entry.properties?.url) resolve(entry.properties.url);
       } catch {
         logs.push({ raw: line });
+        const pretty = /Serving .* at "(wss?:\/\/[^"]+)"/.exec(line);
+        if (pretty) resolve(pretty[1]!);
       }
     }
     reject(new Error(`gateway exited before listening: ${JSON.stringify(logs)}`));
