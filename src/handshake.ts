@@ -5,8 +5,10 @@
  *
  * @example
  * ```ts
- * const problem = handshakeProblem("GET", "HTTP/1.1", request.headers);
- * if (problem) return new Response(JSON.stringify({ error: problem.error }), { status: problem.status });
+ * function upgradeOrRefuse(request: Request): Response | undefined {
+ *   const problem = handshakeProblem(request.method, "HTTP/1.1", request.headers);
+ *   if (problem) return Response.json({ error: problem.error }, { status: problem.status });
+ * }
  * ```
  *
  * @module

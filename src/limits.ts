@@ -5,6 +5,8 @@
  *
  * @example
  * ```ts
+ * import { DEFAULT_LIMITS } from "./config.ts";
+ *
  * const refusals = makeRefusals(DEFAULT_LIMITS);
  * refusals.maxConnections.refused++;
  * ```

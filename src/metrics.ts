@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * const sessions = new Set<WebSocket>();
  * const metrics = new Metrics();
  * metrics.inc("gdpws_limit_refusals_total", { limit: "subscriptions" });
  * metrics.observe("gdpws_append_to_send_seconds", 0.002);

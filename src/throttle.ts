@@ -4,6 +4,9 @@
  *
  * @example
  * ```ts
+ * import { getLogger } from "@logtape/logtape";
+ *
+ * const log = getLogger(["gdp-ws", "store"]);
  * const throttle = new LogThrottle(10_000);
  * const suppressed = throttle.due("disk full");
  * if (suppressed !== undefined) log.error("disk full ({n} repeats)", { n: suppressed });
