@@ -79,7 +79,8 @@ const COMMANDS: Record<string, Command> = {
       `Options:
   --start N             startrec: -10 (default) the last ten, 0 only new ones, N from record N
   --count N             numrec: records to print before exiting; 0 (default) follows forever
-  --url URL             the gateway (default ws://127.0.0.1:${defaults.port}/)`,
+  --url URL             the gateway (default ws://127.0.0.1:${defaults.port}/)
+A dropped connection is retried with backoff; tail resumes after the last record printed.`,
     run: ({ positionals, values }, defaults) => {
       const integer = (flag: string, fallback: number) => {
         const text = values.get(flag);

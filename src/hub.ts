@@ -54,8 +54,8 @@ import {
 /** Where a subscription's events go: the session that owns it. */
 export interface SubscriptionSink {
   readonly style: Style;
-  /** One encoded event of this subscription. */
-  send(text: string): void;
+  /** One encoded event of this subscription; `recno` is given for a record (DATA). */
+  send(text: string, recno?: number): void;
   /** True while the client is behind; history reads wait for it to drain. */
   congested(): boolean;
   /** The subscription has ended (after its last event, if any, was sent). */
@@ -275,7 +275,7 @@ export class Subscription {
       cache?.set(this.key, text);
     }
     this.next = record.recno + 1;
-    this.sink.send(text);
+    this.sink.send(text, record.recno);
     if (--this.#remaining === 0) this.end(EventType.DONE, OK_STAT);
   }
 

@@ -19,6 +19,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Backend, LogRecord } from "./backend/backend.ts";
 import type { Config } from "./config.ts";
 import { GdpError } from "./errors.ts";
+import { EventStream, parseEventsRequest } from "./events.ts";
 import { type HandshakeProblem, handshakeProblem, WEBSOCKET_VERSION } from "./handshake.ts";
 import { type CreatePolicy, Hub } from "./hub.ts";
 import { AddressRateLimits, limitLabel, makeRefusals, type Refusals, refuse } from "./limits.ts";
@@ -39,7 +40,7 @@ export interface Gateway {
   readonly backend: Backend;
   /** What `/metrics` serves. */
   readonly metrics: Metrics;
-  /** Open WebSocket sessions. */
+  /** Open WebSockets and event streams. */
   connections(): number;
   /** SHUTDOWN to every subscription, close sockets with 1001, stop serving, close the backend. */
   shutdown(): Promise<void>;
@@ -71,6 +72,7 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     backend,
     hub,
     sessions,
+    streams: new Set(),
     metrics,
     refusals,
     perAddress: new Map(),
@@ -104,7 +106,7 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     hub,
     backend,
     metrics,
-    connections: () => sessions.size,
+    connections: () => sessions.size + gw.streams.size,
     finished: server.finished,
     shutdown: () => stopping ??= stop(gw, server),
   };
@@ -116,6 +118,8 @@ interface GatewayParts {
   backend: Backend;
   hub: Hub;
   sessions: Set<Session>;
+  /** Open event streams (GET /logs/NAME/events); they count as connections too. */
+  streams: Set<EventStream>;
   metrics: Metrics;
   /** What each limit refused: the one count behind /readyz and /metrics. */
   refusals: Refusals;
@@ -179,6 +183,7 @@ async function stop(gw: GatewayParts, server: Deno.HttpServer): Promise<void> {
   const { config, hub, backend, sessions, metrics } = gw;
   log.info("Shutting down: {n} connections", { n: sessions.size });
   for (const session of sessions) session.shutdown();
+  for (const stream of gw.streams) stream.shutdown();
   // Clients get the grace period to read their SHUTDOWN events; the timer is
   // cleared when the server stops sooner, so it does not hold the process open.
   let grace: ReturnType<typeof setTimeout> | undefined;
@@ -220,25 +225,8 @@ function upgrade(
   // remoteAddr is gone once the request has been upgraded.
   const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
   const address = info.remoteAddr.hostname;
-  const full = sessions.size >= config.limits.maxConnections
-    ? "maxConnections"
-    : (perAddress.get(address) ?? 0) >= config.limits.maxConnectionsPerAddress
-    ? "maxConnectionsPerAddress"
-    : undefined;
-  if (full) {
-    refusals[full].refused++;
-    metrics.inc("gdpws_handshakes_total", { result: "limit" });
-    const max = config.limits[full];
-    const what = full === "maxConnections" ? "open" : `open from ${address}`;
-    log.warning("Refused {peer}: {limit} limit: {max} {what}", {
-      peer,
-      limit: limitLabel(full),
-      max,
-      what,
-    });
-    const error = GdpError.of(503, `too many connections (${max} ${what})`);
-    return json({ ep_stat: error.epStat }, 503);
-  }
+  const refused = connectionRefusal(gw, address, peer);
+  if (refused) return refused;
   const offered = (request.headers.get("sec-websocket-protocol") ?? "")
     .split(",").map((p) => p.trim()).filter((p) => p);
   const batch = offered.includes(BATCH_PROTOCOL) || url.searchParams.get("batch") === "1";
@@ -261,14 +249,76 @@ function upgrade(
   metrics.inc("gdpws_handshakes_total", { result: "accepted" });
   metrics.inc("gdpws_connections_total");
   sessions.add(session);
-  perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+  const release = countAddress(perAddress, address);
   socket.addEventListener("close", () => {
     sessions.delete(session);
+    release();
+  });
+  return response;
+}
+
+/** 503 when --max-connections or --max-connections-per-address is reached, else undefined. */
+function connectionRefusal(gw: GatewayParts, address: string, peer: string): Response | undefined {
+  const { config, sessions, streams, metrics, perAddress, refusals } = gw;
+  const full = sessions.size + streams.size >= config.limits.maxConnections
+    ? "maxConnections"
+    : (perAddress.get(address) ?? 0) >= config.limits.maxConnectionsPerAddress
+    ? "maxConnectionsPerAddress"
+    : undefined;
+  if (!full) return undefined;
+  refusals[full].refused++;
+  metrics.inc("gdpws_handshakes_total", { result: "limit" });
+  const max = config.limits[full];
+  const what = full === "maxConnections" ? "open" : `open from ${address}`;
+  log.warning("Refused {peer}: {limit} limit: {max} {what}", {
+    peer,
+    limit: limitLabel(full),
+    max,
+    what,
+  });
+  const error = GdpError.of(503, `too many connections (${max} ${what})`);
+  return json({ ep_stat: error.epStat }, 503);
+}
+
+/** Counts one more connection from `address`; the function returned uncounts it. */
+function countAddress(perAddress: Map<string, number>, address: string): () => void {
+  perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+  return () => {
     const left = (perAddress.get(address) ?? 1) - 1;
     if (left > 0) perAddress.set(address, left);
     else perAddress.delete(address);
+  };
+}
+
+/** `/logs/NAME/events`: NAME is one path segment (a "/" in a name is sent as %2F). */
+const EVENTS_PATH = /^\/logs\/([^/]+)\/events$/;
+
+/** `GET /logs/NAME/events?start=&count=`: the log as Server-Sent Events (events.ts). */
+async function eventStream(
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  url: URL,
+  encodedName: string,
+  gw: GatewayParts,
+): Promise<Response> {
+  if (request.method !== "GET") return json({ error: "use GET" }, 405, { allow: "GET" });
+  const { config, backend, hub, streams, perAddress } = gw;
+  const name = checkLogname(decodeName(encodedName), config.limits.maxLognameLength);
+  const subscription = parseEventsRequest(name, url, request.headers, config.limits);
+  // 204 tells a browser's EventSource to stop reconnecting.
+  if (subscription === "done") return new Response(null, { status: 204 });
+  const address = info.remoteAddr.hostname;
+  const refused = connectionRefusal(gw, address, `${address}:${info.remoteAddr.port}`);
+  if (refused) return refused;
+  // A missing log is a 404 before the stream starts, so EventSource does not retry it forever.
+  await backend.info(name);
+  const release = countAddress(perAddress, address);
+  const stream: EventStream = new EventStream(hub, subscription, config.limits, () => {
+    streams.delete(stream);
+    release();
   });
-  return response;
+  streams.add(stream);
+  return stream.response;
 }
 
 /** The answer to a malformed upgrade: 400, 405 or 426, naming the problem. */
@@ -309,7 +359,7 @@ async function serveHttp(
       backend: backend.kind,
       ...state,
       ...hub.stats(),
-      connections: gw.sessions.size,
+      connections: gw.sessions.size + gw.streams.size,
       limits: gw.refusals,
       ...(counters ? { counters } : {}),
     };
@@ -319,6 +369,8 @@ async function serveHttp(
     return new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } });
   }
   if (path === "/logs" && method === "GET") return await listLogs(url, gw);
+  const events = path.match(EVENTS_PATH);
+  if (events) return await eventStream(request, info, url, events[1]!, gw);
   if (path.startsWith("/logs/") && path.length > 6) {
     const name = checkLogname(decodeName(path.slice(6)), config.limits.maxLognameLength);
     if (method === "GET") return json(infoObject(await backend.info(name)));

@@ -1,9 +1,13 @@
 /**
- * `gdp-ws tail`: a WebSocket client of a running gateway that prints a log's
- * records as they arrive, one line each: recno, ISO timestamp, data.
+ * `gdp-ws tail`: prints a log's records as they arrive through a running
+ * gateway, one line each: recno, ISO timestamp, data. It is a client of the
+ * gateway through client/gdp-ws.js, so a dropped connection or a restarted
+ * gateway costs no record: it reconnects and resumes after the last one printed.
  *
  * @module
  */
+
+import { connect, type GdpRecord, type GdpWsError } from "../client/gdp-ws.js";
 
 export interface TailOptions {
   url: string;
@@ -14,46 +18,35 @@ export interface TailOptions {
   write?: (line: string) => void;
 }
 
-interface Event {
-  type?: number;
-  ep_stat?: [number, string];
-  datum?: {
-    recno: number;
-    data: string;
-    encoding?: string;
-    ts: { tv_sec: number; tv_nsec: number };
-  };
-}
-
-/** Subscribes and prints until DONE, an error, or the connection closes; resolves to the exit code. */
+/** Subscribes and prints until DONE or an error; resolves to the exit code. */
 export function tail(options: TailOptions): Promise<number> {
   const write = options.write ?? ((line: string) => console.log(line));
   const { promise, resolve } = Promise.withResolvers<number>();
-  const socket = new WebSocket(options.url);
-  let code = 0;
-  socket.onopen = () => {
-    const { logname, startrec, numrec } = options;
-    socket.send(JSON.stringify({ logname, startrec, numrec }));
+  const client = connect(options.url, {
+    onState: (state) => {
+      if (state === "reconnecting") console.error(`gdp-ws: reconnecting to ${options.url}`);
+    },
+  });
+  const finish = (code: number) => {
+    client.close();
+    resolve(code);
   };
-  socket.onmessage = (message) => {
-    const event = JSON.parse(String(message.data)) as Event;
-    if (event.type === 1 && event.datum) return write(formatDatum(event.datum));
-    if (event.type !== 2) {
-      console.error(`gdp-ws: ${event.ep_stat?.[1] ?? "unexpected event"}`);
-      code = 1;
-    }
-    socket.close();
-  };
-  socket.onerror = () => {
-    console.error(`gdp-ws: cannot reach the gateway at ${options.url}`);
-    code = 1;
-  };
-  socket.onclose = () => resolve(code);
+  client.subscribe(options.logname, {
+    start: options.startrec,
+    count: options.numrec,
+    onRecord: (record) => write(formatRecord(record)),
+    onDone: () => finish(0),
+    onError: (error: GdpWsError) => {
+      console.error(`gdp-ws: ${error.message}`);
+      finish(1);
+    },
+    onWarning: (error: GdpWsError) => console.error(`gdp-ws: ${error.message}`),
+  });
   return promise;
 }
 
-function formatDatum(datum: NonNullable<Event["datum"]>): string {
-  const ms = datum.ts.tv_sec * 1000 + Math.floor(datum.ts.tv_nsec / 1e6);
-  const data = datum.encoding === "base64" ? `base64:${datum.data}` : datum.data;
-  return `${datum.recno}\t${new Date(ms).toISOString()}\t${data}`;
+/** `recno<TAB>ISO time<TAB>data`; a payload that is not UTF-8 is shown as `base64:…`. */
+export function formatRecord(record: GdpRecord): string {
+  const data = record.encoding === "base64" ? `base64:${record.data}` : record.data;
+  return `${record.recno}\t${record.date.toISOString()}\t${data}`;
 }

@@ -1,0 +1,212 @@
+// @ts-check
+/**
+ * The client library's tests, written once and run twice: under Deno (client_test.ts) and under
+ * Node (node_runner.js, started by client_node_test.ts). Each test drives client/gdp-ws.js
+ * against a real gateway process.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { connect, GdpWsError } from "../../client/gdp-ws.js";
+import { startGatewayProcess } from "./gateway_process.js";
+
+/** @typedef {import("../../client/gdp-ws.js").GdpRecord} GdpRecord */
+/** @typedef {import("../../client/gdp-ws.js").ConnectionState} ConnectionState */
+
+/** Fast reconnects keep the tests short; the backoff itself is the same code. */
+const FAST = { minDelayMs: 20, maxDelayMs: 200 };
+
+/**
+ * Polls until `condition` holds; fails after `timeoutMs` rather than hanging.
+ * @param {() => boolean} condition
+ * @param {string} what
+ */
+async function until(condition, what, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** @param {number} from @param {number} to */
+function range(from, to) {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+/**
+ * A WebSocket class that counts the frames it receives (to see batch mode at work) and keeps
+ * the requests it sends (to see what a resumed subscription asks for).
+ * @returns {{ WebSocket: import("../../client/gdp-ws.js").WebSocketClass, frames: () => number,
+ *   sent: Record<string, unknown>[] }}
+ */
+function watchedWebSocket() {
+  let frames = 0;
+  /** @type {Record<string, unknown>[]} */
+  const sent = [];
+  class Watched extends WebSocket {
+    /** @param {string} url @param {string | string[]} [protocols] */
+    constructor(url, protocols) {
+      super(url, protocols);
+      this.addEventListener("message", () => frames++);
+    }
+
+    /** @override @param {string} text */
+    send(text) {
+      sent.push(JSON.parse(text));
+      super.send(text);
+    }
+  }
+  return { WebSocket: Watched, frames: () => frames, sent };
+}
+
+/**
+ * @typedef {object} ClientTest
+ * @property {string} name
+ * @property {() => Promise<void>} fn
+ */
+
+/** @type {ClientTest[]} */
+export const clientTests = [
+  {
+    name: "client resumes after a gateway crash and restart with no gap and no duplicate",
+    fn: async () => {
+      const gateway = await startGatewayProcess();
+      /** @type {ConnectionState[]} */
+      const states = [];
+      const socket = watchedWebSocket();
+      const onState = (/** @type {ConnectionState} */ s) => states.push(s);
+      const client = connect(gateway.url, { ...FAST, onState, WebSocket: socket.WebSocket });
+      try {
+        for (const n of range(1, 20)) await gateway.append("resume.me", `${n}`);
+        /** @type {number[]} */
+        const seen = [];
+        const iterating = (async () => {
+          for await (const record of client.subscribe("resume.me", { start: 1 })) {
+            assert.equal(record.data, `${record.recno}`);
+            seen.push(record.recno);
+            if (record.recno === 40) break;
+          }
+        })();
+        await until(() => seen.length === 20, "the first 20 records");
+        await gateway.restart(); // SIGKILL: no SHUTDOWN, no close frame
+        // Appended while the client is still away: it must fetch them after it reconnects.
+        for (const n of range(21, 40)) await gateway.append("resume.me", `${n}`);
+        await iterating;
+        assert.deepEqual(seen, range(1, 40));
+        assert.deepEqual(states.slice(0, 3), ["live", "reconnecting", "live"]);
+        const resumed = socket.sent.filter((r) => r.logname === "resume.me")[1];
+        assert.equal(resumed?.startrec, 21, "resubscribed from the last recno + 1");
+      } finally {
+        client.close();
+        await gateway.stop();
+      }
+      assert.equal(client.state, "closed");
+    },
+  },
+  {
+    name: "client errors are GdpWsError with the ep_stat code; the connection survives them",
+    fn: async () => {
+      const gateway = await startGatewayProcess(["--max-record-bytes", "16"]);
+      const client = connect(gateway.url, FAST);
+      try {
+        await assert.rejects(
+          async () => {
+            for await (const _ of client.subscribe("no.such.log")) assert.fail("no records");
+          },
+          (error) => {
+            assert.ok(error instanceof GdpWsError);
+            assert.equal(error.code, 600);
+            assert.equal(error.logname, "no.such.log");
+            assert.match(error.message, /^ERROR: 600 no route available/);
+            assert.deepEqual(error.epStat, [600, error.message]);
+            return true;
+          },
+        );
+        await assert.rejects(client.append("big", "x".repeat(17)), { code: 413 });
+        await assert.rejects(client.append("", "x"), { code: 400 });
+        /** @type {GdpWsError[]} */
+        const errors = [];
+        client.subscribe("x", { start: 1, count: -1, onError: (e) => errors.push(e) });
+        await until(() => errors.length === 1, "a 400 for count -1");
+        assert.equal(errors[0]?.code, 400);
+        assert.match(errors[0]?.message ?? "", /numrec must be from 0/);
+        const appended = await client.append("after.errors", "still here");
+        assert.equal(appended.recno, 1);
+        assert.equal(client.state, "live");
+      } finally {
+        client.close();
+        await gateway.stop();
+      }
+      await assert.rejects(client.append("x", "closed"), { code: 503 });
+    },
+  },
+  {
+    name: "client batch mode (the default) and plain mode deliver the same records",
+    fn: async () => {
+      const gateway = await startGatewayProcess();
+      try {
+        for (const n of range(1, 100)) await gateway.append("modes", `r${n}`);
+        for (const batch of [true, false]) {
+          const counter = watchedWebSocket();
+          const client = connect(gateway.url, { batch, WebSocket: counter.WebSocket });
+          /** @type {GdpRecord[]} */
+          const records = [];
+          for await (const record of client.subscribe("modes", { start: 1, count: 100 })) {
+            records.push(record);
+          }
+          client.close();
+          assert.deepEqual(records.map((r) => r.recno), range(1, 100));
+          assert.deepEqual(records.map((r) => r.data), range(1, 100).map((n) => `r${n}`));
+          assert.ok(records.every((r) => r.date instanceof Date && r.encoding === "text"));
+          // Plain mode: one frame per event. Batch mode: stored records share frames.
+          if (batch) assert.ok(counter.frames() < 50, `batch: ${counter.frames()} frames`);
+          else assert.ok(counter.frames() >= 100, `plain: ${counter.frames()} frames`);
+        }
+      } finally {
+        await gateway.stop();
+      }
+    },
+  },
+  {
+    name: "client callback form, appends of text and bytes, count and close",
+    fn: async () => {
+      const gateway = await startGatewayProcess();
+      const client = connect(gateway.url, FAST);
+      try {
+        assert.equal((await client.append("cb", "one")).recno, 1);
+        assert.equal((await client.append("cb", new Uint8Array([0xff, 0xfe, 0]))).recno, 2);
+        /** @type {GdpRecord[]} */
+        const records = [];
+        let done = false;
+        const sub = client.subscribe("cb", {
+          start: 1,
+          count: 3,
+          onRecord: (r) => records.push(r),
+          onDone: () => done = true,
+        });
+        await until(() => records.length === 2, "the stored records");
+        assert.equal((await client.append("cb", "three")).recno, 3);
+        await until(() => done, "DONE after 3 records");
+        assert.deepEqual(records.map((r) => r.recno), [1, 2, 3]);
+        assert.equal(records[1]?.encoding, "base64");
+        assert.equal(records[1]?.data, "//4A");
+        assert.equal(sub.lastRecno, 3);
+        assert.ok(sub.ended);
+
+        const forever = client.subscribe("cb", { start: 1 });
+        const iterator = forever[Symbol.asyncIterator]();
+        assert.equal((await iterator.next()).value?.recno, 1);
+        forever.close();
+        client.close();
+        const rest = [];
+        for (let r = await iterator.next(); !r.done; r = await iterator.next()) rest.push(r.value);
+        assert.ok(rest.length <= 2, "close ends the iterator after what was queued");
+      } finally {
+        client.close();
+        await gateway.stop();
+      }
+    },
+  },
+];

@@ -1,0 +1,7 @@
+/** The client library (client/gdp-ws.js) under Deno; client_node_test.ts runs the same tests under Node. */
+
+import { clientTests } from "./client/suite.js";
+
+for (const { name, fn } of clientTests) {
+  Deno.test({ name: `deno: ${name}`, sanitizeOps: false, sanitizeResources: false, fn });
+}
