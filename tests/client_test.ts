@@ -3,5 +3,5 @@
 import { clientTests } from "./client/suite.js";
 
 for (const { name, fn } of clientTests) {
-  Deno.test({ name: `deno: ${name}`, sanitizeOps: false, sanitizeResources: false, fn });
+  Deno.test({ name: `deno: ${name}`, fn });
 }

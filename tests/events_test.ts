@@ -5,7 +5,7 @@ import type { Limits } from "../src/config.ts";
 import type { Gateway } from "../src/server.ts";
 import { appendRange, embeddedFixture, serveForTest } from "./helpers/gateway.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+const opts = {};
 
 /** One parsed SSE block: its fields, or a comment. */
 interface SseEvent {
