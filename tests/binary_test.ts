@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import PACKAGE from "../deno.json" with { type: "json" };
+import { installSteps } from "../scripts/follow_install.ts";
 import { TestClient } from "./helpers/client.ts";
 import { compileDouble } from "./helpers/libgdp_double.ts";
 import { MAIN, REPO, serveCommand } from "./helpers/process.ts";
@@ -236,4 +237,57 @@ Deno.test("the binary: --version names version, Deno and grants; bad options exi
       "gdp-ws: unknown option --frobnicate for gdp-ws serve (see gdp-ws serve --help)\n",
     );
   });
+});
+
+Deno.test("scripts/follow_install.ts follows README's install section end to end", async () => {
+  await withTempDir("gdp-ws-install-", async (root) => {
+    assertDefaultPortFree();
+    const out = await deno(["run", "--allow-all", "scripts/follow_install.ts", root]);
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    const steps = await installSteps();
+    assert.ok(steps.length >= 8, "README's install section was found");
+    for (const step of steps) assert.ok(out.stdout.includes(`README: ${step}\n`), step);
+    assert.match(out.stdout, /systemd-analyze verify: gdp-ws.service clean/);
+    assert.match(out.stdout, /systemctl stop \(SIGTERM\): exit 0/);
+    for (
+      const file of [
+        "usr/local/bin/gdp-ws",
+        "etc/systemd/system/gdp-ws.service",
+        "etc/systemd/system/multi-user.target.wants/gdp-ws.service",
+        "etc/ep_adm_params/gdp",
+        "var/lib/gdp-ws/gdp-ws.sqlite",
+      ]
+    ) {
+      assert.ok((await Deno.stat(join(root, "host", file))).isFile, file);
+    }
+  });
+});
+
+Deno.test("the deploy kit: a hardened unit for the compiled defaults, libgdp's signal settings", async () => {
+  const unit = await Deno.readTextFile(new URL("../deploy/gdp-ws.service", import.meta.url));
+  for (
+    const line of [
+      "ExecStart=/usr/local/bin/gdp-ws serve --port 8080",
+      "DynamicUser=yes",
+      "User=gdp-ws",
+      "StateDirectory=gdp-ws",
+      "ReadWritePaths=/var/lib/gdp-ws",
+      "NoNewPrivileges=yes",
+      "ProtectSystem=strict",
+      "ProtectHome=yes",
+      "CapabilityBoundingSet=",
+      "KillSignal=SIGTERM",
+    ]
+  ) {
+    assert.ok(unit.split("\n").includes(line), `the unit has ${line}`);
+  }
+  assert.ok(
+    (await compileDryRun([])).includes("--allow-write=/var/lib/gdp-ws "),
+    "the binary's default grant is the unit's state folder",
+  );
+  const params = await Deno.readTextFile(new URL("../deploy/ep_adm_params/gdp", import.meta.url));
+  for (const key of ["swarm.gdp.catch.sigint=false", "swarm.gdp.catch.sigterm=false"]) {
+    assert.ok(params.split("\n").includes(key), key);
+  }
+  assert.match(params, /^swarm\.gdp\.routers=\S+:\d+$/m, "a router address");
 });
