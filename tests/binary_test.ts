@@ -18,6 +18,8 @@ import { compileDouble } from "./helpers/libgdp_double.ts";
 import { MAIN, REPO, serveCommand } from "./helpers/process.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 /** What `deno task compile --data DATA --libgdp LIBGDP` must print, written out by hand. */
 function expectedCompile(data: string, libgdp: string): string {
   return `deno compile --allow-net --allow-read=${data} --allow-write=${data} ` +

@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { serveInShell } from "./helpers/process.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 async function canUnshare(): Promise<boolean> {
   try {
     const { success } = await new Deno.Command("unshare", {

@@ -6,6 +6,8 @@ import { TestClient, waitFor } from "./helpers/client.ts";
 import { httpUrl, withGateway } from "./helpers/gateway.ts";
 import { countOf, parseMetrics, type Scrape, scrape, valueOf } from "./helpers/prometheus.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const opts = { sanitizeOps: true, sanitizeResources: true };
 
 Deno.test("Metrics: counters, gauges, histograms and sources render as parseable text", async () => {
