@@ -15,8 +15,11 @@
 
 import { ConfigError } from "./config.ts";
 
-/** What a flag takes: a value (`--port 9000`, `--port=9000`) or nothing (a switch). */
-export type FlagKind = "value" | "switch";
+/**
+ * What a flag takes: a value (`--port 9000`, `--port=9000`), nothing (a
+ * switch), or a value each time it is repeated (a list: `--allow-origin A --allow-origin B`).
+ */
+export type FlagKind = "value" | "switch" | "list";
 
 /** The flags a command accepts, by name without the dashes. */
 export type FlagKinds = Readonly<Record<string, FlagKind>>;
@@ -27,6 +30,8 @@ export interface ParsedFlags {
   values: Map<string, string>;
   /** Switches given. */
   switches: Set<string>;
+  /** Every value of each list flag, in order. */
+  lists: Map<string, string[]>;
 }
 
 /**
@@ -38,7 +43,12 @@ export function parseFlags(
   kinds: FlagKinds,
   command: string,
 ): ParsedFlags {
-  const parsed: ParsedFlags = { positionals: [], values: new Map(), switches: new Set() };
+  const parsed: ParsedFlags = {
+    positionals: [],
+    values: new Map(),
+    switches: new Set(),
+    lists: new Map(),
+  };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--") {
@@ -65,7 +75,8 @@ export function parseFlags(
     if (value === undefined || (inline === undefined && isFlag(value))) {
       throw new ConfigError(`--${name} needs a value`);
     }
-    parsed.values.set(name, value);
+    if (kind === "list") parsed.lists.set(name, [...(parsed.lists.get(name) ?? []), value]);
+    else parsed.values.set(name, value);
   }
   return parsed;
 }

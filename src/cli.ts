@@ -12,6 +12,8 @@
  */
 
 import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
+import { getLogger } from "@logtape/logtape";
+import { mintToken, readSecret } from "./auth.ts";
 import { type Backend, openOrCreate } from "./backend/backend.ts";
 import { openEmbedded } from "./backend/embedded.ts";
 import PACKAGE from "../deno.json" with { type: "json" };
@@ -21,8 +23,10 @@ import { lines } from "./lines.ts";
 import { infoObject } from "./protocol.ts";
 import { type Baked, denialMessage, grantsOf, permissionFlags, takeBaked } from "./permissions.ts";
 import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
-import { startGateway } from "./server.ts";
+import { type Gateway, startGateway } from "./server.ts";
 import { tail } from "./tail.ts";
+
+const log = getLogger(["gdp-ws", "cli"]);
 
 interface Command {
   summary: string;
@@ -36,6 +40,9 @@ interface Command {
 const DATA_FLAG = SERVE_FLAGS.find((flag) => flag.name === "data")!;
 const dataHelp = (defaults: Config) => serveHelp([DATA_FLAG], defaults);
 const DATA_ONLY: FlagKinds = { data: "value" };
+
+/** How long a `gdp-ws token` lasts unless `--lifetime` says otherwise. */
+const TOKEN_LIFETIME_SEC = 3600;
 
 const COMMANDS: Record<string, Command> = {
   serve: {
@@ -92,6 +99,47 @@ A dropped connection is retried with backoff; tail resumes after the last record
         startrec: integer("start", -10),
         numrec: integer("count", 0),
       });
+    },
+  },
+  token: {
+    summary: "mint an HS256 token for development (prints it)",
+    usage: "token --secret FILE [--read PATTERN]… [--append PATTERN]… [--lifetime S]",
+    flags: {
+      secret: "value",
+      read: "list",
+      append: "list",
+      lifetime: "value",
+      audience: "value",
+      subject: "value",
+    },
+    help: `Options:
+  --secret FILE         the HS256 secret the gateway reads with --auth-secret (required)
+  --read PATTERN        repeatable: logs the holder may subscribe to (* matches any characters)
+  --append PATTERN      repeatable: logs the holder may append to
+  --lifetime S          seconds until the token expires (default ${TOKEN_LIFETIME_SEC})
+  --audience AUD        the aud claim (default ${DEFAULTS.authAudience})
+  --subject SUB         the sub claim, shown in the gateway's logs`,
+    run: async ({ positionals, values, lists }) => {
+      if (positionals.length > 0) {
+        throw new ConfigError(`token takes no arguments, got ${JSON.stringify(positionals[0])}`);
+      }
+      const secretFile = values.get("secret");
+      if (!secretFile) throw new ConfigError("--secret FILE is required");
+      const lifetime = values.get("lifetime");
+      const subject = values.get("subject");
+      console.log(
+        await mintToken({
+          secret: await readSecret(secretFile),
+          read: lists.get("read") ?? [],
+          append: lists.get("append") ?? [],
+          lifetimeSec: lifetime === undefined
+            ? TOKEN_LIFETIME_SEC
+            : parseInteger(lifetime, "lifetime"),
+          audience: values.get("audience") ?? DEFAULTS.authAudience,
+          ...(subject === undefined ? {} : { subject }),
+        }),
+      );
+      return 0;
     },
   },
   info: {
@@ -191,15 +239,27 @@ async function serve(config: Config): Promise<number> {
   await setupLogging(config.logLevel, config.logFormat);
   const backend = await openBackend(config);
   const gateway = await startGateway(config, backend);
-  const stop = () => void gateway.shutdown();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  // SIGINT stops at once; SIGTERM drains first (a second one stops at once); SIGHUP re-reads keys.
+  const signals: [Deno.Signal, () => void][] = [
+    ["SIGINT", () => void gateway.shutdown()],
+    ["SIGTERM", () => void gateway.drain()],
+    ["SIGHUP", () => void reloadKeys(gateway)],
+  ];
+  for (const [signal, handler] of signals) Deno.addSignalListener(signal, handler);
   await gateway.finished;
   await gateway.shutdown();
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
+  for (const [signal, handler] of signals) Deno.removeSignalListener(signal, handler);
   await stopLogging();
   return 0;
+}
+
+async function reloadKeys(gateway: Gateway): Promise<void> {
+  try {
+    await gateway.reloadKeys();
+    log.info("Token keys reloaded");
+  } catch (error) {
+    log.error("Token keys not reloaded, the old ones stay: {error}", { error: describe(error) });
+  }
 }
 
 async function openBackend(config: Config): Promise<Backend> {

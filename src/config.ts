@@ -58,6 +58,8 @@ export interface Limits {
   maxListLogs: number;
   /** File descriptors kept free for the store and logs: intake stops this far below the limit. */
   fdReserve: number;
+  /** Lame duck: milliseconds between SIGTERM (`/readyz` turns 503) and SHUTDOWN to clients. */
+  drainMs: number;
 }
 
 /** Options of the libgdp backend. */
@@ -84,6 +86,14 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   libgdp: LibgdpConfig;
+  /** Origins allowed besides the gateway's own (`https://app.example.org`, `*.example.org`, `*`). */
+  allowOrigins: string[];
+  /** HS256 secret file: tokens are required when this or `authKeyFile` is set. */
+  authSecretFile?: string;
+  /** ES256/RS256 public keys, a PEM or JWKS file (re-read on SIGHUP). */
+  authKeyFile?: string;
+  /** The `aud` tokens must carry. */
+  authAudience: string;
   limits: Limits;
   /**
    * One live follow and one encoding per log, shared by its subscriptions. Off
@@ -115,6 +125,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxLogCreatesPerMinute: 1_000,
   maxListLogs: 1_000,
   fdReserve: 64,
+  drainMs: 0,
 });
 
 /** How often the embedded store looks for records appended by another process, in ms. */
@@ -129,6 +140,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   logLevel: "info",
   logFormat: "pretty",
   libgdp: { path: "libgdp.so.2.1" },
+  allowOrigins: [],
+  authAudience: "gdp-ws",
   limits: DEFAULT_LIMITS,
   shareFanOut: true,
 });
@@ -174,6 +187,11 @@ function validate(config: Config, name: FieldNamer): void {
   }
   if (config.logFormat !== "pretty" && config.logFormat !== "json") {
     throw new ConfigError(`${name("logFormat")} must be pretty or json, not ${config.logFormat}`);
+  }
+  if (config.authSecretFile !== undefined && config.authKeyFile !== undefined) {
+    throw new ConfigError(
+      `${name("authSecretFile")} and ${name("authKeyFile")} exclude each other: give one`,
+    );
   }
   if ((config.cert === undefined) !== (config.key === undefined)) {
     throw new ConfigError(`${name("cert")} and ${name("key")} go together: give both or neither`);

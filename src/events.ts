@@ -135,6 +135,11 @@ export class EventStream implements SubscriptionSink {
     this.#sub.end(EventType.SHUTDOWN, [200, "OK: gateway shutting down"]);
   }
 
+  /** Ends the stream with a FAILURE event (its token expired). */
+  fail(error: GdpError): void {
+    this.#sub.fail(error);
+  }
+
   #write(text: string): void {
     if (this.#closed) return;
     if ((this.#controller.desiredSize ?? 0) < 0) {

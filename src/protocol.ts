@@ -61,8 +61,15 @@ export interface AppendRequest {
   id?: RequestId;
 }
 
+/** A fresh token for this connection (`{"op": "refresh", "token": …}`). */
+export interface RefreshRequest {
+  op: "refresh";
+  token: string;
+  id?: RequestId;
+}
+
 /** Any request a client can send (named so as not to shadow the global `Request`). */
-export type ClientRequest = SubscribeRequest | UnsubscribeRequest | AppendRequest;
+export type ClientRequest = SubscribeRequest | UnsubscribeRequest | AppendRequest | RefreshRequest;
 
 /** Limits the parser enforces. */
 export interface ParseLimits {
@@ -121,6 +128,7 @@ export function parseRequest(
     const op = parseOp(obj);
     if (op === "unsubscribe") return { op, id: parseId(obj.unsubscribe, "unsubscribe") };
     if (op === "append") return parseAppend(obj, echo, limits);
+    if (op === "refresh") return parseRefresh(obj, echo);
     return parseSubscribe(obj, echo, limits);
   } catch (e) {
     if (!(e instanceof GdpError)) throw e;
@@ -140,12 +148,21 @@ function parseOp(obj: Record<string, unknown>): ClientRequest["op"] {
     if ("append" in obj) return "append";
     return "subscribe";
   }
-  if (op === "subscribe" || op === "unsubscribe" || op === "append") return op;
+  if (op === "subscribe" || op === "unsubscribe" || op === "append" || op === "refresh") return op;
   const shown = typeof op === "string" ? `"${op.slice(0, 64)}"` : typeof op;
   throw GdpError.badRequest(
     "op",
-    `${shown} is unknown (expected subscribe, unsubscribe or append)`,
+    `${shown} is unknown (expected subscribe, unsubscribe, append or refresh)`,
   );
+}
+
+function parseRefresh(obj: Record<string, unknown>, echo: { id?: RequestId }): RefreshRequest {
+  if (typeof obj.token !== "string" || obj.token.length === 0) {
+    throw GdpError.badRequest("token", "must be a non-empty string");
+  }
+  const request: RefreshRequest = { op: "refresh", token: obj.token };
+  if (echo.id !== undefined) request.id = echo.id;
+  return request;
 }
 
 function parseSubscribe(

@@ -39,9 +39,10 @@ export interface ServeFlag {
   name: string;
   /**
    * `int` and `string` take a value, shown as `arg` in help; a `switch` takes
-   * none and, when given, sets its field to the opposite of the default.
+   * none and, when given, sets its field to the opposite of the default; a
+   * `list` may be repeated and sets its field to every value given.
    */
-  type: "int" | "string" | "switch";
+  type: "int" | "string" | "switch" | "list";
   /** What the value is, in help: `N`, `DIR`, `HOST:PORT` (not for switches). */
   arg?: string;
   /** The Config field it sets; its default comes from config.ts's DEFAULTS. */
@@ -238,11 +239,50 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     field: "shareFanOut",
     help: "developer: one follow and one encoding per subscription, to measure what sharing buys",
   },
+  {
+    name: "drain-ms",
+    type: "int",
+    arg: "MS",
+    field: "limits.drainMs",
+    help: "lame duck: after SIGTERM, `/readyz` answers 503 this long before clients get SHUTDOWN",
+  },
+  {
+    name: "allow-origin",
+    type: "list",
+    arg: "ORIGIN",
+    field: "allowOrigins",
+    help: "repeatable: a browser origin allowed besides the gateway's own " +
+      "(`https://app.example.org`, `*.example.org`, `*`)",
+    unset: "the gateway's own origin only",
+  },
+  {
+    name: "auth-secret",
+    type: "string",
+    arg: "FILE",
+    field: "authSecretFile",
+    help: "require HS256 tokens signed with the secret in this file",
+    unset: "no tokens",
+  },
+  {
+    name: "auth-keys",
+    type: "string",
+    arg: "FILE",
+    field: "authKeyFile",
+    help: "require ES256/RS256 tokens signed by a key in this PEM or JWKS file (re-read on SIGHUP)",
+    unset: "no tokens",
+  },
+  {
+    name: "auth-audience",
+    type: "string",
+    arg: "AUD",
+    field: "authAudience",
+    help: "the `aud` claim tokens must carry",
+  },
 ];
 
 /** The parser's view of the serve flags. */
 export const SERVE_FLAG_KINDS: FlagKinds = Object.fromEntries(
-  SERVE_FLAGS.map((f) => [f.name, f.type === "switch" ? "switch" : "value"]),
+  SERVE_FLAGS.map((f) => [f.name, f.type === "switch" || f.type === "list" ? f.type : "value"]),
 );
 
 /** `--port N`: the flag as written in help and README. */
@@ -254,7 +294,8 @@ export function flagUsage(flag: ServeFlag): string {
 export function defaultText(flag: ServeFlag, defaults: Config = DEFAULTS): string {
   if (flag.type === "switch") return "off";
   const value = fieldValue(defaults, flag.field);
-  return value === undefined ? flag.unset ?? "none" : `\`${value}\``;
+  const empty = value === undefined || (Array.isArray(value) && value.length === 0);
+  return empty ? flag.unset ?? "none" : `\`${value}\``;
 }
 
 /** The `Options:` part of `--help`: one line per flag, with the defaults of `defaults`. */
@@ -283,7 +324,7 @@ export function serveConfig(args: readonly string[]): Config {
 
 /** {@linkcode serveConfig} of a command line already parsed, over `defaults`. */
 export function serveConfigFrom(
-  { positionals, values, switches }: ParsedFlags,
+  { positionals, values, switches, lists }: ParsedFlags,
   defaults: Config = DEFAULTS,
 ): Config {
   if (positionals.length > 0) {
@@ -297,6 +338,9 @@ export function serveConfigFrom(
     const text = values.get(flag.name);
     if (flag.type === "switch") {
       if (switches.has(flag.name)) setField(input, flag.field, !fieldValue(defaults, flag.field));
+    } else if (flag.type === "list") {
+      const all = lists.get(flag.name);
+      if (all) setField(input, flag.field, all);
     } else if (text !== undefined) {
       setField(input, flag.field, flag.type === "int" ? parseInteger(text, flag.name) : text);
     }

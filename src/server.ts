@@ -16,13 +16,15 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Backend, LogRecord } from "./backend/backend.ts";
+import { type Access, allows, atExpiry, Auth, BEARER_PREFIX, type Grant, permit } from "./auth.ts";
+import type { Backend, LogInfo } from "./backend/backend.ts";
 import type { Config } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import { EventStream, parseEventsRequest } from "./events.ts";
 import { type HandshakeProblem, handshakeProblem, WEBSOCKET_VERSION } from "./handshake.ts";
 import { type CreatePolicy, Hub } from "./hub.ts";
 import { AddressRateLimits, limitLabel, makeRefusals, type Refusals, refuse } from "./limits.ts";
+import { observeLatency, watchGateway } from "./gateway_metrics.ts";
 import { Metrics } from "./metrics.ts";
 import { checkLogname } from "./names.ts";
 import { infoObject, tsObject } from "./protocol.ts";
@@ -44,6 +46,13 @@ export interface Gateway {
   connections(): number;
   /** SHUTDOWN to every subscription, close sockets with 1001, stop serving, close the backend. */
   shutdown(): Promise<void>;
+  /**
+   * Lame duck (SIGTERM): `/readyz` answers 503 at once so load balancers drain
+   * the gateway, then {@linkcode shutdown} follows after `drainMs`.
+   */
+  drain(): Promise<void>;
+  /** Re-reads the token keys (SIGHUP); the old keys stay if the files are unusable. */
+  reloadKeys(): Promise<void>;
   /** Settles when the server has stopped. */
   readonly finished: Promise<void>;
 }
@@ -57,6 +66,12 @@ type Handler = (
 
 /** Starts serving `backend` as `config` says; resolves once listening. */
 export async function startGateway(config: Config, backend: Backend): Promise<Gateway> {
+  const auth = await Auth.load({
+    allowOrigins: config.allowOrigins,
+    audience: config.authAudience,
+    ...(config.authSecretFile ? { secretFile: config.authSecretFile } : {}),
+    ...(config.authKeyFile ? { keyFile: config.authKeyFile } : {}),
+  });
   const metrics = new Metrics();
   const refusals = makeRefusals(config.limits);
   const hub = new Hub(backend, {
@@ -66,7 +81,7 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     onLive: (record) => observeLatency(metrics, record),
   });
   const sessions = new Set<Session>();
-  watch(metrics, backend, hub, sessions, refusals);
+  watchGateway(metrics, backend, hub, sessions, refusals);
   const gw: GatewayParts = {
     config,
     backend,
@@ -77,6 +92,8 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     refusals,
     perAddress: new Map(),
     creates: new AddressRateLimits(config.limits.maxLogCreatesPerMinute, 60_000),
+    auth,
+    draining: false,
   };
   const handler = route(gw);
   const tls = config.cert && config.key
@@ -98,8 +115,13 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
   const url = `${config.cert ? "wss" : "ws"}://${
     host === "0.0.0.0" ? "127.0.0.1" : host
   }:${addr.port}/`;
-  log.info("Serving {backend} logs at {url}", { backend: backend.kind, url });
+  log.info("Serving {backend} logs at {url}; tokens {tokens}", {
+    backend: backend.kind,
+    url,
+    tokens: auth.enabled ? "required" : "off",
+  });
   let stopping: Promise<void> | undefined;
+  const shutdown = () => stopping ??= stop(gw, server);
   return {
     url,
     port: addr.port,
@@ -108,7 +130,9 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     metrics,
     connections: () => sessions.size + gw.streams.size,
     finished: server.finished,
-    shutdown: () => stopping ??= stop(gw, server),
+    shutdown,
+    drain: () => drain(gw, shutdown),
+    reloadKeys: () => auth.reload(),
   };
 }
 
@@ -127,60 +151,31 @@ interface GatewayParts {
   perAddress: Map<string, number>;
   /** Log creations per client address. */
   creates: AddressRateLimits;
+  auth: Auth;
+  /** Lame duck: `/readyz` answers 503. */
+  draining: boolean;
+  drainTimer?: ReturnType<typeof setTimeout>;
 }
 
 /** Connection ids, unique within the process. */
 let lastConnectionId = 0;
 
-/** Points the gauges and totals kept elsewhere at their sources, read at each scrape. */
-function watch(
-  metrics: Metrics,
-  backend: Backend,
-  hub: Hub,
-  sessions: Set<Session>,
-  refusals: Refusals,
-): void {
-  metrics.source("gdpws_connections", () => sessions.size);
-  metrics.source(
-    "gdpws_limit_refusals_total",
-    () =>
-      Object.entries(refusals).map(([name, c]) =>
-        [{ limit: limitLabel(name as keyof Refusals) }, c.refused] as const
-      ),
-  );
-  metrics.source("gdpws_subscriptions", () => hub.stats().subscriptions);
-  metrics.source("gdpws_feeds", () => hub.stats().feeds);
-  metrics.source("gdpws_records_out_total", () => {
-    const stats = hub.stats();
-    return stats.liveDeliveries + stats.historyDeliveries;
+async function drain(gw: GatewayParts, shutdown: () => Promise<void>): Promise<void> {
+  if (gw.draining) return await shutdown();
+  gw.draining = true;
+  gw.metrics.set("gdpws_draining", 1);
+  const ms = gw.config.limits.drainMs;
+  log.info("Draining: /readyz answers 503; SHUTDOWN to {n} connections in {ms} ms", {
+    n: gw.sessions.size + gw.streams.size,
+    ms,
   });
-  metrics.source("gdpws_history_records_total", () => hub.stats().historyDeliveries);
-  metrics.source("gdpws_send_queue_bytes", () => {
-    let bytes = 0;
-    for (const session of sessions) bytes += session.queuedBytes;
-    return bytes;
-  });
-  metrics.source("gdpws_backend_up", () => backend.state().ready ? 1 : 0);
-  const counters = () => backend.counters?.() ?? {};
-  metrics.source(
-    "gdpws_backend_counter",
-    () => Object.entries(counters()).map(([name, n]) => [{ name }, n] as const),
-  );
-  const diff = (a: string, b: string) => () => (counters()[a] ?? 0) - (counters()[b] ?? 0);
-  metrics.source("gdpws_backend_events_alive", diff("eventsGot", "eventsFreed"));
-  metrics.source("gdpws_backend_datums_alive", diff("datumsAllocated", "datumsFreed"));
-  metrics.source("gdpws_backend_reconnects_total", () => counters().reconnects ?? 0);
-  metrics.source("gdpws_backend_outages_total", () => counters().downReports ?? 0);
-  metrics.watchEventLoop();
-}
-
-function observeLatency(metrics: Metrics, record: LogRecord): void {
-  const committed = record.ts.sec + record.ts.nsec / 1e9;
-  metrics.observe("gdpws_append_to_send_seconds", Math.max(0, Date.now() / 1000 - committed));
+  await new Promise((resolve) => gw.drainTimer = setTimeout(resolve, ms));
+  await shutdown();
 }
 
 async function stop(gw: GatewayParts, server: Deno.HttpServer): Promise<void> {
   const { config, hub, backend, sessions, metrics } = gw;
+  clearTimeout(gw.drainTimer);
   log.info("Shutting down: {n} connections", { n: sessions.size });
   for (const session of sessions) session.shutdown();
   for (const stream of gw.streams) stream.shutdown();
@@ -201,16 +196,51 @@ function route(gw: GatewayParts): Handler {
   return async (request, info) => {
     const url = new URL(request.url);
     const path = url.pathname;
-    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      if (path === "/" || path === "/ws") return upgrade(request, info, url, gw);
+    const isUpgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+    if (isUpgrade && path !== "/" && path !== "/ws") {
       return json({ error: "WebSocket upgrades are served at / and /ws" }, 404);
     }
     try {
-      return await serveHttp(request, info, url, gw);
+      if (!isUpgrade && !isLogRoute(path)) return await servePublic(request, path, gw);
+      // Every route that touches logs (upgrade, HTTP API, event stream) passes
+      // the origin and token checks first.
+      const access = await gw.auth.guard(request);
+      if (!access.ok) return refused(gw, access, info, path, isUpgrade);
+      if (request.method === "OPTIONS") return gw.auth.preflight(access);
+      if (isUpgrade) return upgrade(request, info, url, gw, access);
+      const response = await serveLogs(request, info, url, gw, access.grant).catch((error) =>
+        errorResponse(GdpError.from(error), gw.metrics)
+      );
+      for (const [name, value] of Object.entries(access.cors)) response.headers.set(name, value);
+      return response;
     } catch (error) {
       return errorResponse(GdpError.from(error), gw.metrics);
     }
   };
+}
+
+/** The HTTP API and event streams: everything under `/logs`. */
+function isLogRoute(path: string): boolean {
+  return path === "/logs" || path.startsWith("/logs/");
+}
+
+/** Counts and logs (once, with the reason and never the token) a request the guard refused. */
+function refused(
+  gw: GatewayParts,
+  access: Access & { ok: false },
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  path: string,
+  isUpgrade: boolean,
+): Response {
+  gw.metrics.inc("gdpws_auth_failures_total", { reason: access.kind });
+  if (isUpgrade) {
+    const result = access.kind === "origin" ? "origin" : "unauthorized";
+    gw.metrics.inc("gdpws_handshakes_total", { result });
+  }
+  gw.metrics.inc("gdpws_errors_total", { code: access.response.status });
+  const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
+  log.warning("Refused {peer} {path}: {reason}", { peer, path, reason: access.reason });
+  return access.response;
 }
 
 function upgrade(
@@ -218,6 +248,7 @@ function upgrade(
   info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   url: URL,
   gw: GatewayParts,
+  access: Access & { ok: true },
 ): Response {
   const { config, hub, sessions, metrics, perAddress, refusals } = gw;
   const problem = handshakeProblem(request.method, "HTTP/1.1", request.headers);
@@ -230,11 +261,9 @@ function upgrade(
   const offered = (request.headers.get("sec-websocket-protocol") ?? "")
     .split(",").map((p) => p.trim()).filter((p) => p);
   const batch = offered.includes(BATCH_PROTOCOL) || url.searchParams.get("batch") === "1";
-  // Browsers fail an upgrade that ignores the subprotocols they offered: echo one back.
-  const protocol = offered.includes(BATCH_PROTOCOL) ? BATCH_PROTOCOL : offered[0];
   const { socket, response } = Deno.upgradeWebSocket(request, {
     idleTimeout: config.limits.idleTimeoutSec,
-    ...(protocol ? { protocol } : {}),
+    ...chosenProtocol(offered, access.bearerProtocol),
   });
   const session = new Session(socket, hub, {
     limits: config.limits,
@@ -245,6 +274,7 @@ function upgrade(
     metrics,
     refusals,
     createGate: () => allowCreate(gw, address),
+    ...(access.grant ? { grant: access.grant, verify: (t: string) => gw.auth.verify(t) } : {}),
   });
   metrics.inc("gdpws_handshakes_total", { result: "accepted" });
   metrics.inc("gdpws_connections_total");
@@ -255,6 +285,19 @@ function upgrade(
     release();
   });
   return response;
+}
+
+/**
+ * Browsers fail an upgrade that ignores the subprotocols they offered, so one
+ * is echoed back: batch mode if offered, else the first other one; the
+ * `bearer.<token>` protocol only when nothing else was offered, so the token is
+ * not repeated in a response without need.
+ */
+function chosenProtocol(offered: string[], bearer: string | undefined): { protocol?: string } {
+  if (offered.includes(BATCH_PROTOCOL)) return { protocol: BATCH_PROTOCOL };
+  const other = offered.find((p) => !p.startsWith(BEARER_PREFIX));
+  const protocol = other ?? bearer ?? offered[0];
+  return protocol ? { protocol } : {};
 }
 
 /** 503 when --max-connections or --max-connections-per-address is reached, else undefined. */
@@ -300,10 +343,12 @@ async function eventStream(
   url: URL,
   encodedName: string,
   gw: GatewayParts,
+  grant: Grant | undefined,
 ): Promise<Response> {
   if (request.method !== "GET") return json({ error: "use GET" }, 405, { allow: "GET" });
   const { config, backend, hub, streams, perAddress } = gw;
   const name = checkLogname(decodeName(encodedName), config.limits.maxLognameLength);
+  permit(grant, "read", name);
   const subscription = parseEventsRequest(name, url, request.headers, config.limits);
   // 204 tells a browser's EventSource to stop reconnecting.
   if (subscription === "done") return new Response(null, { status: 204 });
@@ -313,7 +358,13 @@ async function eventStream(
   // A missing log is a 404 before the stream starts, so EventSource does not retry it forever.
   await backend.info(name);
   const release = countAddress(perAddress, address);
+  // A stream must not outlive its token: at `exp` it ends with a 401 FAILURE event.
+  const cancelExpiry = atExpiry(
+    grant,
+    () => stream.fail(GdpError.of(401, "the token has expired")),
+  );
   const stream: EventStream = new EventStream(hub, subscription, config.limits, () => {
+    cancelExpiry();
     streams.delete(stream);
     release();
   });
@@ -342,18 +393,14 @@ function allowCreate(gw: GatewayParts, address: string): void {
   );
 }
 
-async function serveHttp(
-  request: Request,
-  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  url: URL,
-  gw: GatewayParts,
-): Promise<Response> {
-  const { config, backend, hub, metrics } = gw;
-  const method = request.method;
-  const path = url.pathname;
+/** Routes open to anyone: health, readiness, metrics and the page. */
+async function servePublic(request: Request, path: string, gw: GatewayParts): Promise<Response> {
+  const { backend, hub, metrics } = gw;
   if (path === "/healthz") return json({ status: "ok" });
   if (path === "/readyz") {
-    const state = backend.state();
+    const state = gw.draining
+      ? { ready: false, state: "draining", detail: "the gateway is shutting down" }
+      : backend.state();
     const counters = backend.counters?.();
     const body = {
       backend: backend.kind,
@@ -365,23 +412,44 @@ async function serveHttp(
     };
     return json(body, state.ready ? 200 : 503);
   }
-  if (path === "/metrics" && method === "GET") {
+  if (path === "/metrics" && request.method === "GET") {
     return new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } });
   }
-  if (path === "/logs" && method === "GET") return await listLogs(url, gw);
+  if (path === "/" && request.method === "GET") return placeholder();
+  return json({ error: `nothing at ${path}` }, 404);
+}
+
+/**
+ * The HTTP API and event streams; `grant` (when tokens are on) limits which
+ * logs they show, stream and append to.
+ */
+async function serveLogs(
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  url: URL,
+  gw: GatewayParts,
+  grant: Grant | undefined,
+): Promise<Response> {
+  const { config, backend } = gw;
+  const method = request.method;
+  const path = url.pathname;
+  if (path === "/logs" && method === "GET") return await listLogs(url, gw, grant);
   const events = path.match(EVENTS_PATH);
-  if (events) return await eventStream(request, info, url, events[1]!, gw);
+  if (events) return await eventStream(request, info, url, events[1]!, gw, grant);
   if (path.startsWith("/logs/") && path.length > 6) {
     const name = checkLogname(decodeName(path.slice(6)), config.limits.maxLognameLength);
-    if (method === "GET") return json(infoObject(await backend.info(name)));
+    if (method === "GET") {
+      permit(grant, "read", name);
+      return json(infoObject(await backend.info(name)));
+    }
     if (method === "POST") {
+      permit(grant, "append", name);
       const address = info.remoteAddr.hostname;
       const create = config.autoCreate && (() => allowCreate(gw, address));
       return await appendFromHttp(request, name, gw, create);
     }
     return json({ error: "use GET or POST" }, 405, { allow: "GET, POST" });
   }
-  if (path === "/" && method === "GET") return placeholder();
   return json({ error: `nothing at ${path}` }, 404);
 }
 
@@ -389,7 +457,7 @@ async function serveHttp(
  * `GET /logs[?after=LABEL][&limit=N]`: a page of logs in label order. A full
  * page has a `Link: <…>; rel="next"` header; building it is bounded by the page.
  */
-async function listLogs(url: URL, gw: GatewayParts): Promise<Response> {
+async function listLogs(url: URL, gw: GatewayParts, grant: Grant | undefined): Promise<Response> {
   const max = gw.config.limits.maxListLogs;
   const limitParam = url.searchParams.get("limit");
   const limit = limitParam === null ? max : Number(limitParam);
@@ -404,7 +472,11 @@ async function listLogs(url: URL, gw: GatewayParts): Promise<Response> {
     const next = new URLSearchParams({ after: last.human ?? last.name, limit: String(limit) });
     headers.link = `</logs?${next}>; rel="next"`;
   }
-  return json(page.map(infoObject), 200, headers);
+  // A token sees the logs its read claims cover (a page may come out short).
+  const readable = (info: LogInfo) =>
+    allows(grant, "read", info.name) ||
+    (info.human !== undefined && allows(grant, "read", info.human));
+  return json(page.filter(readable).map(infoObject), 200, headers);
 }
 
 async function appendFromHttp(

@@ -9,6 +9,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { allows, atExpiry, forbidden, type Grant } from "./auth.ts";
 import type { Limits } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import type { Hub, Subscription, SubscriptionSink } from "./hub.ts";
@@ -19,11 +20,13 @@ import {
   COMPACT_STYLE,
   encodeAppended,
   encodeError,
+  encodeStatus,
   EventType,
   isFailure,
   OK_STAT,
   parseFrame,
   PYTHON_STYLE,
+  type RefreshRequest,
   type ReplyAddress,
   type RequestId,
   SHUTDOWN_REASON,
@@ -47,10 +50,19 @@ export interface SessionOptions {
   refusals: Refusals;
   /** Called before an append creates a log; throws (429) when this client may not now. */
   createGate?: () => void;
+  /** What the connection's token allows; absent when tokens are off. */
+  grant?: Grant;
+  /** Verifies a fresh token sent with the refresh op (tokens on). */
+  verify?: (token: string) => Promise<Grant>;
 }
 
 /** Close codes (docs/protocol.md#connection-close-codes). */
-export const CloseCode = { GOING_AWAY: 1001, TOO_BIG: 1009, TRY_AGAIN_LATER: 1013 } as const;
+export const CloseCode = {
+  GOING_AWAY: 1001,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  TRY_AGAIN_LATER: 1013,
+} as const;
 
 const sessionLog = getLogger(["gdp-ws", "session"]);
 const encoder = new TextEncoder();
@@ -66,6 +78,8 @@ export class Session implements SubscriptionSink {
   readonly #metrics: Metrics;
   /** Limits this connection has met, each logged once. */
   readonly #logged = new Set<string>();
+  #grant: Grant | undefined;
+  #cancelExpiry: () => void = () => {};
   #batch: string[] = [];
   #closing = false;
   #requests = 0;
@@ -81,6 +95,8 @@ export class Session implements SubscriptionSink {
     this.#rate = new RateLimit(options.limits.maxRequestRate, 1000);
     this.#metrics = options.metrics;
     this.#log = sessionLog.with({ conn: options.id, peer: options.peer });
+    this.#grant = options.grant;
+    this.#scheduleExpiry();
     this.style = options.batch ? COMPACT_STYLE : PYTHON_STYLE;
     socket.binaryType = "arraybuffer";
     socket.onopen = () =>
@@ -139,6 +155,7 @@ export class Session implements SubscriptionSink {
       if (!this.#rate.take()) return this.#error(this.#tooFast(), request);
       if (request.op === "subscribe") this.#subscribe(request);
       else if (request.op === "unsubscribe") this.#unsubscribe(request.id);
+      else if (request.op === "refresh") void this.#refresh(request);
       else void this.#append(request);
     } catch (error) {
       this.#error(GdpError.from(error), {});
@@ -146,6 +163,9 @@ export class Session implements SubscriptionSink {
   }
 
   #subscribe(request: SubscribeRequest): void {
+    if (!allows(this.#grant, "read", request.logname)) {
+      return this.#error(forbidden("reading", request.logname), request);
+    }
     if (this.#subs.size >= this.#options.limits.maxSubscriptions) {
       const max = this.#options.limits.maxSubscriptions;
       const error = GdpError.of(429, `at most ${max} subscriptions per connection`);
@@ -182,6 +202,9 @@ export class Session implements SubscriptionSink {
     const address: ReplyAddress = { logname: request.logname };
     if (request.id !== undefined) address.id = request.id;
     try {
+      if (!allows(this.#grant, "append", request.logname)) {
+        throw forbidden("appending to", request.logname);
+      }
       const record = await this.#hub.append(
         request.logname,
         request.data,
@@ -192,6 +215,53 @@ export class Session implements SubscriptionSink {
     } catch (error) {
       this.#error(GdpError.from(error), address);
     }
+  }
+
+  /** A fresh token: its claims replace the old ones and its `exp` sets the new deadline. */
+  async #refresh(request: RefreshRequest): Promise<void> {
+    const address: ReplyAddress = request.id === undefined ? {} : { id: request.id };
+    try {
+      if (!this.#options.verify) throw GdpError.of(400, "this gateway does not check tokens");
+      const grant = await this.#options.verify(request.token);
+      if (this.#closing) return;
+      this.#grant = grant;
+      this.#scheduleExpiry();
+      // Subscriptions the new token no longer covers end here.
+      for (const sub of [...this.#subs]) {
+        const logname = sub.address.logname!;
+        if (!allows(grant, "read", logname)) {
+          sub.fail(forbidden("reading", logname));
+        }
+      }
+      const until = new Date(grant.expiresAt).toISOString();
+      this.send(
+        encodeStatus(
+          EventType.SUCCESS,
+          [200, `OK: token valid until ${until}`],
+          address,
+          this.style,
+        ),
+      );
+    } catch (error) {
+      const failure = GdpError.from(error);
+      if (failure.code === 401) {
+        this.#log.warning("Refresh refused for {conn} {peer}: {reason}", {
+          reason: failure.message,
+        });
+      }
+      this.#error(failure, address);
+    }
+  }
+
+  /** Closes with 1008 when the token expires: a stream must not outlive its token. */
+  #scheduleExpiry(): void {
+    this.#cancelExpiry();
+    this.#cancelExpiry = atExpiry(this.#grant, () => {
+      this.#log.info("Token expired for {conn} {peer}", {});
+      this.#metrics.inc("gdpws_auth_failures_total", { reason: "expired" });
+      this.#flush();
+      this.#close(CloseCode.POLICY, "token expired");
+    });
   }
 
   #error(error: GdpError, address: ReplyAddress): void {
@@ -266,6 +336,7 @@ export class Session implements SubscriptionSink {
   }
 
   #cancelAll(): void {
+    this.#cancelExpiry();
     for (const sub of [...this.#subs]) sub.cancel();
     this.#batch = [];
   }

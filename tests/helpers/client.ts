@@ -40,8 +40,15 @@ export class TestClient {
     this.closed = promise;
   }
 
-  static connect(url: string, protocols?: string | string[]): Promise<TestClient> {
-    const socket = new WebSocket(url, protocols);
+  /** Opens a socket; `headers` (Deno's extension) sets Origin or Authorization as a browser could not. */
+  static connect(
+    url: string,
+    protocols?: string | string[],
+    headers?: Record<string, string>,
+  ): Promise<TestClient> {
+    const socket = headers
+      ? new WebSocket(url, { protocols, headers } as unknown as string[])
+      : new WebSocket(url, protocols);
     const client = new TestClient(socket);
     return new Promise((resolve, reject) => {
       socket.onopen = () => resolve(client);

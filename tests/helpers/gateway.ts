@@ -34,20 +34,13 @@ export function serveForTest(
   return startGateway(config, backend);
 }
 
-/** A gateway on a fresh embedded store for `fn`, both removed afterwards even on failure. */
-export async function withGateway(
+/** {@linkcode withEmbeddedGateway} for tests that need only the gateway, with `settings`. */
+export function withGateway(
   settings: TestSettings,
   fn: (gateway: Gateway) => Promise<void>,
   limits: Partial<Limits> = {},
 ): Promise<void> {
-  const fixture = await embeddedFixture();
-  const gateway = await serveForTest(fixture.backend, limits, settings);
-  try {
-    await fn(gateway);
-  } finally {
-    await gateway.shutdown();
-    await fixture.teardown();
-  }
+  return withEmbeddedGateway(limits, ({ gateway }) => fn(gateway), settings);
 }
 
 /** The http:// URL of `path` on the gateway at `wsUrl`. */
@@ -96,19 +89,33 @@ export interface EmbeddedGateway {
   http(path: string): string;
 }
 
-/** Runs `fn` against a gateway on a fresh embedded store; removes both afterwards. */
+/**
+ * Runs `fn` against a gateway on a fresh embedded store; removes both
+ * afterwards, also when the gateway refuses to start.
+ */
 export async function withEmbeddedGateway(
   limits: Partial<Limits>,
   fn: (g: EmbeddedGateway) => Promise<void>,
+  settings: TestSettings = {},
 ): Promise<void> {
   const dataDir = await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
   const backend = openEmbedded({ dataDir, pollMs: 20 });
-  const gateway = await serveForTest(backend, limits);
-  const base = gateway.url.replace(/^ws/, "http").replace(/\/$/, "");
   try {
-    await fn({ gateway, backend, dataDir, http: (path) => base + path });
+    const gateway = await serveForTest(backend, limits, settings);
+    try {
+      await fn({ gateway, backend, dataDir, http: (path) => httpUrl(gateway.url, path) });
+    } finally {
+      await gateway.shutdown();
+    }
   } finally {
-    await gateway.shutdown();
+    await backend.close();
     await Deno.remove(dataDir, { recursive: true });
   }
+}
+
+/** Creates `name` with one empty record through `POST /logs/NAME`; throws unless 201. */
+export async function postEmpty(gateway: Gateway, name: string): Promise<void> {
+  const response = await fetch(httpUrl(gateway.url, `/logs/${name}`), { method: "POST" });
+  await response.body?.cancel();
+  if (response.status !== 201) throw new Error(`POST /logs/${name} answered ${response.status}`);
 }

@@ -5,6 +5,32 @@
 
 const encoder = new TextEncoder();
 
+/**
+ * Sends a WebSocket upgrade request with extra `headers` and returns the
+ * response's status and body, for handshakes the server refuses (401, 403).
+ */
+export async function upgradeStatus(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; head: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    await conn.write(encoder.encode(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+        `Sec-WebSocket-Version: 13\r\n${extra}\r\n`,
+    ));
+    const buffer = new Uint8Array(16 * 1024);
+    const n = await conn.read(buffer);
+    const head = new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+    return { status: Number(head.split(" ")[1]), head };
+  } finally {
+    conn.close();
+  }
+}
+
 export class RawWebSocket {
   readonly #conn: Deno.Conn;
   #buffer = new Uint8Array(0);
