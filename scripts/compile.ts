@@ -14,6 +14,7 @@ import { ConfigError } from "../src/config.ts";
 import { type Baked, bakedArgs, grantsOf, permissionFlags } from "../src/permissions.ts";
 
 const HELP = `Usage: deno task compile [--data DIR] [--libgdp PATH] [--cert FILE --key FILE]
+                         [--auth-secret FILE | --auth-keys FILE]
                          [--output FILE] [--target TRIPLE] [--dry-run]
 
 Builds gdp-ws as one executable that may use only the network, the data folder
@@ -24,6 +25,8 @@ Options:
   --libgdp PATH     libgdp shared library (default /usr/local/lib/libgdp.so.2.1)
   --cert FILE       PEM certificate and key for wss://: granted and used by default
   --key FILE
+  --auth-secret FILE  HS256 token secret: granted and used by default (tokens required)
+  --auth-keys FILE  ES256/RS256 PEM or JWKS token keys: granted and used by default
   --output FILE     the executable (default gdp-ws)
   --target TRIPLE   cross-compile, e.g. aarch64-unknown-linux-gnu
   --dry-run         print the deno compile command without running it
@@ -34,6 +37,8 @@ const OPTIONS = {
   libgdp: "value",
   cert: "value",
   key: "value",
+  "auth-secret": "value",
+  "auth-keys": "value",
   output: "value",
   target: "value",
   "dry-run": "switch",
@@ -52,6 +57,8 @@ function compileArgs(values: Map<string, string>): string[] {
     libgdp: path("libgdp") ?? DEFAULT_LIBGDP,
     ...(values.has("cert") ? { cert: path("cert")! } : {}),
     ...(values.has("key") ? { key: path("key")! } : {}),
+    ...(values.has("auth-secret") ? { "auth-secret": path("auth-secret")! } : {}),
+    ...(values.has("auth-keys") ? { "auth-keys": path("auth-keys")! } : {}),
   };
   if ((baked.cert === undefined) !== (baked.key === undefined)) {
     throw new ConfigError("--cert and --key go together: give both or neither");

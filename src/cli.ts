@@ -112,7 +112,8 @@ A dropped connection is retried with backoff; tail resumes after the last record
       audience: "value",
       subject: "value",
     },
-    help: `Options:
+    help: () =>
+      `Options:
   --secret FILE         the HS256 secret the gateway reads with --auth-secret (required)
   --read PATTERN        repeatable: logs the holder may subscribe to (* matches any characters)
   --append PATTERN      repeatable: logs the holder may append to
@@ -188,11 +189,15 @@ export async function run(args: string[]): Promise<number> {
 /** config.ts's defaults, with the paths a compiled binary was built for. */
 function bakedDefaults(baked: Baked): Config {
   const { data, libgdp, cert, key } = baked;
+  const secret = baked["auth-secret"];
+  const keys = baked["auth-keys"];
   return makeConfig({
     ...(data ? { dataDir: data } : {}),
     ...(libgdp ? { libgdp: { path: libgdp } } : {}),
     ...(cert ? { cert } : {}),
     ...(key ? { key } : {}),
+    ...(secret ? { authSecretFile: secret } : {}),
+    ...(keys ? { authKeyFile: keys } : {}),
   });
 }
 

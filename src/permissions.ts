@@ -27,9 +27,19 @@ export interface Baked {
   /** PEM certificate and key for wss:// (read). */
   cert?: string;
   key?: string;
+  /** Token keys: an HS256 secret, or a PEM/JWKS file re-read on SIGHUP (read). */
+  "auth-secret"?: string;
+  "auth-keys"?: string;
 }
 
-const BAKED_KEYS = ["data", "libgdp", "cert", "key"] as const satisfies (keyof Baked)[];
+const BAKED_KEYS = [
+  "data",
+  "libgdp",
+  "cert",
+  "key",
+  "auth-secret",
+  "auth-keys",
+] as const satisfies (keyof Baked)[];
 const PREFIX = "--baked-";
 
 /** What a process may touch besides the network. */
@@ -40,11 +50,14 @@ export interface Grants {
   libgdp?: string;
   /** PEM files read at start-up for wss://. */
   tlsFiles?: string[];
+  /** Token key files, read at start-up and on SIGHUP. */
+  authFiles?: string[];
 }
 
 /** Deno permission flags granting exactly `grants`, and the network. */
 export function permissionFlags(grants: Grants): string[] {
-  const reads = [grants.dataDir, ...(grants.tlsFiles ?? [])].filter((p): p is string => !!p);
+  const reads = [grants.dataDir, ...(grants.tlsFiles ?? []), ...(grants.authFiles ?? [])]
+    .filter((p): p is string => !!p);
   const flags = ["--allow-net"];
   if (reads.length > 0) flags.push(`--allow-read=${reads.join(",")}`);
   if (grants.dataDir) flags.push(`--allow-write=${grants.dataDir}`);
@@ -55,10 +68,12 @@ export function permissionFlags(grants: Grants): string[] {
 /** The grants a binary built for `baked` carries. */
 export function grantsOf(baked: Baked): Grants {
   const tlsFiles = [baked.cert, baked.key].filter((p): p is string => !!p);
+  const authFiles = [baked["auth-secret"], baked["auth-keys"]].filter((p): p is string => !!p);
   return {
     ...(baked.data ? { dataDir: baked.data } : {}),
     ...(baked.libgdp ? { libgdp: baked.libgdp } : {}),
     ...(tlsFiles.length > 0 ? { tlsFiles } : {}),
+    ...(authFiles.length > 0 ? { authFiles } : {}),
   };
 }
 

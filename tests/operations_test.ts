@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { jwtVerify } from "jose";
 import { Auth } from "../src/auth.ts";
+import { permissionFlags } from "../src/permissions.ts";
 import { TestClient, waitFor } from "./helpers/client.ts";
 import { httpUrl, postEmpty, withGateway } from "./helpers/gateway.ts";
 import { runMain, serveMain } from "./helpers/process.ts";
@@ -57,9 +58,11 @@ Deno.test({
       const second = await keyPair("ES256");
       const pem = join(dir, "keys.pem");
       await Deno.writeTextFile(pem, await pemOf(first));
-      const gateway = await serveMain(["--allow-all"], [
+      // Under exactly the compiled binary's grants for this data folder and key file.
+      const data = join(dir, "data");
+      const gateway = await serveMain(permissionFlags({ dataDir: data, authFiles: [pem] }), [
         "--data",
-        join(dir, "data"),
+        data,
         "--auth-keys",
         pem,
         "--drain-ms",
