@@ -306,3 +306,35 @@ Deno.test({
       });
     }),
 });
+
+tokenTest(
+  "auth: event streams need a token, a read claim and a known origin, and end at exp",
+  async (gateway, token) => {
+    assert.equal((await post(gateway, "demo.sse", await token(EVERYTHING))).status, 201);
+    const stream = (query: string, headers: Record<string, string> = {}) =>
+      fetch(httpUrl(gateway.url, `/logs/demo.sse/events${query}`), {
+        headers: { accept: "text/event-stream", ...headers },
+      });
+    const statusOf = async (response: Response) => {
+      await response.body?.cancel();
+      return response.status;
+    };
+    assert.equal(await statusOf(await stream("?start=1")), 401);
+    const other = await token({ read: ["other.*"] });
+    assert.equal(await statusOf(await stream(`?start=1&access_token=${other}`)), 403);
+    const good = await token({ read: ["demo.*"] });
+    const foreign = await stream(`?start=1&access_token=${good}`, {
+      origin: "https://evil.example",
+    });
+    assert.equal(await statusOf(foreign), 403);
+
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const short = await token({ read: ["demo.*"], exp });
+    const response = await stream(`?start=1&access_token=${short}`);
+    assert.equal(response.status, 200);
+    const text = await response.text(); // the stream ends at exp
+    assert.ok(Date.now() >= exp * 1000, "ended after exp");
+    assert.match(text, /id: 1\n/);
+    assert.match(text, /event: failure\ndata: .*401.*the token has expired/);
+  },
+);
