@@ -46,6 +46,8 @@ interface Options {
   before: string | undefined;
   realGdp: boolean;
   nats: boolean;
+  /** Profile every gateway of the run (`--cpu-prof`) into this folder. */
+  profileDir: string | undefined;
 }
 
 /** Runs every scenario the options select; rows go into `results`. */
@@ -65,7 +67,7 @@ async function runAll(options: Options, results: Results, historyDir: string): P
     try {
       const row = await body(target);
       row.rssMb = memoryMb(target.pid, "VmHWM");
-      const closed = (target.warnings?.() ?? []).filter((w) => w.includes("Slow consumer"));
+      const closed = (target.warnings?.() ?? []).filter((w) => /slow consumer/i.test(w));
       if (closed.length && "note" in row === false && "complete" in row) {
         (row as unknown as RunCost).note = `${closed.length} closed 1013`;
       }
@@ -78,7 +80,8 @@ async function runAll(options: Options, results: Results, historyDir: string): P
       await target.stop();
     }
   }
-  const gateway = (extra: GatewayOptions = {}) => () => startGateway(extra);
+  const profiling = options.profileDir ? { profileDir: options.profileDir } : {};
+  const gateway = (extra: GatewayOptions = {}) => () => startGateway({ ...profiling, ...extra });
   const gateways: [string, () => Promise<Target>][] = [["gdp-ws", gateway()]];
   if (options.before) {
     const main = `${options.before}/main.ts`;
@@ -256,6 +259,7 @@ async function main(): Promise<number> {
       "fan-out": { type: "string" },
       before: { type: "string" },
       "real-gdp": { type: "boolean" },
+      profile: { type: "string" },
     },
     strict: true,
   });
@@ -267,7 +271,9 @@ async function main(): Promise<number> {
   const only = values.only === undefined ? undefined : new RegExp(values.only, "i");
   // A partial or quick run never overwrites BENCHMARKS.md unless asked to with --out.
   const out = values.out ??
-    (values.quick || only || values["fan-out"] ? undefined : `${ROOT}BENCHMARKS.md`);
+    (values.quick || only || values["fan-out"] || values.profile
+      ? undefined
+      : `${ROOT}BENCHMARKS.md`);
   const command = ["deno task bench", ...Deno.args].join(" ");
   await initClock();
   const nats = await natsVersion();
@@ -284,7 +290,14 @@ async function main(): Promise<number> {
   const historyDir = await Deno.makeTempDir({ prefix: "gdp-ws-bench-history-" });
   try {
     await runAll(
-      { plan, only, before: values.before, realGdp: values["real-gdp"] ?? false, nats: !!nats },
+      {
+        plan,
+        only,
+        before: values.before,
+        realGdp: values["real-gdp"] ?? false,
+        nats: !!nats,
+        profileDir: values.profile,
+      },
       results,
       historyDir,
     );

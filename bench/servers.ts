@@ -52,6 +52,8 @@ export interface GatewayOptions {
   main?: string;
   /** The System column. */
   label?: string;
+  /** Write a V8 CPU profile (`--cpu-prof`) of the gateway into this folder when it stops. */
+  profileDir?: string;
 }
 
 /** The flags every benchmarked gateway gets besides port, host and data. */
@@ -72,20 +74,25 @@ export const GATEWAY_FLAGS = [
   "100000",
 ];
 
+/** The flags given to an older checkout's gateway (`--before`), which knows fewer. */
+const BEFORE_FLAGS = GATEWAY_FLAGS.slice(0, 6);
+
 /** A gateway process; resolves once `/healthz` answers. */
 export async function startGateway(options: GatewayOptions = {}): Promise<Target> {
   const dir = options.dataDir ?? await Deno.makeTempDir({ prefix: "gdp-ws-bench-" });
   const port = freePort();
+  const profile = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : [];
   const cmd = await command(Deno.execPath(), [
     "run",
     "-A",
+    ...profile,
     options.main ?? MAIN,
     "serve",
     "--port",
     String(port),
     "--hostname",
     "127.0.0.1",
-    ...GATEWAY_FLAGS,
+    ...(options.main ? BEFORE_FLAGS : GATEWAY_FLAGS),
     ...(options.args?.includes("--backend") ? [] : ["--data", dir]),
     ...(options.args ?? []),
   ], { cwd: ROOT, stdin: "null", stdout: "null", stderr: "piped" });
