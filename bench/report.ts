@@ -146,8 +146,6 @@ export interface Results {
   throughput: ThroughputRow[];
   latency: LatencyRow[];
   idle: IdleRow[];
-  /** Free-form rows (the real-GDP comparison), already formatted. */
-  extra: string[];
   notes: string[];
 }
 
@@ -293,6 +291,15 @@ export function report(m: Machine, plan: Plan, command: string, r: Results): str
     "client reads every record's send time and records receive − send (one machine clock).",
     `Records sent in the first ${plan.latencyWarmup} s are warm-up and not sampled. For the`,
     "gateway the time includes the append's SQLite commit.",
+    ...(r.latency.some((l) => l.system.includes("real GDP"))
+      ? [
+        "",
+        "The rows _gdp-ws on real GDP_ and _gdp-reader -s_ ran on a real GDP (`--real-gdp LOG`, see",
+        "`bench/real_gdp.ts`): the gateway with `--backend libgdp --libgdp-append`, its subscribers",
+        "and libgdp's own `gdp-reader -s` on the same log in the same run, the producer appending",
+        "through the gateway. The difference between the two rows is what the gateway adds.",
+      ]
+      : []),
     "",
     "## Idle memory",
     "",
@@ -300,7 +307,6 @@ export function report(m: Machine, plan: Plan, command: string, r: Results): str
     "",
     "Connections that subscribe to nothing; the server's resident memory (VmRSS) 1 s after",
     "start and 2 s after the last one opened, divided by the number of connections.",
-    ...(r.extra.length ? ["", ...r.extra] : []),
   ];
   if (r.notes.length) lines.push("", ...r.notes.map((n) => `- ${n}`));
   lines.push("", END);

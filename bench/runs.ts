@@ -357,9 +357,9 @@ export async function liveRun(
 export async function latencyRun(
   target: Target,
   plan: Plan,
-  options: { clients: number; rate: number; batch: boolean },
+  options: { clients: number; rate: number; batch: boolean; subject?: string },
 ): Promise<LatencyRow> {
-  const subject = uniqueName("latency");
+  const subject = options.subject ?? uniqueName("latency");
   await target.prepare([subject]);
   const { rate } = options;
   const count = Math.round(rate * (plan.latencyWarmup + plan.latencySeconds));
