@@ -115,9 +115,11 @@ Deno.test("deno task compile --dry-run prints the hard-coded deno compile comman
 });
 
 Deno.test("deno task compile --help, and bad options in one line with exit 2", async (t) => {
-  const help = await deno(["task", "compile", "--help"]);
-  assert.equal(help.code, 0);
-  assert.match(help.stdout, /^Usage: deno task compile \[--data DIR\] \[--libgdp PATH\]/);
+  for (const args of [["--help"], ["--", "--help"]]) {
+    const help = await deno(["task", "compile", ...args]);
+    assert.equal(help.code, 0, args.join(" "));
+    assert.match(help.stdout, /^Usage: deno task compile \[--data DIR\] \[--libgdp PATH\]/);
+  }
   const cases: [string[], string][] = [
     [["--frobnicate"], "error: unknown option --frobnicate for deno task compile"],
     [["--data"], "error: --data needs a value"],
@@ -147,6 +149,11 @@ Deno.test("the binary, from outside the repo with no flags, serves its baked dat
         body: "baked",
       });
       assert.equal(posted.status, 201, await posted.text());
+      for (const path of ["/", "/healthz", "/readyz"]) {
+        const res = await fetch(`http://127.0.0.1:8080${path}`);
+        await res.body?.cancel();
+        assert.ok(res.status < 500, `GET ${path} works inside the grants: ${res.status}`);
+      }
       const client = await TestClient.connect("ws://127.0.0.1:8080/");
       client.send({ logname: "demo.binary", startrec: 1, numrec: 1 });
       assert.equal((await client.next()).datum!.data, "baked");
