@@ -29,6 +29,7 @@ import { Metrics } from "./metrics.ts";
 import { checkLogname } from "./names.ts";
 import { infoObject, tsObject } from "./protocol.ts";
 import { Session } from "./session.ts";
+import { consoleResponse } from "./web_console.ts";
 
 /** The subprotocol that asks for batch mode. */
 export const BATCH_PROTOCOL = "gdp-ws.batch";
@@ -393,7 +394,7 @@ function allowCreate(gw: GatewayParts, address: string): void {
   );
 }
 
-/** Routes open to anyone: health, readiness, metrics and the page. */
+/** Routes open to anyone: health, readiness, metrics and the console's files. */
 async function servePublic(request: Request, path: string, gw: GatewayParts): Promise<Response> {
   const { backend, hub, metrics } = gw;
   if (path === "/healthz") return json({ status: "ok" });
@@ -415,7 +416,8 @@ async function servePublic(request: Request, path: string, gw: GatewayParts): Pr
   if (path === "/metrics" && request.method === "GET") {
     return new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } });
   }
-  if (path === "/" && request.method === "GET") return placeholder();
+  const page = consoleResponse(request.method, path);
+  if (page) return page;
   return json({ error: `nothing at ${path}` }, 404);
 }
 
@@ -544,11 +546,4 @@ function json(body: unknown, status = 200, headers: Record<string, string> = {})
     status,
     headers: { "content-type": "application/json", ...headers },
   });
-}
-
-function placeholder(): Response {
-  const html = `<!doctype html><meta charset="utf-8"><title>gdp-ws</title>
-<h1>gdp-ws</h1><p>A WebSocket gateway onto the Global Data Plane. Connect a WebSocket to this
-address and send <code>{"logname": "NAME", "startrec": 0, "numrec": 0}</code>.</p>`;
-  return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
 }

@@ -1,0 +1,252 @@
+// @ts-check
+/**
+ * One watched log: a header with its status, records per second and counts, a live chart when
+ * the payloads are numbers, the error (in words, with its code) if the subscription failed,
+ * and a table of the newest records. The table keeps at most MAX_ROWS rows and is updated once
+ * per animation frame, so hundreds of records a second cost a few DOM operations a frame.
+ *
+ * @module
+ */
+
+import { LiveChart, numberIn } from "./chart.js";
+
+/** @typedef {import("../client/gdp-ws.js").GdpRecord} GdpRecord */
+/** @typedef {import("../client/gdp-ws.js").GdpWsClient} GdpWsClient */
+/** @typedef {import("../client/gdp-ws.js").GdpWsError} GdpWsError */
+/** @typedef {import("../client/gdp-ws.js").Subscription} Subscription */
+
+/** Rows a table keeps: the newest. */
+export const MAX_ROWS = 200;
+
+/** What an ep_stat code means, in words. */
+const CODE_WORDS = /** @type {Record<number, string>} */ ({
+  400: "The request was malformed",
+  401: "A token is needed",
+  403: "Not allowed",
+  413: "Too large",
+  429: "Too many subscriptions on this connection",
+  500: "The gateway failed",
+  501: "The backend cannot do this",
+  503: "The gateway or the GDP is unavailable",
+  600: "No such log",
+});
+
+/**
+ * @typedef {object} PanelOptions
+ * @property {string} logname
+ * @property {number} start
+ * @property {number} count
+ */
+
+export class Panel {
+  /** @type {HTMLElement} */ element;
+  /** @type {Subscription} */ #sub;
+  /** @type {LiveChart} */ #chart;
+  /** @type {GdpRecord[]} */ #pending = [];
+  #received = 0;
+  #lastCount = 0;
+  #frameQueued = false;
+  /** @type {ReturnType<typeof setInterval>} */ #ticker;
+  /** @type {Record<string, HTMLElement>} */ #parts;
+  #closedByUser = false;
+
+  /**
+   * @param {GdpWsClient} client
+   * @param {PanelOptions} options
+   * @param {() => void} onRemove
+   */
+  constructor(client, options, onRemove) {
+    this.element = panelElement(options.logname);
+    this.#parts = parts(this.element);
+    this.#chart = new LiveChart(/** @type {HTMLCanvasElement} */ (this.#parts.chart));
+    this.#sub = client.subscribe(options.logname, {
+      start: options.start,
+      count: options.count,
+      onRecord: (record) => this.#onRecord(record),
+      onDone: () => this.#status(this.#sub.ended && this.#closedByUser ? "closed" : "done"),
+      onError: (error) => this.#onError(error),
+      onWarning: (error) => this.#showError(error),
+    });
+    this.#parts.close.addEventListener("click", () => {
+      this.close();
+      onRemove();
+    });
+    this.#ticker = setInterval(() => this.#tick(), 1000);
+    this.#status(client.state === "live" ? "live" : "resuming");
+  }
+
+  /** The log this panel watches. */
+  get logname() {
+    return this.#sub.logname;
+  }
+
+  /**
+   * The connection changed state: show whether this subscription is flowing.
+   * @param {string} state
+   */
+  connection(state) {
+    if (this.#sub.ended) return;
+    this.#status(state === "live" ? "live" : "resuming");
+  }
+
+  /** Unsubscribes and stops updating. */
+  close() {
+    this.#closedByUser = true;
+    clearInterval(this.#ticker);
+    this.#sub.close();
+    this.element.remove();
+  }
+
+  /** @param {GdpRecord} record */
+  #onRecord(record) {
+    this.#received++;
+    if (record.encoding === "text") {
+      const value = numberIn(record.data);
+      if (value !== undefined) this.#chart.add(record.recno, value);
+    }
+    this.#pending.push(record);
+    if (this.#pending.length > MAX_ROWS) this.#pending.splice(0, this.#pending.length - MAX_ROWS);
+    if (!this.#frameQueued) {
+      this.#frameQueued = true;
+      requestAnimationFrame(() => this.#render());
+    }
+  }
+
+  /** Adds the records that arrived since the last frame at the top, and trims the bottom. */
+  #render() {
+    this.#frameQueued = false;
+    const body = this.#parts.rows;
+    const fragment = document.createDocumentFragment();
+    for (let i = this.#pending.length - 1; i >= 0; i--) {
+      fragment.append(row(/** @type {GdpRecord} */ (this.#pending[i])));
+    }
+    body.prepend(fragment);
+    this.#pending = [];
+    while (body.childElementCount > MAX_ROWS) body.lastElementChild?.remove();
+    this.#parts.capped.hidden = this.#received <= MAX_ROWS;
+    this.#parts.total.textContent = String(this.#received);
+    this.#parts.last.textContent = String(this.#sub.lastRecno);
+    this.#parts.chart.hidden = this.#chart.size < 2;
+    if (!this.#parts.chart.hidden) this.#chart.draw();
+  }
+
+  #tick() {
+    this.#parts.rate.textContent = String(this.#received - this.#lastCount);
+    this.#lastCount = this.#received;
+  }
+
+  /** @param {GdpWsError} error */
+  #onError(error) {
+    this.#showError(error);
+    this.#status("failed");
+    if (this.#received === 0) this.#parts.records.hidden = true;
+    clearInterval(this.#ticker);
+  }
+
+  /** @param {GdpWsError} error */
+  #showError(error) {
+    const box = this.#parts.error;
+    box.hidden = false;
+    box.dataset.code = String(error.code);
+    box.replaceChildren(
+      `${CODE_WORDS[error.code] ?? "Error"} (code ${error.code})`,
+      Object.assign(document.createElement("code"), { textContent: error.message }),
+    );
+  }
+
+  /** @param {string} status */
+  #status(status) {
+    const badge = this.#parts.status;
+    if (badge.dataset.status === "failed") return;
+    badge.dataset.status = status;
+    badge.textContent = status;
+  }
+}
+
+/** @param {string} logname */
+function panelElement(logname) {
+  const panel = document.createElement("article");
+  panel.className = "panel";
+  panel.dataset.logname = logname;
+  panel.innerHTML = `
+    <header>
+      <h3></h3>
+      <span class="badge" data-part="status"></span>
+      <button type="button" class="close" data-part="close" title="Unsubscribe">✕</button>
+    </header>
+    <div class="stats">
+      <span><b data-part="rate">0</b> records/s</span>
+      <span><b data-part="total">0</b> received</span>
+      <span>last recno <b data-part="last">–</b></span>
+    </div>
+    <canvas class="chart" data-part="chart" hidden></canvas>
+    <div class="error" data-part="error" role="alert" hidden></div>
+    <div class="records" data-part="records">
+      <table>
+        <thead><tr><th>recno</th><th>time</th><th>data</th></tr></thead>
+        <tbody data-part="rows"></tbody>
+      </table>
+      <p class="capped" data-part="capped" hidden>Showing the newest ${MAX_ROWS} records.</p>
+    </div>`;
+  const title = /** @type {HTMLElement} */ (panel.querySelector("h3"));
+  title.textContent = logname;
+  title.title = logname;
+  return panel;
+}
+
+/**
+ * @param {HTMLElement} panel
+ * @returns {Record<string, HTMLElement>}
+ */
+function parts(panel) {
+  /** @type {Record<string, HTMLElement>} */
+  const found = {};
+  for (const el of panel.querySelectorAll("[data-part]")) {
+    found[/** @type {HTMLElement} */ (el).dataset.part ?? ""] = /** @type {HTMLElement} */ (el);
+  }
+  return found;
+}
+
+/** @param {GdpRecord} record */
+function row(record) {
+  const tr = document.createElement("tr");
+  tr.className = "fresh";
+  tr.dataset.recno = String(record.recno);
+  const recno = cell("recno", String(record.recno));
+  const clock = record.date.toLocaleTimeString(undefined, { hour12: false });
+  const ms = String(record.date.getMilliseconds()).padStart(3, "0");
+  const time = cell("time", `${clock}.${ms}`);
+  time.title = record.date.toISOString();
+  const data = cell("data", "");
+  if (record.encoding === "base64") {
+    data.append(
+      Object.assign(document.createElement("span"), { className: "enc", textContent: "hex" }),
+    );
+    data.append(hex(record.data));
+  } else {
+    data.append(record.data.length > 500 ? `${record.data.slice(0, 500)}…` : record.data);
+  }
+  tr.append(recno, time, data);
+  return tr;
+}
+
+/**
+ * @param {string} className
+ * @param {string} text
+ */
+function cell(className, text) {
+  const td = document.createElement("td");
+  td.className = className;
+  td.textContent = text;
+  return td;
+}
+
+/** The first bytes of a base64 payload in hex. @param {string} base64 */
+function hex(base64) {
+  const bytes = atob(base64);
+  let out = "";
+  for (let i = 0; i < Math.min(bytes.length, 64); i++) {
+    out += bytes.charCodeAt(i).toString(16).padStart(2, "0") + " ";
+  }
+  return bytes.length > 64 ? `${out}… (${bytes.length} bytes)` : out.trimEnd();
+}
