@@ -11,8 +11,15 @@
  *
  * @example
  * ```ts
- * const stream = openEventStream(hub, request, limits, () => clients.delete(stream));
- * return stream.response;
+ * import { DEFAULT_LIMITS } from "./config.ts";
+ * import type { Hub } from "./hub.ts";
+ *
+ * function serveEvents(hub: Hub, logname: string, request: Request): Response {
+ *   const url = new URL(request.url);
+ *   const subscription = parseEventsRequest(logname, url, request.headers, DEFAULT_LIMITS);
+ *   if (subscription === "done") return new Response(null, { status: 204 });
+ *   return new EventStream(hub, subscription, DEFAULT_LIMITS, () => {}).response;
+ * }
  * ```
  *
  * @module

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { clientTests } from "./client/suite.js";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const RUNNER = fileURLToPath(new URL("./client/node_runner.js", import.meta.url));
 
 async function nodeVersion(): Promise<string | undefined> {

@@ -2,6 +2,8 @@
 
 import { clientTests } from "./client/suite.js";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 for (const { name, fn } of clientTests) {
   Deno.test({ name: `deno: ${name}`, fn });
 }

@@ -5,6 +5,8 @@ import type { Limits } from "../src/config.ts";
 import type { Gateway } from "../src/server.ts";
 import { appendRange, embeddedFixture, serveForTest } from "./helpers/gateway.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const opts = {};
 
 /** One parsed SSE block: its fields, or a comment. */
@@ -29,10 +31,12 @@ class SseReader {
   async next(timeoutMs = 10_000): Promise<SseEvent | undefined> {
     const deadline = Date.now() + timeoutMs;
     while (!this.#buffer.includes("\n\n")) {
-      const timer = new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error("no event in time")), deadline - Date.now())
-      );
-      const { value, done } = await Promise.race([this.#reader.read(), timer]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no event in time")), deadline - Date.now());
+      });
+      const { value, done } = await Promise.race([this.#reader.read(), timeout])
+        .finally(() => clearTimeout(timer));
       if (done) return undefined;
       this.#buffer += value;
     }
