@@ -259,7 +259,7 @@ export async function readSecret(path: string): Promise<Uint8Array> {
   try {
     bytes = await Deno.readFile(path);
   } catch (error) {
-    throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
+    throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
   }
   let end = bytes.length;
   while (end > 0 && (bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d)) end--;
@@ -442,7 +442,7 @@ async function readText(path: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (error) {
-    throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
+    throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -226,8 +226,9 @@ function version(baked: Baked | undefined): number {
 
 /** Reports `error` on one line; usage and configuration mistakes exit 2, the rest 1. */
 function fail(error: unknown, baked: Baked | undefined): number {
-  console.error(`gdp-ws: ${denialMessage(error, baked) ?? describe(error)}`);
-  return error instanceof ConfigError ? 2 : 1;
+  const denial = denialMessage(error, baked);
+  console.error(`gdp-ws: ${denial ?? describe(error)}`);
+  return error instanceof ConfigError && !denial ? 2 : 1;
 }
 
 /** The message of an error and of its causes, so a wrapped permission error stays visible. */

@@ -205,6 +205,7 @@ Deno.test("outside its grants the binary is refused, naming the grant and how to
         ["--cert", "/etc/hostname", "--key", "/etc/hostname"],
         refused(`read access to "/etc/hostname"`),
       ],
+      [["--auth-secret", "/etc/hostname"], refused(`read access to "/etc/hostname"`)],
       [
         ["--backend", "libgdp", "--libgdp", "/usr/lib/libgdp.so.2.1"],
         refused(`ffi access to "/usr/lib/libgdp.so.2.1"`),
