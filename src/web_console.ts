@@ -28,6 +28,9 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'",
 ].join("; ");
 
+/** Where the client library is served, for `import { connect } from "http://HOST:8080/client/gdp-ws.js"`. */
+export const CLIENT_PATH = "/client/gdp-ws.js";
+
 const HEADERS = {
   "content-security-policy": CONSOLE_CSP,
   "x-content-type-options": "nosniff",
@@ -40,7 +43,9 @@ export function consoleResponse(method: string, path: string): Response | undefi
   if (method !== "GET" && method !== "HEAD") return undefined;
   const asset = CONSOLE_ASSETS[path];
   if (!asset) return undefined;
+  // The client library is public code: pages on other origins may import it from here.
+  const cors = path === CLIENT_PATH ? { "access-control-allow-origin": "*" } : {};
   return new Response(method === "HEAD" ? null : asset.body, {
-    headers: { ...HEADERS, "content-type": asset.type },
+    headers: { ...HEADERS, ...cors, "content-type": asset.type },
   });
 }

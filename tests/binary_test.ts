@@ -154,6 +154,16 @@ Deno.test("the binary, from outside the repo with no flags, serves its baked dat
         await res.body?.cancel();
         assert.ok(res.status < 500, `GET ${path} works inside the grants: ${res.status}`);
       }
+      // The console and the client library are built into the binary.
+      const builtIn: [string, string][] = [["/", "gdp-ws console"], [
+        "/client/gdp-ws.js",
+        "connect(",
+      ]];
+      for (const [path, text] of builtIn) {
+        const res = await fetch(`http://127.0.0.1:8080${path}`);
+        assert.equal(res.status, 200, path);
+        assert.ok((await res.text()).includes(text), `${path} is the console's file`);
+      }
       const client = await TestClient.connect("ws://127.0.0.1:8080/");
       client.send({ logname: "demo.binary", startrec: 1, numrec: 1 });
       assert.equal((await client.next()).datum!.data, "baked");

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { ASSET_SOURCES, ASSETS_MODULE, assetsModule } from "../scripts/console_assets.ts";
-import { CONSOLE_CSP } from "../src/web_console.ts";
+import { CLIENT_PATH, CONSOLE_CSP } from "../src/web_console.ts";
 import { embeddedFixture, serveForTest } from "./helpers/gateway.ts";
 
 Deno.test("src/console_assets.ts holds web/ and client/ as they are (else: deno task console)", async () => {
@@ -34,6 +34,10 @@ Deno.test("the console is served with its content types, a strict CSP and no inl
     }
     assert.match(CONSOLE_CSP, /default-src 'none'/);
     assert.match(CONSOLE_CSP, /script-src 'self'(;|$)/);
+    const library = await fetch(base + CLIENT_PATH);
+    assert.equal(library.headers.get("access-control-allow-origin"), "*", "importable anywhere");
+    assert.equal((await fetch(base + "/")).headers.get("access-control-allow-origin"), null);
+    await library.body?.cancel();
     const head = await fetch(base + "/", { method: "HEAD" });
     assert.equal(head.status, 200);
     assert.equal(await head.text(), "");
