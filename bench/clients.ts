@@ -103,9 +103,12 @@ class Tally {
     this.poke();
   }
 
-  /** Fewest records of any client still connected (Infinity when none is). */
+  /** The fewest records of any client in the run's other processes (the producer's pacing). */
+  others = Infinity;
+
+  /** Fewest records of any client still connected, here or elsewhere (Infinity when none is). */
   minGot(): number {
-    let min = Infinity;
+    let min = this.others;
     for (let i = 0; i < this.got.length; i++) {
       if (!this.#gone[i] && this.got[i]! < min) min = this.got[i]!;
     }
@@ -190,18 +193,26 @@ async function run(config: ClientConfig): Promise<ClientResult> {
       tally.expect = Math.floor(production.acked / Math.max(1, config.logs));
       emit({ event: "produced", acked: production.acked });
     });
-  } else if (config.follower) {
-    // The producer's process tells the orchestrator, which tells us: "expect N".
-    void stdin.next().then(({ value }) => {
-      tally.expect = Number(String(value ?? "").split(" ")[1] ?? 0);
-      tally.poke();
-    });
-  } else if (!config.idle) {
+  } else if (!config.follower && !config.idle) {
     await connected.subscribe();
   }
+  // Across processes (through the orchestrator): followers report their slowest client, the
+  // producer's process learns the slowest of them ("min N"), followers the total ("expect N").
+  void (async () => {
+    for (let line = await stdin.next(); !line.done; line = await stdin.next()) {
+      const [word, value] = line.value.split(" ");
+      if (word === "min") tally.others = Number(value);
+      if (word === "expect") tally.expect = Number(value);
+      tally.poke();
+    }
+  })();
+  const progress = config.follower
+    ? setInterval(() => emit({ event: "progress", min: String(tally.minGot()) }), 25)
+    : undefined;
   while (!(production.done && tally.allDone()) && performance.now() < deadline) {
     await tally.wait(deadline - performance.now());
   }
+  clearInterval(progress);
   const timedOut = !(production.done && tally.allDone());
   const tDone = wallMs();
   const used = process.cpuUsage(cpu);
@@ -279,6 +290,19 @@ async function produce(
   tally.poke();
 }
 
+/** Connections opened at once: thousands at a time overflow a listener's backlog. */
+const CONNECT_WAVE = 200;
+
+/** `n` results of `open`, at most {@linkcode CONNECT_WAVE} pending at a time. */
+async function inWaves<T>(n: number, open: () => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  while (out.length < n) {
+    const wave = Math.min(CONNECT_WAVE, n - out.length);
+    out.push(...await Promise.all(Array.from({ length: wave }, open)));
+  }
+  return out;
+}
+
 function openWs(url: string, batch: boolean): Promise<WebSocket> {
   const socket = batch ? new WebSocket(url, [BATCH_PROTOCOL]) : new WebSocket(url);
   return new Promise((resolve, reject) => {
@@ -299,9 +323,7 @@ async function connectWs(
   tally: Tally,
   production: Production,
 ): Promise<Connected> {
-  const sockets = await Promise.all(
-    Array.from({ length: config.clients }, () => openWs(config.url, config.batch)),
-  );
+  const sockets = await inWaves(config.clients, () => openWs(config.url, config.batch));
   sockets.forEach((socket, i) => {
     socket.onmessage = (e: MessageEvent) => {
       const now = wallMs();
@@ -400,9 +422,7 @@ async function connectNats(
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
   let closing = false;
-  const conns = await Promise.all(
-    Array.from({ length: config.clients }, () => connect({ servers: config.url })),
-  );
+  const conns = await inWaves(config.clients, () => connect({ servers: config.url }));
   conns.forEach((nc, i) => {
     nc.closed().then((error: void | Error) => {
       if (closing) return;

@@ -39,6 +39,8 @@ export class JsonProcess {
   readonly child: Deno.ChildProcess;
   readonly #lines: Record<string, unknown>[] = [];
   readonly #waiters = new Set<() => void>();
+  #writing: Promise<void> = Promise.resolve();
+  readonly #handlers = new Map<string, (line: Record<string, unknown>) => void>();
   #exited = false;
   #stderr = "";
 
@@ -93,14 +95,25 @@ export class JsonProcess {
     }
   }
 
+  /** Hands every line whose `event` is `event` to `handler` instead of queueing it. */
+  on(event: string, handler: (line: Record<string, unknown>) => void): void {
+    this.#handlers.set(event, handler);
+  }
+
   /** Writes one line to the child's stdin. */
-  async send(line: string): Promise<void> {
-    const writer = this.child.stdin.getWriter();
-    try {
-      await writer.write(new TextEncoder().encode(`${line}\n`));
-    } finally {
-      writer.releaseLock();
-    }
+  send(line: string): Promise<void> {
+    // One write at a time: a second writer on the locked stream would throw.
+    const write = async () => {
+      const writer = this.child.stdin.getWriter();
+      try {
+        await writer.write(new TextEncoder().encode(`${line}\n`));
+      } finally {
+        writer.releaseLock();
+      }
+    };
+    const sent = this.#writing.then(write);
+    this.#writing = sent.catch(() => {});
+    return sent;
   }
 
   kill(): void {
@@ -117,11 +130,16 @@ export class JsonProcess {
 
   async #read(): Promise<void> {
     for await (const line of lines(this.child.stdout)) {
+      let parsed: Record<string, unknown>;
       try {
-        this.#lines.push(JSON.parse(line));
+        parsed = JSON.parse(line);
       } catch {
         this.#stderr += `${line}\n`;
+        continue;
       }
+      const handler = this.#handlers.get(String(parsed.event));
+      if (handler) handler(parsed);
+      else this.#lines.push(parsed);
       this.#wake();
     }
   }

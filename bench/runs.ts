@@ -155,6 +155,14 @@ async function measure(
     await Promise.all(processes.map((p) => p.send("go")));
     const deadline = config.deadlineMs + 30_000;
     if (config.producer && processes.length > 1) {
+      // The producer paces itself by the slowest subscriber of every process, not just its own.
+      const mins = processes.map(() => 0);
+      processes.slice(1).forEach((p, k) =>
+        p.on("progress", (line) => {
+          mins[k + 1] = Number(line.min);
+          void processes[0]!.send(`min ${Math.min(...mins.slice(1))}`).catch(() => {});
+        })
+      );
       void processes[0]!.next<{ acked: number }>("produced", deadline).then(({ acked }) => {
         const expect = Math.floor(acked / Math.max(1, config.logs));
         return Promise.all(processes.slice(1).map((p) => p.send(`expect ${expect}`)));
