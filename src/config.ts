@@ -103,6 +103,22 @@ export interface Config {
   shareFanOut: boolean;
 }
 
+/** Timing of the libgdp backend (see `src/backend/libgdp/upstream.ts`). */
+export const LIBGDP_DEFAULTS = Object.freeze({
+  /** A record past a gap waits this long for the missing one before it is read (ms). */
+  reorderHoldMs: 200,
+  /** First delay before a failed subscribe is retried (ms); doubles each try. */
+  retryInitialMs: 500,
+  /** Longest delay between retries (ms). */
+  retryMaxMs: 30_000,
+  /** How long a log may stay unreachable before its subscribers get a 503 (ms). */
+  downAfterMs: 10_000,
+  /** A followed log's end is read this often when no record arrived meanwhile (ms). */
+  probeMs: 5_000,
+  /** Logs that may hold a libgdp subscription (kept for the process's life); more poll. */
+  maxSubscribed: 10_000,
+});
+
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxConnections: 10_000,
   maxSubscriptions: 1_000,

@@ -276,7 +276,8 @@ export function encodeRecord(record: LogRecord, address: ReplyAddress, style: St
   const { item, key } = style;
   const [data, encoding] = payload(record.data, address.encoding ?? "text");
   const enc = encoding ? `${item}"encoding"${key}"base64"` : "";
-  return `{${head(address, style)}"ep_stat"${key}${style.compact ? OK_COMPACT : OK}${item}` +
+  const stat = record.status ? encodeEpStat(record.status, style) : style.compact ? OK_COMPACT : OK;
+  return `{${head(address, style)}"ep_stat"${key}${stat}${item}` +
     `"datum"${key}{"recno"${key}${record.recno}${item}"data"${key}${JSON.stringify(data)}${enc}` +
     `${item}"ts"${key}${encodeTs(record.ts, style)}}${item}"type"${key}${EventType.DATA}}`;
 }
@@ -289,10 +290,12 @@ export function encodeStatus(
   style: Style,
 ): string {
   const { item, key } = style;
-  return `{${head(address, style)}"ep_stat"${key}[${epStat[0]}${item}${
-    JSON.stringify(epStat[1])
-  }]` +
+  return `{${head(address, style)}"ep_stat"${key}${encodeEpStat(epStat, style)}` +
     `${item}"type"${key}${type}}`;
+}
+
+function encodeEpStat(epStat: readonly [number, string], style: Style): string {
+  return `[${epStat[0]}${style.item}${JSON.stringify(epStat[1])}]`;
 }
 
 /** A FAILURE event for an error. */
@@ -303,7 +306,8 @@ export function encodeError(error: GdpError, address: ReplyAddress, style: Style
 /** The SUCCESS answer to an append: the new record's recno and timestamp. */
 export function encodeAppended(record: LogRecord, address: ReplyAddress, style: Style): string {
   const { item, key } = style;
-  return `{${head(address, style)}"ep_stat"${key}${style.compact ? OK_COMPACT : OK}${item}` +
+  const stat = record.status ? encodeEpStat(record.status, style) : style.compact ? OK_COMPACT : OK;
+  return `{${head(address, style)}"ep_stat"${key}${stat}${item}` +
     `"datum"${key}{"recno"${key}${record.recno}${item}"ts"${key}${encodeTs(record.ts, style)}}` +
     `${item}"type"${key}${EventType.SUCCESS}}`;
 }

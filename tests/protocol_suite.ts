@@ -150,10 +150,9 @@ function subscriptionTests(test: Register): void {
     const client = await ctx.connect();
     client.send({ logname: "demo.shape", startrec: 1 });
     const frame = await client.nextFrame();
-    assert.match(
-      frame,
-      /^\{"logname": "demo\.shape", "ep_stat": \[200, "OK"\], "datum": \{"recno": 1, /,
-    );
+    const head =
+      `{"logname": "demo.shape", "ep_stat": ${ctx.fixture.recordStat}, "datum": {"recno": 1, `;
+    assert.ok(frame.startsWith(head), frame);
     assert.match(
       frame,
       /"data": "record 1", "ts": \{"tv_sec": \d+, "tv_nsec": \d+, "tv_accuracy": [\d.]+\}\}/,

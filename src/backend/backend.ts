@@ -18,12 +18,20 @@ export interface Timestamp {
   accuracy: number;
 }
 
+/** `ep_stat` as a backend reports it: GDP's detail code and its text. */
+export type RecordStatus = readonly [code: number, text: string];
+
 /** One record of a log. */
 export interface LogRecord {
   /** Record number, from 1, without gaps. */
   recno: number;
   ts: Timestamp;
   data: Uint8Array;
+  /**
+   * The status the record came with, sent as its `ep_stat` (libgdp's own
+   * text, e.g. `[200, "OK [200 = 0xc8]"]`); absent means `[200, "OK"]`.
+   */
+  status?: RecordStatus;
 }
 
 /** What a backend knows about one log. */

@@ -8,6 +8,8 @@ import { type Gateway, startGateway } from "../../src/server.ts";
 /** What the shared protocol suite needs from a backend under test. */
 export interface SuiteFixture {
   backend: Backend;
+  /** The `ep_stat` records arrive with, as the raw text of the wire. */
+  recordStat: string;
   createLog(name: string): Promise<void>;
   append(name: string, data: Uint8Array): Promise<void>;
   teardown(): Promise<void>;
@@ -55,6 +57,7 @@ export async function embeddedFixture(): Promise<SuiteFixture & { dataDir: strin
   return {
     dataDir,
     backend,
+    recordStat: '[200, "OK"]',
     createLog: async (name) => void await backend.create(name),
     append: async (name, data) => {
       const log = await backend.open(name);

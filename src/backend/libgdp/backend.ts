@@ -20,9 +20,10 @@
 
 import type { Backend, BackendState, LogHandle, LogInfo, LogRecord, Unfollow } from "../backend.ts";
 import { GdpError } from "../../errors.ts";
-import { feedCounters } from "./feed.ts";
+import { LIBGDP_DEFAULTS } from "../../config.ts";
 import { type FfiCounters, IoMode, Libgdp } from "./ffi.ts";
 import { EventPump } from "./pump.ts";
+import { reorderCounters } from "./reorder.ts";
 import {
   Upstream,
   type UpstreamContext,
@@ -38,12 +39,19 @@ export interface LibgdpOptions {
   router?: string;
   /** How long a record past a gap waits for the missing one before it is read (ms). */
   reorderHoldMs?: number;
-  /** First delay before reopening a log after link loss (ms); doubles each try. */
+  /** First delay before a failed subscribe is retried (ms); doubles each try. */
   retryInitialMs?: number;
-  /** Longest delay between reopen attempts (ms). */
+  /** Longest delay between retries (ms). */
   retryMaxMs?: number;
   /** How long a log may stay unreachable before followers get a 503 (ms). */
   downAfterMs?: number;
+  /** How often a followed log's end is read when no record arrived meanwhile (ms). */
+  probeMs?: number;
+  /**
+   * Logs that may hold a libgdp subscription. A subscription is kept for the
+   * life of the process (docs/libgdp.md); past this many, follows poll.
+   */
+  maxSubscribed?: number;
   /**
    * Open logs for appending too (`GDP_MODE_RA`). Off by default: appending
    * needs the log's signing key, and a gateway usually only reads.
@@ -51,19 +59,13 @@ export interface LibgdpOptions {
   appendable?: boolean;
 }
 
-/** Defaults of {@linkcode LibgdpOptions}. */
-export const LIBGDP_DEFAULTS = {
-  reorderHoldMs: 200,
-  retryInitialMs: 500,
-  retryMaxMs: 30_000,
-  downAfterMs: 10_000,
-} as const;
-
 /** Counters of one backend, as plain numbers (for `/metrics`). */
 export interface LibgdpCounters extends FfiCounters, UpstreamCounters {
   /** Logs with an open handle (or one being opened). */
   openLogs: number;
-  /** Followers across all logs. */
+  /** Logs whose handle holds a subscription (kept until the process exits). */
+  subscribedLogs: number;
+  /** Logs with a follower. */
   followers: number;
   /** Events that arrived for handles already closed (freed unseen). */
   orphanEvents: number;
@@ -105,7 +107,14 @@ export class LibgdpBackend implements Backend {
   readonly #pump: EventPump;
   readonly #options: UpstreamOptions;
   readonly #appendable: boolean;
-  readonly #counters: UpstreamCounters = { ...feedCounters(), reconnects: 0, downReports: 0 };
+  readonly #counters: UpstreamCounters = {
+    ...reorderCounters(),
+    resubscribes: 0,
+    probes: 0,
+    downReports: 0,
+    polledFollows: 0,
+  };
+  #subscribed = 0;
   readonly #ready: Promise<void>;
   #initState: "pending" | "done" | GdpError = "pending";
   readonly #logs = new Map<string, Upstream>();
@@ -195,17 +204,17 @@ export class LibgdpBackend implements Backend {
       return { ready: false, state: "down", detail: this.#initState.message };
     }
     let down = 0;
-    let recovering = 0;
+    let failing = 0;
     for (const upstream of this.#logs.values()) {
-      if (upstream.health === "down") down++;
-      else if (upstream.health === "recovering") recovering++;
+      const health = upstream.health;
+      if (health.kind === "failing") health.reported ? down++ : failing++;
     }
     if (down > 0) {
       const detail = `${down} log(s) unreachable for over ${this.#options.downAfterMs} ms`;
       return { ready: false, state: "down", detail };
     }
-    if (recovering > 0) {
-      return { ready: true, state: "connecting", detail: `reconnecting ${recovering} log(s)` };
+    if (failing > 0) {
+      return { ready: true, state: "connecting", detail: `retrying ${failing} log(s)` };
     }
     return { ready: true, state: "ok" };
   }
@@ -217,7 +226,7 @@ export class LibgdpBackend implements Backend {
    */
   counters(): Record<keyof LibgdpCounters, number> {
     let followers = 0;
-    for (const upstream of this.#logs.values()) followers += upstream.followers;
+    for (const upstream of this.#logs.values()) if (upstream.followed) followers++;
     const pump = this.#pump.counters;
     return {
       ...this.#gdp.counters,
@@ -225,17 +234,22 @@ export class LibgdpBackend implements Backend {
       eventsFreed: pump.eventsFreed,
       ...this.#counters,
       openLogs: this.#logs.size,
+      subscribedLogs: this.#subscribed,
       followers,
       orphanEvents: this.#pump.orphans,
     };
   }
 
   /** `[detail, ep_stat_tostr text]` of an EP_STAT, for status reporting. */
-  decodeStat(stat: number): [number, string] {
+  decodeStat(stat: number): readonly [number, string] {
     return this.#gdp.decodeStat(stat);
   }
 
-  /** Unsubscribes and closes every log; libgdp itself stays loaded. */
+  /**
+   * Stops every log: handles without a subscription are closed, subscribed
+   * ones stay open until the process exits (docs/libgdp.md); libgdp itself
+   * stays loaded.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -268,6 +282,11 @@ export class LibgdpBackend implements Backend {
       detach: (gin) => pump.detach(gin),
       // unique per process, so two backends never share one
       nextUdata: nextProcessUdata,
+      claimSubscription: () => {
+        if (this.#subscribed >= this.#options.maxSubscribed) return false;
+        this.#subscribed++;
+        return true;
+      },
       forget: (upstream) => {
         if (logs.get(upstream.name) === upstream) logs.delete(upstream.name);
       },
@@ -302,19 +321,16 @@ function resolveOptions(opts: LibgdpOptions): UpstreamOptions {
     if (!Number.isFinite(v) || v < 0) throw GdpError.badRequest(name, "must be a number >= 0");
     return v;
   };
-  const retryInitialMs = Math.max(
-    1,
-    pick(opts.retryInitialMs, LIBGDP_DEFAULTS.retryInitialMs, "retryInitialMs"),
-  );
+  const d = LIBGDP_DEFAULTS;
+  const retryInitialMs = Math.max(1, pick(opts.retryInitialMs, d.retryInitialMs, "retryInitialMs"));
   return {
     mode: opts.appendable ? IoMode.RA : IoMode.RO,
-    reorderHoldMs: pick(opts.reorderHoldMs, LIBGDP_DEFAULTS.reorderHoldMs, "reorderHoldMs"),
+    reorderHoldMs: pick(opts.reorderHoldMs, d.reorderHoldMs, "reorderHoldMs"),
     retryInitialMs,
-    retryMaxMs: Math.max(
-      retryInitialMs,
-      pick(opts.retryMaxMs, LIBGDP_DEFAULTS.retryMaxMs, "retryMaxMs"),
-    ),
-    downAfterMs: pick(opts.downAfterMs, LIBGDP_DEFAULTS.downAfterMs, "downAfterMs"),
+    retryMaxMs: Math.max(retryInitialMs, pick(opts.retryMaxMs, d.retryMaxMs, "retryMaxMs")),
+    downAfterMs: pick(opts.downAfterMs, d.downAfterMs, "downAfterMs"),
+    probeMs: Math.max(1, pick(opts.probeMs, d.probeMs, "probeMs")),
+    maxSubscribed: pick(opts.maxSubscribed, d.maxSubscribed, "maxSubscribed"),
   };
 }
 

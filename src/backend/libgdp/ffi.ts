@@ -19,7 +19,8 @@
  * @module
  */
 
-import type { LogRecord, Timestamp } from "../backend.ts";
+import type { LogRecord, RecordStatus, Timestamp } from "../backend.ts";
+import { EventType } from "../../protocol.ts";
 import { GdpError } from "../../errors.ts";
 
 /** The libgdp functions the gateway calls, as Deno FFI declarations. */
@@ -33,16 +34,6 @@ export const SYMBOLS = {
     result: "u32",
     nonblocking: true,
   },
-  /** EP_STAT gdp_init2(const char *router, uint32_t flags) (2.x). */
-  gdp_init2: {
-    parameters: [
-      "buffer", // const char *router_addr (NULL: from the parameter files)
-      "u32", // uint32_t flags
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
   /** char *ep_stat_tostr(EP_STAT, char *buf, size_t len). */
   ep_stat_tostr: {
     parameters: [
@@ -54,17 +45,6 @@ export const SYMBOLS = {
   },
 
   // ---- names (may query the name database) -------------------------------
-  /** EP_STAT gdp_name_parse(const char *, gdp_name_t, const char **) (2.x). */
-  gdp_name_parse: {
-    parameters: [
-      "buffer", // const char *hname
-      "buffer", // gdp_name_t gname (out, 32 bytes)
-      "buffer", // const char **xnamep (NULL, else the caller must free it)
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
   /** EP_STAT gdp_parse_name(const char *, gdp_name_t): hides warning 49. */
   gdp_parse_name: {
     parameters: [
@@ -83,7 +63,7 @@ export const SYMBOLS = {
     result: "usize", // char * (= external)
   },
 
-  // ---- logs, 2.x (gdp_gin_*) ----------------------------------------------
+  // ---- logs (gdp_gin_*) --------------------------------------------------
   /** EP_STAT gdp_gin_open(gdp_name_t, gdp_iomode_t, gdp_open_info_t *, gdp_gin_t **). */
   gdp_gin_open: {
     parameters: [
@@ -94,7 +74,6 @@ export const SYMBOLS = {
     ],
     result: "u32",
     nonblocking: true,
-    optional: true,
   },
   /** EP_STAT gdp_gin_close(gdp_gin_t *). */
   gdp_gin_close: {
@@ -103,7 +82,6 @@ export const SYMBOLS = {
     ],
     result: "u32",
     nonblocking: true,
-    optional: true,
   },
   /** EP_STAT gdp_gin_subscribe_by_recno(gin, start, nrecs, qos, cbfunc, udata). */
   gdp_gin_subscribe_by_recno: {
@@ -117,18 +95,6 @@ export const SYMBOLS = {
     ],
     result: "u32",
     nonblocking: true,
-    optional: true,
-  },
-  /** EP_STAT gdp_gin_unsubscribe(gdp_gin_t *, gdp_event_cbfunc_t, void *udata). */
-  gdp_gin_unsubscribe: {
-    parameters: [
-      "usize", // gdp_gin_t *gin
-      "usize", // gdp_event_cbfunc_t cbfunc (NULL)
-      "usize", // void *udata (NULL: a specific one may match nothing)
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
   },
   /** EP_STAT gdp_gin_read_by_recno(gdp_gin_t *, gdp_recno_t, gdp_datum_t *). */
   gdp_gin_read_by_recno: {
@@ -139,7 +105,6 @@ export const SYMBOLS = {
     ],
     result: "u32",
     nonblocking: true,
-    optional: true,
   },
   /** gdp_recno_t gdp_gin_getnrecs(const gdp_gin_t *): a cached count, no I/O. */
   gdp_gin_getnrecs: {
@@ -147,7 +112,6 @@ export const SYMBOLS = {
       "usize", // const gdp_gin_t *gin
     ],
     result: "i64",
-    optional: true,
   },
   /** EP_STAT gdp_gin_append(gdp_gin_t *, gdp_datum_t *, gdp_hash_t *prevhash). */
   gdp_gin_append: {
@@ -158,7 +122,6 @@ export const SYMBOLS = {
     ],
     result: "u32",
     nonblocking: true,
-    optional: true,
   },
   /** gdp_gin_t *gdp_event_getgin(gdp_event_t *). */
   gdp_event_getgin: {
@@ -166,128 +129,6 @@ export const SYMBOLS = {
       "usize", // gdp_event_t *gev
     ],
     result: "usize",
-    optional: true,
-  },
-
-  // ---- logs, 0.x (gdp_gcl_*) ----------------------------------------------
-  /** EP_STAT gdp_gcl_open(gdp_name_t, gdp_iomode_t, gdp_gcl_open_info_t *, gdp_gcl_t **). */
-  gdp_gcl_open: {
-    parameters: [
-      "buffer", // gdp_name_t name (32 bytes)
-      "i32", // gdp_iomode_t rw
-      "usize", // gdp_gcl_open_info_t *info (NULL)
-      "buffer", // gdp_gcl_t **pgcl (out, one pointer)
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
-  /** EP_STAT gdp_gcl_close(gdp_gcl_t *). */
-  gdp_gcl_close: {
-    parameters: [
-      "usize", // gdp_gcl_t *gcl
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
-  /** EP_STAT gdp_gcl_subscribe(gcl, start, numrecs, EP_TIME_SPEC *timeout, cbfunc, udata). */
-  gdp_gcl_subscribe: {
-    parameters: [
-      "usize", // gdp_gcl_t *gcl
-      "i64", // gdp_recno_t start
-      "i32", // int32_t numrecs (0 = forever)
-      "usize", // EP_TIME_SPEC *timeout (NULL)
-      "usize", // gdp_event_cbfunc_t cbfunc (NULL)
-      "usize", // void *udata
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
-  /** EP_STAT gdp_gcl_unsubscribe(gdp_gcl_t *, gdp_event_cbfunc_t, void *udata). */
-  gdp_gcl_unsubscribe: {
-    parameters: [
-      "usize", // gdp_gcl_t *gcl
-      "usize", // gdp_event_cbfunc_t cbfunc (NULL)
-      "usize", // void *udata (NULL)
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
-  /** EP_STAT gdp_gcl_read(gdp_gcl_t *, gdp_recno_t, gdp_datum_t *). */
-  gdp_gcl_read: {
-    parameters: [
-      "usize", // gdp_gcl_t *gcl
-      "i64", // gdp_recno_t recno
-      "usize", // gdp_datum_t *datum
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
-  /** Later 0.x: `gdp_gcl_subscribe` is a macro for this (same parameters). */
-  gdp_gcl_subscribe_by_recno: {
-    parameters: [
-      "usize", // gdp_gcl_t *gcl
-      "i64", // gdp_recno_t start
-      "i32", // int32_t nrecs (0 = forever)
-      "usize", // gdp_sub_qos_t *qos (NULL)
-      "usize", // gdp_event_cbfunc_t cbfunc (NULL)
-      "usize", // void *udata
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
-  /** Later 0.x: `gdp_gcl_read` is a macro for this (same parameters). */
-  gdp_gcl_read_by_recno: {
-    parameters: [
-      "usize", // gdp_gcl_t *gcl
-      "i64", // gdp_recno_t recno
-      "usize", // gdp_datum_t *datum
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
-  // Presence probes, never called: Deno gives a missing optional *nonblocking*
-  // symbol as a wrapper that throws, so presence is tested on synchronous twins.
-  /** Probe: is `gdp_gcl_subscribe` exported? */
-  probe_gdp_gcl_subscribe: {
-    name: "gdp_gcl_subscribe",
-    parameters: [],
-    result: "void",
-    optional: true,
-  },
-  /** Probe: is `gdp_gcl_read` exported? */
-  probe_gdp_gcl_read: { name: "gdp_gcl_read", parameters: [], result: "void", optional: true },
-  /** gdp_recno_t gdp_gcl_getnrecs(const gdp_gcl_t *). */
-  gdp_gcl_getnrecs: {
-    parameters: [
-      "usize", // const gdp_gcl_t *gcl
-    ],
-    result: "i64",
-    optional: true,
-  },
-  /** EP_STAT gdp_gcl_append(gdp_gcl_t *, gdp_datum_t *). */
-  gdp_gcl_append: {
-    parameters: [
-      "usize", // gdp_gcl_t *gcl
-      "usize", // gdp_datum_t *datum
-    ],
-    result: "u32",
-    nonblocking: true,
-    optional: true,
-  },
-  /** gdp_gcl_t *gdp_event_getgcl(gdp_event_t *). */
-  gdp_event_getgcl: {
-    parameters: [
-      "usize", // gdp_event_t *gev
-    ],
-    result: "usize",
-    optional: true,
   },
 
   // ---- events --------------------------------------------------------------
@@ -413,19 +254,8 @@ export const SYMBOLS = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The loaded symbols (optional ones are `null` when absent). */
+/** The loaded symbols. */
 export type LibgdpSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
-/** libgdp event types (2.x numbering; 0.x calls DONE "EOS"). */
-export const EventType = {
-  DATA: 1,
-  DONE: 2,
-  SHUTDOWN: 3,
-  CREATED: 4,
-  SUCCESS: 5,
-  FAILURE: 6,
-  MISSING: 7,
-} as const;
 
 /** `gdp_iomode_t`. */
 export const IoMode = { RO: 1, AO: 2, RA: 3 } as const;
@@ -492,8 +322,6 @@ export interface FfiCounters {
   closes: number;
   /** Successful subscribes. */
   subscribes: number;
-  /** Unsubscribe calls. */
-  unsubscribes: number;
   /** Read calls. */
   reads: number;
   /** Append calls. */
@@ -510,7 +338,6 @@ export function ffiCounters(): FfiCounters {
     opens: 0,
     closes: 0,
     subscribes: 0,
-    unsubscribes: 0,
     reads: 0,
     appends: 0,
   };
@@ -570,27 +397,37 @@ export function encodeTimeout(ms: number): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * The binding: thin typed wrappers over {@linkcode SYMBOLS} that pick the
- * 2.x (`gdp_gin_*`) or 0.x (`gdp_gcl_*`) functions, turn failed EP_STATs
- * into {@linkcode GdpStatusError}s, copy datums out, and free every event and
- * datum they allocate exactly once.
+ * GDP's 200 OK, the status libgdp gives subscription DATA events. Records
+ * read (205 "content") are reported with it too, so that a client sees one
+ * status for every record, as from the original gateway.
+ */
+const GDP_OK = 0x040c04c8;
+
+/** Distinct EP_STATs whose `[detail, text]` is kept (records share a handful). */
+const STAT_CACHE_MAX = 256;
+
+/**
+ * The binding: thin typed wrappers over {@linkcode SYMBOLS} that turn failed
+ * EP_STATs into {@linkcode GdpStatusError}s, copy datums out, and free every
+ * event and datum they allocate exactly once.
+ *
+ * There is deliberately no unsubscribe, and `subscribe` always asks for an
+ * endless subscription: in libgdp 2.1.12 `gdp_gin_unsubscribe` walks freed
+ * requests and a subscription that ends by its count trips an assertion and
+ * lives on, both of which abort long-running processes (docs/libgdp.md).
+ * Which call may run when is decided by `upstream.ts`.
  */
 export class Libgdp {
   /** The raw symbols. */
   readonly symbols: LibgdpSymbols;
-  /** 2 for `gdp_gin_*`, 0 for `gdp_gcl_*`. */
-  readonly generation: 0 | 2;
   /** Calls and allocations made through this instance. */
   readonly counters: FfiCounters;
-  readonly #ops: GinOps;
+  readonly #stats = new Map<number, RecordStatus>();
 
-  /** Wraps loaded symbols; throws if neither generation's functions are there. */
+  /** Wraps loaded symbols. */
   constructor(symbols: LibgdpSymbols, counters: FfiCounters = ffiCounters()) {
     this.symbols = symbols;
     this.counters = counters;
-    const ops = ginOps(symbols);
-    this.generation = ops.generation;
-    this.#ops = ops;
   }
 
   /**
@@ -618,9 +455,15 @@ export class Libgdp {
     return fromCString(buf);
   }
 
-  /** `[detail, text]`, as the gateway sends `ep_stat`. */
-  decodeStat(stat: number): [number, string] {
-    return [stat & 0x3ff, this.statText(stat)];
+  /** `[detail, text]`, as the gateway sends `ep_stat` (one shared array per status). */
+  decodeStat(stat: number): RecordStatus {
+    let decoded = this.#stats.get(stat);
+    if (decoded === undefined) {
+      decoded = Object.freeze([stat & 0x3ff, this.statText(stat)] as const);
+      if (this.#stats.size >= STAT_CACHE_MAX) this.#stats.clear();
+      this.#stats.set(stat, decoded);
+    }
+    return decoded;
   }
 
   /** Returns `stat` when it means success, else throws a {@linkcode GdpStatusError}. */
@@ -637,7 +480,7 @@ export class Libgdp {
   /** The 32-byte internal name of a human or 43-character name. */
   async parseName(name: string): Promise<Uint8Array<ArrayBuffer>> {
     const out = new Uint8Array(32);
-    // gdp_parse_name exists in both generations and hides warning 49
+    // gdp_parse_name hides warning 49 (a human name that fell back to its SHA-256)
     this.unwrap(await this.symbols.gdp_parse_name(cString(name), out));
     return out;
   }
@@ -652,41 +495,41 @@ export class Libgdp {
   /** Opens a log; resolves to its handle. */
   async open(name: Uint8Array<ArrayBuffer>, mode: IoMode): Promise<bigint> {
     const out = new BigUint64Array(1);
-    this.unwrap(await this.#ops.open(name, mode, 0n, out));
+    this.unwrap(await this.symbols.gdp_gin_open(name, mode, 0n, out));
     this.counters.opens++;
     const gin = out[0] ?? 0n;
     if (gin === 0n) throw GdpError.of(500, "libgdp returned a NULL handle");
     return gin;
   }
 
-  /** Closes a handle (freed even when the call reports a failure). */
+  /**
+   * Closes a handle (freed even when the call reports a failure). Only for a
+   * handle that never had a subscription and has no call in flight: see the
+   * class docs and `upstream.ts`.
+   */
   async close(gin: bigint): Promise<void> {
-    const stat = await this.#ops.close(gin);
+    const stat = await this.symbols.gdp_gin_close(gin);
     this.counters.closes++;
     this.unwrap(stat);
   }
 
-  /** Subscribes with events to `gdp_event_next` (NULL callback). */
-  async subscribe(gin: bigint, start: number, nrecs: number, udata: bigint): Promise<void> {
-    this.unwrap(await this.#ops.subscribe(gin, BigInt(start), nrecs, 0n, 0n, udata));
+  /** Subscribes from `start` on, forever, with events to `gdp_event_next` (NULL callback). */
+  async subscribe(gin: bigint, start: number, udata: bigint): Promise<void> {
+    // nrecs 0: endless. A counted subscription's end trips libgdp (see the class docs).
+    this.unwrap(
+      await this.symbols.gdp_gin_subscribe_by_recno(gin, BigInt(start), 0, 0n, 0n, udata),
+    );
     this.counters.subscribes++;
-  }
-
-  /** Ends every subscription of a handle: `(gin, NULL, NULL)`, the form that works. */
-  async unsubscribe(gin: bigint): Promise<void> {
-    const stat = await this.#ops.unsubscribe(gin, 0n, 0n);
-    this.counters.unsubscribes++;
-    this.unwrap(stat);
   }
 
   /** One record (negative recno: from the end); rejects 404 past the end. */
   async read(gin: bigint, recno: number): Promise<LogRecord> {
     const datum = this.#datumNew();
     try {
-      const stat = await this.#ops.read(gin, BigInt(recno), datum);
+      const stat = await this.symbols.gdp_gin_read_by_recno(gin, BigInt(recno), datum);
       this.counters.reads++;
       this.unwrap(stat);
-      return this.datumRecord(datum);
+      return this.datumRecord(datum, GDP_OK);
     } finally {
       this.#datumFree(datum);
     }
@@ -694,7 +537,7 @@ export class Libgdp {
 
   /** The handle's cached record count (no I/O; may lag other writers). */
   nrecs(gin: bigint): number {
-    return Number(this.#ops.getnrecs(gin));
+    return Number(this.symbols.gdp_gin_getnrecs(gin));
   }
 
   /** Appends a record; resolves to it with the recno and ts libgdp assigned. */
@@ -705,10 +548,10 @@ export class Libgdp {
       if (data.length > 0 && this.symbols.gdp_buf_write(buf, data, BigInt(data.length)) !== 0) {
         throw GdpError.of(500, "gdp_buf_write failed");
       }
-      const stat = await this.#ops.append(gin, datum);
+      const stat = await this.symbols.gdp_gin_append(gin, datum, 0n);
       this.counters.appends++;
       this.unwrap(stat);
-      return this.datumRecord(datum);
+      return this.datumRecord(datum, stat);
     } finally {
       this.#datumFree(datum);
     }
@@ -736,11 +579,13 @@ export class Libgdp {
       const event: GdpEvent = {
         type,
         stat: s.gdp_event_getstat(ev) >>> 0,
-        gin: BigInt(this.#ops.getgin(ev)),
+        gin: BigInt(s.gdp_event_getgin(ev)),
         udata: BigInt(s.gdp_event_getudata(ev)),
       };
       const datum = BigInt(s.gdp_event_getdatum(ev));
-      if (type === EventType.DATA && datum !== 0n) event.record = this.datumRecord(datum);
+      if (type === EventType.DATA && datum !== 0n) {
+        event.record = this.datumRecord(datum, event.stat);
+      }
       return event;
     } finally {
       s.gdp_event_free(ev);
@@ -748,8 +593,11 @@ export class Libgdp {
     }
   }
 
-  /** Copies a datum's recno, timestamp and bytes into a record this process owns. */
-  datumRecord(datum: bigint): LogRecord {
+  /**
+   * Copies a datum's recno, timestamp and bytes into a record this process
+   * owns, with the status of the call or event that brought it.
+   */
+  datumRecord(datum: bigint, stat: number): LogRecord {
     const s = this.symbols;
     const ts = new Uint8Array(16);
     s.gdp_datum_getts(datum, ts);
@@ -760,7 +608,12 @@ export class Libgdp {
       const copied = Number(s.gdp_buf_peek(buf, data, BigInt(length)));
       if (copied < length) data = data.slice(0, copied);
     }
-    return { recno: Number(s.gdp_datum_getrecno(datum)), ts: decodeTimespec(ts), data };
+    return {
+      recno: Number(s.gdp_datum_getrecno(datum)),
+      ts: decodeTimespec(ts),
+      data,
+      status: this.decodeStat(stat),
+    };
   }
 
   #datumNew(): bigint {
@@ -774,82 +627,4 @@ export class Libgdp {
     this.symbols.gdp_datum_free(datum);
     this.counters.datumsFreed++;
   }
-}
-
-/** The per-log functions, from whichever generation loaded. */
-interface GinOps {
-  generation: 0 | 2;
-  open(
-    name: Uint8Array<ArrayBuffer>,
-    mode: number,
-    info: bigint,
-    out: BigUint64Array<ArrayBuffer>,
-  ): Promise<number>;
-  close(gin: bigint): Promise<number>;
-  subscribe(
-    gin: bigint,
-    start: bigint,
-    nrecs: number,
-    qos: bigint,
-    cb: bigint,
-    udata: bigint,
-  ): Promise<number>;
-  unsubscribe(gin: bigint, cb: bigint, udata: bigint): Promise<number>;
-  read(gin: bigint, recno: bigint, datum: bigint): Promise<number>;
-  getnrecs(gin: bigint): number | bigint;
-  append(gin: bigint, datum: bigint): Promise<number>;
-  getgin(ev: bigint): number | bigint;
-}
-
-/**
- * Picks the generation. Presence is judged by synchronous symbols only:
- * Deno returns a wrapper for a missing optional *nonblocking* symbol (which
- * throws when called) instead of `null`.
- */
-function ginOps(s: LibgdpSymbols): GinOps {
-  if (s.gdp_gin_getnrecs && s.gdp_event_getgin) {
-    const { gdp_gin_open, gdp_gin_close, gdp_gin_subscribe_by_recno, gdp_gin_unsubscribe } = s;
-    const { gdp_gin_read_by_recno, gdp_gin_append } = s;
-    if (
-      gdp_gin_open && gdp_gin_close && gdp_gin_subscribe_by_recno && gdp_gin_unsubscribe &&
-      gdp_gin_read_by_recno && gdp_gin_append
-    ) {
-      return {
-        generation: 2,
-        open: gdp_gin_open,
-        close: gdp_gin_close,
-        subscribe: gdp_gin_subscribe_by_recno,
-        unsubscribe: gdp_gin_unsubscribe,
-        read: gdp_gin_read_by_recno,
-        getnrecs: s.gdp_gin_getnrecs,
-        append: (gin, datum) => gdp_gin_append(gin, datum, 0n),
-        getgin: s.gdp_event_getgin,
-      };
-    }
-  }
-  if (s.gdp_gcl_getnrecs && s.gdp_event_getgcl) {
-    const { gdp_gcl_open, gdp_gcl_close, gdp_gcl_unsubscribe, gdp_gcl_append } = s;
-    // early 0.x exports these names; later 0.x only the _by_recno ones (macros)
-    const gdp_gcl_subscribe = s.probe_gdp_gcl_subscribe
-      ? s.gdp_gcl_subscribe
-      : s.gdp_gcl_subscribe_by_recno;
-    const gdp_gcl_read = s.probe_gdp_gcl_read ? s.gdp_gcl_read : s.gdp_gcl_read_by_recno;
-    if (
-      gdp_gcl_open && gdp_gcl_close && gdp_gcl_subscribe && gdp_gcl_unsubscribe && gdp_gcl_read &&
-      gdp_gcl_append
-    ) {
-      return {
-        generation: 0,
-        open: gdp_gcl_open,
-        close: gdp_gcl_close,
-        subscribe: gdp_gcl_subscribe,
-        unsubscribe: gdp_gcl_unsubscribe,
-        read: gdp_gcl_read,
-        getnrecs: s.gdp_gcl_getnrecs,
-        append: gdp_gcl_append,
-        getgin: s.gdp_event_getgcl,
-      };
-    }
-  }
-  throw GdpError.of(500, "not a usable libgdp: neither the gdp_gin_* nor the gdp_gcl_* functions");
 }

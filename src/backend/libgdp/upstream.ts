@@ -1,20 +1,29 @@
 /**
  * One log as the libgdp backend holds it: one open handle (`gin`) however
- * many callers share it, at most one live subscription feeding a
- * {@linkcode Feed}, and recovery after link loss.
+ * many callers share it, at most one endless subscription feeding a
+ * {@linkcode ReorderBuffer}, and at most one follower.
  *
- * libgdp misbehaves when a process opens a log twice or closes a handle
- * that still has a subscription, so an Upstream is the only owner of its
- * log's handle: callers take shares ({@linkcode Upstream.acquire}), the last
- * {@linkcode Upstream.release} unsubscribes with `(gin, NULL, NULL)` and
- * closes. Calls in flight on a handle are awaited before it is closed.
+ * The rules come from running libgdp 2.1.12 (docs/libgdp.md):
  *
- * When the link breaks (a FAILURE, SHUTDOWN or DONE event, or a call failing
- * with 600 or another link-level status) while followers exist, the handle
- * is dropped and reopened with exponential backoff, and the subscription
- * resumes at the feed's next recno: followers see a delay, not a gap. Past
- * `downAfterMs` they get one 503 per outage. Without followers, the handle
- * is dropped and reopened by the next call.
+ * - A subscription is never ended. `gdp_gin_unsubscribe` walks freed
+ *   requests and aborts the process; closing a handle frees its queued
+ *   events in place, which corrupts libgdp's event lists as soon as the
+ *   subscription delivers one at the wrong moment (and gdplogd keeps the
+ *   subscription anyway). So a subscribed handle stays open for the life of
+ *   the process: when its last follower leaves, its records are dropped,
+ *   and a later follower of the log takes it over.
+ * - A handle that never subscribed is closed once its last share is
+ *   released, and only after every call in flight on it has returned
+ *   (closing frees the requests of those calls under them).
+ * - At most `maxSubscribed` handles of the process subscribe; past that, a
+ *   follower is served by polling the log's end every `probeMs`.
+ *
+ * Link loss: a subscription ended by libgdp (DONE, SHUTDOWN or FAILURE) is
+ * renewed from the next recno, with backoff. A log server restart ends it
+ * silently (libgdp renews it after a minute or so), so while a follower
+ * exists the log's end is probed every `probeMs` and missing records are
+ * read: followers see a delay, not a gap. After `downAfterMs` of failing
+ * calls the follower gets one 503 per outage.
  *
  * @module
  */
@@ -22,16 +31,10 @@
 import { getLogger } from "@logtape/logtape";
 import type { LogRecord, Unfollow } from "../backend.ts";
 import { GdpError } from "../../errors.ts";
-import { Feed, type FeedCounters, type FeedSource, Follower } from "./feed.ts";
-import {
-  EventType,
-  type GdpEvent,
-  GdpStatusError,
-  type IoMode,
-  isGdpStat,
-  type Libgdp,
-} from "./ffi.ts";
+import { EventType } from "../../protocol.ts";
+import { type GdpEvent, GdpStatusError, type IoMode, isGdpStat, type Libgdp } from "./ffi.ts";
 import type { EventSink } from "./pump.ts";
+import { ReorderBuffer, type ReorderCounters } from "./reorder.ts";
 
 const log = getLogger(["gdp-ws", "libgdp"]);
 
@@ -61,20 +64,28 @@ export interface UpstreamOptions {
   mode: IoMode;
   /** Hold of a record past a gap before the gap is read (ms). */
   reorderHoldMs: number;
-  /** First reopen delay after link loss (ms). */
+  /** First delay before a failed subscribe is retried (ms); doubles each try. */
   retryInitialMs: number;
-  /** Longest reopen delay (ms). */
+  /** Longest delay between retries (ms). */
   retryMaxMs: number;
-  /** Outage length after which followers get a 503 (ms). */
+  /** Outage length after which the follower gets a 503 (ms). */
   downAfterMs: number;
+  /** How often a followed log's end is read when no record arrived meanwhile (ms). */
+  probeMs: number;
+  /** Handles of the process that may hold a subscription; 0 makes every follow poll. */
+  maxSubscribed: number;
 }
 
-/** What an Upstream counts besides its feed. */
-export interface UpstreamCounters extends FeedCounters {
-  /** Successful reopen-and-resubscribe after a link loss. */
-  reconnects: number;
+/** What Upstreams count besides their reorder buffers. */
+export interface UpstreamCounters extends ReorderCounters {
+  /** Subscriptions renewed after libgdp ended one. */
+  resubscribes: number;
+  /** Reads of a followed log's end. */
+  probes: number;
   /** 503s reported to followers (once per outage and log). */
   downReports: number;
+  /** Follows served by polling because `maxSubscribed` handles subscribe already. */
+  polledFollows: number;
 }
 
 /** What an Upstream needs from its backend. */
@@ -91,36 +102,55 @@ export interface UpstreamContext {
   detach(gin: bigint): void;
   /** A udata no other subscription of this process has used. */
   nextUdata(): bigint;
+  /** Asks for a subscription slot; false when `maxSubscribed` are taken. */
+  claimSubscription(): boolean;
   /** Called once the Upstream has closed its handle for good. */
   forget(upstream: Upstream): void;
 }
 
+/**
+ * The handle, every state it can be in. `subscribed` is final: such a
+ * handle is never closed (see the module docs). `udata` 0n there means
+ * libgdp ended the subscription and a renewal is due.
+ */
+export type HandleState =
+  | { readonly kind: "closed" }
+  | { readonly kind: "opening"; readonly opened: Promise<bigint> }
+  | { readonly kind: "open"; readonly gin: bigint }
+  | { readonly kind: "subscribed"; readonly gin: bigint; udata: bigint }
+  | { readonly kind: "closing"; readonly done: Promise<void> };
+
 /** Health of one log's link. */
-export type UpstreamHealth = "ok" | "recovering" | "down";
+export type UpstreamHealth =
+  | { readonly kind: "ok" }
+  | { readonly kind: "failing"; readonly since: number; reported: boolean };
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
+/** The one caller of `follow`: records from `want` on. */
+interface Follower {
+  want: number;
+  readonly onRecord: (record: LogRecord) => void;
+  readonly onError: (error: GdpError) => void;
+}
+
 /** See the module docs. */
-export class Upstream implements FeedSource, EventSink {
+export class Upstream implements EventSink {
   /** The 43-character internal name. */
   readonly name: string;
   readonly #iname: Uint8Array<ArrayBuffer>;
   readonly #ctx: UpstreamContext;
   #refs = 0;
-  #gin = 0n;
-  #opening: Promise<bigint> | undefined;
-  #recovering: Promise<void> | undefined;
-  #closing: Promise<void> | undefined;
-  #stopped = false;
+  #handle: HandleState = { kind: "closed" };
+  #health: UpstreamHealth = { kind: "ok" };
   readonly #inflight = new Set<Promise<unknown>>();
-  #feed: Feed | undefined;
-  #udata = 0n; // the live subscription's udata; 0n = none
-  #subFrom = 0; // where the live subscription started
-  #subChain: Promise<void> = Promise.resolve();
-  #downSince: number | undefined;
-  #downTimer: ReturnType<typeof setTimeout> | undefined;
-  #downReported = false;
-  #wake: (() => void) | undefined;
+  #order: ReorderBuffer | undefined;
+  #follower: Follower | undefined;
+  #probe: ReturnType<typeof setTimeout> | undefined;
+  #renewal: ReturnType<typeof setTimeout> | undefined;
+  #renewDelay = 0;
+  #heard = false;
+  #stopped = false;
 
   /** The Upstream of the log `name` (internal name bytes `iname`); opens nothing yet. */
   constructor(name: string, iname: Uint8Array<ArrayBuffer>, ctx: UpstreamContext) {
@@ -129,20 +159,24 @@ export class Upstream implements FeedSource, EventSink {
     this.#ctx = ctx;
   }
 
-  /** Set once the last share is released; resolves when the handle is closed. */
-  get closing(): Promise<void> | undefined {
-    return this.#closing;
+  /** The handle's state (for counters and tests). */
+  get handle(): HandleState {
+    return this.#handle;
   }
 
-  /** `"down"` once followers got their 503, `"recovering"` before. */
+  /** The link's health. */
   get health(): UpstreamHealth {
-    if (this.#downReported) return "down";
-    return this.#downSince !== undefined ? "recovering" : "ok";
+    return this.#health;
   }
 
-  /** Number of followers. */
-  get followers(): number {
-    return this.#feed?.size ?? 0;
+  /** True while a follower is attached. */
+  get followed(): boolean {
+    return this.#follower !== undefined;
+  }
+
+  /** Set while the handle is being closed; resolves once it is. */
+  get closing(): Promise<void> | undefined {
+    return this.#handle.kind === "closing" ? this.#handle.done : undefined;
   }
 
   /** Takes a share; pair with {@linkcode Upstream.release}. */
@@ -150,31 +184,42 @@ export class Upstream implements FeedSource, EventSink {
     this.#refs++;
   }
 
-  /** Returns a share; the last one closes the handle. */
-  release(): Promise<void> {
-    if (--this.#refs > 0) return Promise.resolve();
-    this.#closing ??= this.#shutdown();
-    return this.#closing;
+  /** Returns a share; the last one closes a handle that never subscribed. */
+  async release(): Promise<void> {
+    if (--this.#refs > 0) return;
+    await this.#settleOpening();
+    if (this.#refs > 0) return;
+    if (this.#handle.kind === "open") await this.#close(this.#handle.gin);
+    else if (this.#handle.kind === "closed") this.#ctx.forget(this); // the open failed
   }
 
-  /** Closes whatever the shares: for backend shutdown. */
-  shutdown(): Promise<void> {
+  /** For backend shutdown: stops timers and deliveries, closes what may be closed. */
+  async shutdown(): Promise<void> {
+    this.#stopped = true;
     this.#refs = 0;
-    this.#closing ??= this.#shutdown();
-    return this.#closing;
+    this.#unfollow();
+    this.#order?.stop();
+    clearTimeout(this.#renewal);
+    await this.#settleOpening();
+    const state = this.#handle;
+    if (state.kind === "open") await this.#close(state.gin);
+    else if (state.kind === "subscribed") this.#ctx.detach(state.gin);
+    else if (state.kind === "closing") await state.done;
   }
 
   /** Resolves once the handle is open (rejects with 600 for a missing log). */
   async opened(): Promise<void> {
-    await this.#ensureOpen();
+    await this.#gin();
   }
 
   /** The last recno that exists, 0 for an empty log. */
   last(): Promise<number> {
     return this.#use(async (gin) => {
       const gdp = this.#ctx.gdp;
-      // events of a live subscription keep libgdp's cached count current
-      if (this.#udata !== 0n && this.#downSince === undefined) return gdp.nrecs(gin);
+      if (this.#isLive()) {
+        // a live subscription keeps libgdp's cached count current
+        return Math.max(gdp.nrecs(gin), (this.#order?.next ?? 1) - 1);
+      }
       try {
         const record = await gdp.read(gin, -1);
         return Math.max(record.recno, gdp.nrecs(gin));
@@ -185,7 +230,7 @@ export class Upstream implements FeedSource, EventSink {
     });
   }
 
-  /** One record; `null` when the log has none with that recno. */
+  /** One record; `null` when the log has no such record. */
   async readOne(recno: number): Promise<LogRecord | null> {
     try {
       return await this.#use((gin) => this.#ctx.gdp.read(gin, recno));
@@ -214,97 +259,120 @@ export class Upstream implements FeedSource, EventSink {
     return this.#use((gin) => this.#ctx.gdp.append(gin, data));
   }
 
-  /** Follows the log from `from` on, sharing the one subscription. */
+  /**
+   * Follows the log from `from` on. One follower at a time: the hub keeps
+   * one follow per log.
+   */
   follow(
     from: number,
     onRecord: (record: LogRecord) => void,
     onError: (error: GdpError) => void,
   ): Unfollow {
     if (this.#stopped) throw closedError();
-    const follower = new Follower(Math.max(1, Math.floor(from)), onRecord, onError);
-    if (this.#feed) {
-      this.#feed.rewind(follower.want);
-    } else {
-      const { reorderHoldMs } = this.#ctx.options;
-      this.#feed = new Feed(follower.want, this, reorderHoldMs, this.#ctx.counters);
-    }
-    this.#feed.add(follower);
-    this.#syncSubscription();
-    return () => this.#unfollow(follower);
+    if (this.#follower) throw GdpError.of(500, `${this.name} is followed already`);
+    const follower: Follower = { want: Math.max(1, Math.floor(from)), onRecord, onError };
+    this.#follower = follower;
+    const order = this.#orderFor(follower.want);
+    order.onRecord = (record) => this.#offer(record);
+    void this.#startFollowing();
+    return () => {
+      if (this.#follower === follower) this.#unfollow();
+    };
   }
 
   /** An event of this log's handle, from the pump. */
   onEvent(event: GdpEvent): void {
-    const feed = this.#feed;
-    if (!feed || event.udata === 0n || event.udata !== this.#udata) return;
+    const state = this.#handle;
+    if (state.kind !== "subscribed" || event.udata === 0n || event.udata !== state.udata) return;
+    this.#heard = true;
     switch (event.type) {
       case EventType.DATA:
-        if (event.record) feed.accept(event.record);
+        if (event.record) this.#order?.accept(event.record);
+        this.#markUp();
         return;
       case EventType.DONE:
       case EventType.SHUTDOWN:
       case EventType.FAILURE:
-        this.#udata = 0n; // that subscription is over
-        log.warn("Subscription to {name} ended (event {type}, {stat})", {
+        log.warn("libgdp ended the subscription to {name} (event {type}, {stat}); renewing it", {
           name: this.name,
           type: event.type,
           stat: this.#ctx.gdp.statText(event.stat),
         });
-        this.#linkLost();
+        state.udata = 0n;
+        this.#scheduleRenewal(0);
         return;
       default:
-        // MISSING and the rest: gap filling reads whatever is missing
-        return;
+        return; // MISSING and the rest: the reorder buffer reads whatever is missing
     }
-  }
-
-  #unfollow(follower: Follower): void {
-    const feed = this.#feed;
-    if (!feed?.remove(follower)) return;
-    follower.stop();
-    if (feed.size > 0) return;
-    feed.stop();
-    this.#feed = undefined;
-    this.#markUp();
-    this.#syncSubscription();
   }
 
   // ---- the handle ------------------------------------------------------------
 
-  async #ensureOpen(): Promise<bigint> {
+  /** The open handle, opening it when needed. */
+  async #gin(): Promise<bigint> {
     for (;;) {
       if (this.#stopped) throw closedError();
-      if (this.#gin !== 0n) return this.#gin;
-      if (this.#recovering) {
-        await this.#awaitRecovery(this.#recovering);
-        continue;
+      const state = this.#handle;
+      switch (state.kind) {
+        case "open":
+        case "subscribed":
+          return state.gin;
+        case "opening":
+          return await state.opened;
+        case "closing":
+          throw closedError();
+        case "closed": {
+          const opened = this.#open();
+          this.#handle = { kind: "opening", opened };
+          try {
+            return await opened;
+          } catch (error) {
+            if (this.#handle.kind === "opening") this.#handle = { kind: "closed" };
+            throw error;
+          }
+        }
       }
-      this.#opening ??= this.#openGin().finally(() => {
-        this.#opening = undefined;
-      });
-      return await this.#opening;
     }
   }
 
-  async #openGin(): Promise<bigint> {
+  async #open(): Promise<bigint> {
     const gin = await this.#ctx.gdp.open(this.#iname, this.#ctx.options.mode);
-    this.#gin = gin;
+    this.#handle = { kind: "open", gin };
     this.#ctx.attach(gin, this);
     return gin;
   }
 
-  /** Runs one libgdp call on the open handle, tracked so close waits for it. */
+  /** Waits for an open in progress, whatever its outcome. */
+  async #settleOpening(): Promise<void> {
+    const state = this.#handle;
+    if (state.kind === "opening") await state.opened.catch(() => {});
+  }
+
+  /** Closes a handle that never subscribed, once the calls in flight on it returned. */
+  async #close(gin: bigint): Promise<void> {
+    const done = (async () => {
+      await Promise.allSettled([...this.#inflight]);
+      this.#ctx.detach(gin);
+      await this.#ctx.gdp.close(gin).catch((error) => warnCall("close", this.name, error));
+      this.#handle = { kind: "closed" };
+      this.#ctx.forget(this);
+    })();
+    this.#handle = { kind: "closing", done };
+    await done;
+  }
+
+  /** Runs one libgdp call on the open handle, tracked so a close waits for it. */
   async #use<T>(fn: (gin: bigint) => Promise<T>): Promise<T> {
-    let gin = await this.#ensureOpen();
-    // the handle may have been dropped while this call waited for it
-    while (gin !== this.#gin) gin = await this.#ensureOpen();
-    const call = fn(gin);
+    const call = this.#gin().then(fn);
     this.#inflight.add(call);
     try {
-      return await call;
+      const value = await call;
+      this.#markUp();
+      return value;
     } catch (error) {
-      if (isLinkError(error) && gin === this.#gin) this.#linkLost();
-      throw error;
+      if (!isLinkError(error)) throw error;
+      this.#markDown();
+      throw this.#outageLasted() ? unreachable(this.name, this.#ctx.options.downAfterMs) : error;
     } finally {
       this.#inflight.delete(call);
     }
@@ -318,197 +386,153 @@ export class Upstream implements FeedSource, EventSink {
     );
   }
 
-  /** Closes the handle once calls in flight on it are done; never rejects. */
-  async #dropGin(): Promise<void> {
-    const gin = this.#gin;
-    if (gin === 0n) return;
-    this.#gin = 0n;
-    this.#ctx.detach(gin);
-    await Promise.allSettled([...this.#inflight]);
-    const gdp = this.#ctx.gdp;
-    if (this.#udata !== 0n) {
-      this.#udata = 0n;
-      // (gin, NULL, NULL): a specific udata may match nothing
-      await gdp.unsubscribe(gin).catch((error) => warnCall("unsubscribe", this.name, error));
+  #isLive(): boolean {
+    const state = this.#handle;
+    return state.kind === "subscribed" && state.udata !== 0n && this.#health.kind === "ok";
+  }
+
+  // ---- following ---------------------------------------------------------------
+
+  /** The reorder buffer, rewound to `from` if it handed on later records already. */
+  #orderFor(from: number): ReorderBuffer {
+    if (!this.#order) {
+      const { reorderHoldMs } = this.#ctx.options;
+      this.#order = new ReorderBuffer(from, this, reorderHoldMs, this.#ctx.counters);
+    } else {
+      this.#order.rewind(from);
     }
-    await gdp.close(gin).catch((error) => warnCall("close", this.name, error));
+    return this.#order;
   }
 
-  async #shutdown(): Promise<void> {
-    this.#stopped = true;
-    this.#wake?.();
-    this.#markUp();
-    const feed = this.#feed;
-    this.#feed = undefined;
-    feed?.stop();
-    await this.#subChain;
-    await this.#recovering;
-    await this.#opening?.catch(() => {});
-    await this.#dropGin();
-    this.#ctx.forget(this);
+  #offer(record: LogRecord): void {
+    const follower = this.#follower;
+    if (!follower || record.recno < follower.want) return;
+    follower.want = record.recno + 1;
+    follower.onRecord(record);
   }
 
-  // ---- the subscription --------------------------------------------------------
-
-  /** Queues a check that the subscription matches the feed (serialized). */
-  #syncSubscription(): void {
-    this.#subChain = this.#subChain
-      .then(() => this.#reconcile())
-      .catch((error: unknown) => this.#subscriptionFailed(error));
-  }
-
-  async #reconcile(): Promise<void> {
-    if (this.#stopped || this.#recovering) return; // recovery subscribes by itself
-    const feed = this.#feed;
-    if (!feed) {
-      if (this.#udata !== 0n && this.#gin !== 0n) {
-        await this.#use((gin) => this.#unsubscribe(gin));
-      }
-      return;
-    }
-    // a subscription that started at or before the feed's next recno covers it
-    if (this.#udata !== 0n && this.#subFrom <= feed.next) return;
-    await this.#use(async (gin) => {
-      if (this.#udata !== 0n) await this.#unsubscribe(gin);
-      await this.#subscribe(gin, feed.next);
-    });
-  }
-
-  async #subscribe(gin: bigint, from: number): Promise<void> {
-    const udata = this.#ctx.nextUdata();
-    // set first: events can arrive before the call returns
-    this.#udata = udata;
-    this.#subFrom = from;
+  async #startFollowing(): Promise<void> {
+    this.#armProbe();
+    if (this.#handle.kind === "subscribed") return; // taken over from an earlier follower
     try {
-      await this.#ctx.gdp.subscribe(gin, from, 0, udata);
+      const gin = await this.#gin();
+      if (!this.#follower || this.#handle.kind !== "open") return;
+      if (!this.#ctx.claimSubscription()) {
+        this.#ctx.counters.polledFollows++;
+        return; // the probe polls the log instead
+      }
+      this.#handle = { kind: "subscribed", gin, udata: 0n };
+      await this.#subscribe();
     } catch (error) {
-      if (this.#udata === udata) this.#udata = 0n;
-      throw error;
+      this.#followFailed(error);
     }
   }
 
-  async #unsubscribe(gin: bigint): Promise<void> {
-    this.#udata = 0n; // events of the old subscription are ignored from now on
-    await this.#ctx.gdp.unsubscribe(gin);
-  }
-
-  #subscriptionFailed(error: unknown): void {
-    if (this.#stopped) return;
-    if (isLinkError(error)) {
-      // a failed reopen throws before #use can notice: make sure recovery runs
-      if (this.#feed) this.#linkLost();
-      return;
+  /** (Re)subscribes from the reorder buffer's next recno; link errors are retried. */
+  async #subscribe(): Promise<void> {
+    const state = this.#handle;
+    if (state.kind !== "subscribed" || this.#stopped) return;
+    const udata = this.#ctx.nextUdata();
+    state.udata = udata; // first: events can arrive before the call returns
+    const from = this.#order?.next ?? 1;
+    try {
+      await this.#use((gin) => this.#ctx.gdp.subscribe(gin, from, udata));
+      this.#renewDelay = 0;
+    } catch (error) {
+      if (state.udata === udata) state.udata = 0n;
+      if (!isLinkError(error)) throw error;
+      this.#scheduleRenewal(this.#nextDelay());
     }
-    const failure = GdpError.from(error);
-    log.error("Subscribing to {name} failed: {error}", { name: this.name, error });
-    this.#feed?.fail(failure);
   }
 
-  // ---- link loss ---------------------------------------------------------------
-
-  #linkLost(): void {
-    if (this.#stopped || this.#recovering) return;
-    // without followers nobody waits for records: drop the handle, the next call reopens
-    if (this.#feed) this.#markDown();
-    const work = this.#feed ? this.#recover() : this.#dropGin();
-    this.#recovering = work.finally(() => {
-      this.#recovering = undefined;
-      this.#syncSubscription(); // a follower may have come, or rewound, meanwhile
-    });
+  #scheduleRenewal(delay: number): void {
+    if (this.#renewal !== undefined || this.#stopped) return;
+    this.#renewal = setTimeout(() => {
+      this.#renewal = undefined;
+      this.#ctx.counters.resubscribes++;
+      void this.#subscribe().catch((error) => this.#followFailed(error));
+    }, delay);
+    Deno.unrefTimer(this.#renewal);
   }
 
-  async #recover(): Promise<void> {
+  /** Exponential backoff: retryInitialMs, doubling, at most retryMaxMs. */
+  #nextDelay(): number {
     const { retryInitialMs, retryMaxMs } = this.#ctx.options;
-    await this.#dropGin();
-    let delay = retryInitialMs;
-    while (!this.#stopped && this.#feed) {
-      try {
-        await this.#resume();
-        this.#ctx.counters.reconnects++;
-        log.info("Resumed {name} after a link loss", { name: this.name });
-        break;
-      } catch (error) {
-        log.warn("Reopening {name} failed, retrying in {delay} ms: {error}", {
-          name: this.name,
-          delay,
-          error,
-        });
-        await this.#dropGin();
-        await this.#sleep(delay);
-        delay = Math.min(delay * 2, retryMaxMs);
-      }
-    }
+    this.#renewDelay = Math.min(Math.max(retryInitialMs, this.#renewDelay * 2), retryMaxMs);
+    return this.#renewDelay;
+  }
+
+  #followFailed(error: unknown): void {
+    if (this.#stopped || isLinkError(error)) return; // the probe keeps trying
+    log.error("Following {name} failed: {error}", { name: this.name, error });
+    this.#follower?.onError(GdpError.from(error));
+  }
+
+  #unfollow(): void {
+    this.#follower = undefined;
+    if (this.#order) this.#order.onRecord = undefined;
+    clearTimeout(this.#probe);
+    this.#probe = undefined;
     this.#markUp();
   }
 
-  /** Reopens the handle and resubscribes from the feed's next recno. */
-  async #resume(): Promise<void> {
-    const gin = await this.#openGin();
-    const feed = this.#feed;
-    if (!feed || this.#stopped) return;
-    const call = this.#subscribe(gin, feed.next);
-    this.#inflight.add(call);
-    try {
-      await call;
-    } finally {
-      this.#inflight.delete(call);
-    }
+  // ---- the probe ---------------------------------------------------------------
+
+  #armProbe(): void {
+    clearTimeout(this.#probe);
+    this.#probe = setTimeout(() => void this.#runProbe(), this.#ctx.options.probeMs);
+    Deno.unrefTimer(this.#probe);
   }
 
-  /** Waits for a recovery, but not past the 503 deadline. */
-  async #awaitRecovery(recovering: Promise<void>): Promise<void> {
-    const { downAfterMs } = this.#ctx.options;
-    const left = this.#downSince === undefined
-      ? downAfterMs
-      : this.#downSince + downAfterMs - Date.now();
-    if (this.#downReported || left <= 0) throw unreachable(this.name, downAfterMs);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), left);
-    });
-    try {
-      const outcome = await Promise.race([recovering.then(() => "done" as const), timeout]);
-      if (outcome === "timeout") throw unreachable(this.name, downAfterMs);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      const wake = () => done();
-      this.#wake = wake;
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
+  /** Reads the log's end unless the subscription spoke since the last probe. */
+  async #runProbe(): Promise<void> {
+    const heard = this.#heard;
+    this.#heard = false;
+    if (!heard || !this.#isLive()) {
+      this.#ctx.counters.probes++;
+      try {
+        const last = await this.#use((gin) => this.#ctx.gdp.read(gin, -1));
+        this.#order?.noteLast(last.recno);
+      } catch (error) {
+        if (!isNotFound(error) && !isLinkError(error)) {
+          log.warn("Probing {name} failed: {error}", { name: this.name, error });
+        }
       }
-    }).finally(() => {
-      this.#wake = undefined;
-    });
+    }
+    if (this.#follower && !this.#stopped) this.#armProbe();
   }
+
+  // ---- health ------------------------------------------------------------------
 
   #markDown(): void {
-    if (this.#downSince !== undefined) return;
-    this.#downSince = Date.now();
-    this.#downTimer = setTimeout(() => this.#reportDown(), this.#ctx.options.downAfterMs);
+    if (this.#health.kind === "failing") {
+      this.#reportDown(this.#health);
+      return;
+    }
+    this.#health = { kind: "failing", since: Date.now(), reported: false };
   }
 
-  #reportDown(): void {
-    this.#downTimer = undefined;
-    if (this.#downReported || this.#downSince === undefined) return;
-    this.#downReported = true;
+  /** One 503 per outage, once it has lasted `downAfterMs`. */
+  #reportDown(health: { since: number; reported: boolean }): void {
+    const { downAfterMs } = this.#ctx.options;
+    if (health.reported || !this.#outageLasted() || !this.#follower) return;
+    health.reported = true;
     this.#ctx.counters.downReports++;
-    const error = unreachable(this.name, this.#ctx.options.downAfterMs);
+    const error = unreachable(this.name, downAfterMs);
     log.error("{message}", { message: error.message });
-    this.#feed?.fail(error);
+    this.#follower.onError(error);
+  }
+
+  /** True once calls have failed for `downAfterMs`: they are answered 503 meanwhile. */
+  #outageLasted(): boolean {
+    const health = this.#health;
+    return health.kind === "failing" && Date.now() - health.since >= this.#ctx.options.downAfterMs;
   }
 
   #markUp(): void {
-    clearTimeout(this.#downTimer);
-    this.#downTimer = undefined;
-    this.#downSince = undefined;
-    this.#downReported = false;
+    if (this.#health.kind === "ok") return;
+    this.#health = { kind: "ok" };
+    log.info("{name} is reachable again", { name: this.name });
   }
 }
 
