@@ -465,3 +465,35 @@ Deno.test("two backends in one process share libgdp's event queue", async () => 
     }
   });
 });
+
+Deno.test("an append another writer's record displaced is appended again, never lost", async () => {
+  await withBackend({ appendable: true }, async (backend) => {
+    const name = makeLog(1);
+    const log = await backend.open(name);
+    assert.equal((await log.append(encoder.encode("mine 1"))).recno, 2);
+    dbl.append(name, "theirs"); // record 3, unseen by this process's cached count
+    const record = await log.append(encoder.encode("mine 2"));
+    assert.equal(record.recno, 4, "numbered past the other writer's record");
+    assert.equal(dbl.counters().appendsLost, 1, "libgdp's first try was answered OK and dropped");
+    assert.equal(backend.counters().appendRetries, 1);
+    const stored = [];
+    for await (const r of log.read(1, 10)) stored.push(decoder.decode(r.data));
+    assert.deepEqual(stored, ["record 1", "mine 1", "theirs", "mine 2"]);
+    await log.close();
+  });
+});
+
+Deno.test("a name asked for before its log existed is served as soon as it does", async () => {
+  await withBackend({}, async (backend) => {
+    const name = uniqueLog("fresh");
+    await assert.rejects(
+      backend.open(name),
+      (e: unknown) => e instanceof GdpError && e.code === 600,
+    );
+    dbl.createLog(name); // the name database did not know it: nothing was cached
+    dbl.append(name, "record 1");
+    const log = await backend.open(name);
+    assert.equal(await log.last(), 1);
+    await log.close();
+  });
+});

@@ -67,6 +67,7 @@ const COUNTER_NAMES = [
   "reqHighWater",
   "datumsHeld",
   "subscribedHandles",
+  "appendsLost",
 ] as const;
 
 /**

@@ -67,6 +67,10 @@ export interface LibgdpCounters extends FfiCounters, UpstreamCounters {
   subscribedLogs: number;
   /** Logs with a follower. */
   followers: number;
+  /** Blocking libgdp calls running now (at most 64). */
+  callsRunning: number;
+  /** Blocking libgdp calls waiting for their turn. */
+  callsQueued: number;
   /** Events that arrived for handles already closed (freed unseen). */
   orphanEvents: number;
 }
@@ -113,6 +117,7 @@ export class LibgdpBackend implements Backend {
     probes: 0,
     downReports: 0,
     polledFollows: 0,
+    appendRetries: 0,
   };
   #subscribed = 0;
   readonly #ready: Promise<void>;
@@ -228,8 +233,11 @@ export class LibgdpBackend implements Backend {
     let followers = 0;
     for (const upstream of this.#logs.values()) if (upstream.followed) followers++;
     const pump = this.#pump.counters;
+    const calls = this.#gdp.callsInFlight;
     return {
       ...this.#gdp.counters,
+      callsRunning: calls.running,
+      callsQueued: calls.queued,
       eventsGot: pump.eventsGot,
       eventsFreed: pump.eventsFreed,
       ...this.#counters,
@@ -299,12 +307,13 @@ export class LibgdpBackend implements Backend {
     const hit = this.#names.get(logname);
     if (hit && hit.expires > now) return hit.value;
     if (this.#names.size >= NAME_CACHE_MAX) this.#names.clear();
-    const value = this.#gdp.parseName(logname).then((iname) => ({
-      key: this.#gdp.printableName(iname),
-      iname,
-    }));
+    const parsed = this.#gdp.parseName(logname);
+    const value = parsed.then(({ iname }) => ({ key: this.#gdp.printableName(iname), iname }));
     this.#names.set(logname, { value, expires: now + NAME_CACHE_MS });
-    value.catch(() => this.#names.delete(logname));
+    // a name the database did not know may be registered a moment later: ask again next time
+    parsed.then(({ fallback }) => fallback && this.#names.delete(logname), () => {
+      this.#names.delete(logname);
+    });
     return value;
   }
 }

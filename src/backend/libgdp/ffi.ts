@@ -22,6 +22,7 @@
 import type { LogRecord, RecordStatus, Timestamp } from "../backend.ts";
 import { EventType } from "../../protocol.ts";
 import { GdpError } from "../../errors.ts";
+import { CallGate } from "./gate.ts";
 
 /** The libgdp functions the gateway calls, as Deno FFI declarations. */
 export const SYMBOLS = {
@@ -45,6 +46,16 @@ export const SYMBOLS = {
   },
 
   // ---- names (may query the name database) -------------------------------
+  /** EP_STAT gdp_name_parse(const char *, gdp_name_t, const char **): warning 49 on fallback. */
+  gdp_name_parse: {
+    parameters: [
+      "buffer", // const char *hname
+      "buffer", // gdp_name_t gname (out, 32 bytes)
+      "buffer", // const char **xnamep (NULL, else the caller must free it)
+    ],
+    result: "u32",
+    nonblocking: true,
+  },
   /** EP_STAT gdp_parse_name(const char *, gdp_name_t): hides warning 49. */
   gdp_parse_name: {
     parameters: [
@@ -360,7 +371,22 @@ export interface GdpEvent {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const ZERO_TIMEOUT = new Uint8Array(16);
-const libraries = new Map<string, Deno.DynamicLibrary<typeof SYMBOLS>>();
+const libraries = new Map<string, { lib: Deno.DynamicLibrary<typeof SYMBOLS>; gates: Gates }>();
+
+/** Blocking calls in flight at once per library (each holds a thread of Deno's pool). */
+const CALLS_AT_ONCE = 64;
+
+/** The gates every call of one loaded library passes (see `gate.ts`). */
+interface Gates {
+  /** Every blocking call but the event pump's wait. */
+  readonly calls: CallGate;
+  /** `gdp_gin_open`: libgdp runs one at a time anyway, holding a process-wide lock. */
+  readonly opens: CallGate;
+}
+
+function newGates(): Gates {
+  return { calls: new CallGate(CALLS_AT_ONCE), opens: new CallGate(1) };
+}
 
 /** A NUL-terminated copy of `s`. */
 function cString(s: string): Uint8Array<ArrayBuffer> {
@@ -403,6 +429,9 @@ export function encodeTimeout(ms: number): Uint8Array<ArrayBuffer> {
  */
 const GDP_OK = 0x040c04c8;
 
+/** The detail of GDP's warning 49: a human name unknown to the name database, taken as SHA-256. */
+const NAME_FALLBACK = 49;
+
 /** Distinct EP_STATs whose `[detail, text]` is kept (records share a handful). */
 const STAT_CACHE_MAX = 256;
 
@@ -423,11 +452,13 @@ export class Libgdp {
   /** Calls and allocations made through this instance. */
   readonly counters: FfiCounters;
   readonly #stats = new Map<number, RecordStatus>();
+  readonly #gates: Gates;
 
   /** Wraps loaded symbols. */
-  constructor(symbols: LibgdpSymbols, counters: FfiCounters = ffiCounters()) {
+  constructor(symbols: LibgdpSymbols, counters: FfiCounters = ffiCounters(), gates = newGates()) {
     this.symbols = symbols;
     this.counters = counters;
+    this.#gates = gates;
   }
 
   /**
@@ -436,16 +467,27 @@ export class Libgdp {
    * crash, so the library is never closed).
    */
   static open(path: string, counters?: FfiCounters): Libgdp {
-    let lib = libraries.get(path);
-    if (!lib) {
+    let loaded = libraries.get(path);
+    if (!loaded) {
       try {
-        lib = Deno.dlopen(path, SYMBOLS);
+        loaded = { lib: Deno.dlopen(path, SYMBOLS), gates: newGates() };
       } catch (error) {
         throw GdpError.of(500, `cannot load libgdp from ${path}`, { cause: error });
       }
-      libraries.set(path, lib);
+      libraries.set(path, loaded);
     }
-    return new Libgdp(lib.symbols, counters);
+    return new Libgdp(loaded.lib.symbols, counters, loaded.gates);
+  }
+
+  /** Blocking calls running and waiting for a turn, for metrics. */
+  get callsInFlight(): { running: number; queued: number } {
+    const { calls, opens } = this.#gates;
+    return { running: calls.running, queued: calls.queued + opens.queued };
+  }
+
+  /** Runs a blocking call through the gate. */
+  #call<T>(call: () => Promise<T>): Promise<T> {
+    return this.#gates.calls.run(call);
   }
 
   /** `ep_stat_tostr` text of an EP_STAT. */
@@ -477,12 +519,17 @@ export class Libgdp {
     this.unwrap(await this.symbols.gdp_init(router === undefined ? null : cString(router)));
   }
 
-  /** The 32-byte internal name of a human or 43-character name. */
-  async parseName(name: string): Promise<Uint8Array<ArrayBuffer>> {
-    const out = new Uint8Array(32);
-    // gdp_parse_name hides warning 49 (a human name that fell back to its SHA-256)
-    this.unwrap(await this.symbols.gdp_parse_name(cString(name), out));
-    return out;
+  /**
+   * The 32-byte internal name of a human or 43-character name; `fallback`
+   * when the name database did not know the name and libgdp took its
+   * SHA-256 (warning 49).
+   */
+  async parseName(name: string): Promise<{ iname: Uint8Array<ArrayBuffer>; fallback: boolean }> {
+    const iname = new Uint8Array(32);
+    const stat = await this.#call(() => this.symbols.gdp_name_parse(cString(name), iname, null));
+    const fallback = (stat >>> 29) === 4 && (stat & 0x3ff) === NAME_FALLBACK;
+    if (!fallback) this.unwrap(stat);
+    return { iname, fallback };
   }
 
   /** The 43-character base64url spelling of an internal name. */
@@ -495,7 +542,8 @@ export class Libgdp {
   /** Opens a log; resolves to its handle. */
   async open(name: Uint8Array<ArrayBuffer>, mode: IoMode): Promise<bigint> {
     const out = new BigUint64Array(1);
-    this.unwrap(await this.symbols.gdp_gin_open(name, mode, 0n, out));
+    const open = () => this.#call(() => this.symbols.gdp_gin_open(name, mode, 0n, out));
+    this.unwrap(await this.#gates.opens.run(open));
     this.counters.opens++;
     const gin = out[0] ?? 0n;
     if (gin === 0n) throw GdpError.of(500, "libgdp returned a NULL handle");
@@ -508,7 +556,7 @@ export class Libgdp {
    * class docs and `upstream.ts`.
    */
   async close(gin: bigint): Promise<void> {
-    const stat = await this.symbols.gdp_gin_close(gin);
+    const stat = await this.#call(() => this.symbols.gdp_gin_close(gin));
     this.counters.closes++;
     this.unwrap(stat);
   }
@@ -517,7 +565,9 @@ export class Libgdp {
   async subscribe(gin: bigint, start: number, udata: bigint): Promise<void> {
     // nrecs 0: endless. A counted subscription's end trips libgdp (see the class docs).
     this.unwrap(
-      await this.symbols.gdp_gin_subscribe_by_recno(gin, BigInt(start), 0, 0n, 0n, udata),
+      await this.#call(() =>
+        this.symbols.gdp_gin_subscribe_by_recno(gin, BigInt(start), 0, 0n, 0n, udata)
+      ),
     );
     this.counters.subscribes++;
   }
@@ -526,7 +576,9 @@ export class Libgdp {
   async read(gin: bigint, recno: number): Promise<LogRecord> {
     const datum = this.#datumNew();
     try {
-      const stat = await this.symbols.gdp_gin_read_by_recno(gin, BigInt(recno), datum);
+      const stat = await this.#call(() =>
+        this.symbols.gdp_gin_read_by_recno(gin, BigInt(recno), datum)
+      );
       this.counters.reads++;
       this.unwrap(stat);
       return this.datumRecord(datum, GDP_OK);
@@ -548,7 +600,7 @@ export class Libgdp {
       if (data.length > 0 && this.symbols.gdp_buf_write(buf, data, BigInt(data.length)) !== 0) {
         throw GdpError.of(500, "gdp_buf_write failed");
       }
-      const stat = await this.symbols.gdp_gin_append(gin, datum, 0n);
+      const stat = await this.#call(() => this.symbols.gdp_gin_append(gin, datum, 0n));
       this.counters.appends++;
       this.unwrap(stat);
       return this.datumRecord(datum, stat);

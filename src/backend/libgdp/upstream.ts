@@ -33,6 +33,7 @@ import type { LogRecord, Unfollow } from "../backend.ts";
 import { GdpError } from "../../errors.ts";
 import { EventType } from "../../protocol.ts";
 import { type GdpEvent, GdpStatusError, type IoMode, isGdpStat, type Libgdp } from "./ffi.ts";
+import { CallGate } from "./gate.ts";
 import type { EventSink } from "./pump.ts";
 import { ReorderBuffer, type ReorderCounters } from "./reorder.ts";
 
@@ -40,6 +41,9 @@ const log = getLogger(["gdp-ws", "libgdp"]);
 
 /** Reads in flight at once while iterating history. */
 const READ_WINDOW = 8;
+
+/** Tries of an append whose record number another writer keeps taking. */
+const APPEND_TRIES = 5;
 
 /** GDP detail codes that mean "the link or the server is gone", not "no". */
 const LINK_DETAILS: ReadonlySet<number> = new Set([5, 6, 10, 20, 31, 502, 503, 504, 515, 600]);
@@ -86,6 +90,8 @@ export interface UpstreamCounters extends ReorderCounters {
   downReports: number;
   /** Follows served by polling because `maxSubscribed` handles subscribe already. */
   polledFollows: number;
+  /** Appends made again because another writer took their record number. */
+  appendRetries: number;
 }
 
 /** What an Upstream needs from its backend. */
@@ -144,6 +150,7 @@ export class Upstream implements EventSink {
   #handle: HandleState = { kind: "closed" };
   #health: UpstreamHealth = { kind: "ok" };
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #appends = new CallGate(1);
   #order: ReorderBuffer | undefined;
   #follower: Follower | undefined;
   #probe: ReturnType<typeof setTimeout> | undefined;
@@ -254,9 +261,35 @@ export class Upstream implements EventSink {
     }
   }
 
-  /** Appends a record (the handle must be open for appending). */
+  /**
+   * Appends a record (the handle must be open for appending), one at a time
+   * per log, and reads it back: libgdp numbers a record from its own cached
+   * count, and gdplogd answers OK but keeps the other record when another
+   * process took that number first. A record that was not stored is
+   * appended again, past the refreshed count.
+   */
   append(data: Uint8Array<ArrayBuffer>): Promise<LogRecord> {
-    return this.#use((gin) => this.#ctx.gdp.append(gin, data));
+    return this.#appends.run(() => this.#appendChecked(data));
+  }
+
+  async #appendChecked(data: Uint8Array<ArrayBuffer>): Promise<LogRecord> {
+    for (let attempt = 1;; attempt++) {
+      const record = await this.#use((gin) => this.#ctx.gdp.append(gin, data));
+      const stored = await this.readOne(record.recno);
+      if (stored !== null && sameRecord(stored, record)) return record;
+      this.#ctx.counters.appendRetries++;
+      log.warn("Record {recno} of {name} was another writer's; appending again", {
+        recno: record.recno,
+        name: this.name,
+      });
+      if (attempt === APPEND_TRIES) {
+        throw GdpError.of(
+          409,
+          `other writers took ${this.name}'s next record number ${attempt} times`,
+        );
+      }
+      await this.#use((gin) => this.#ctx.gdp.read(gin, -1)); // refreshes libgdp's count
+    }
   }
 
   /**
@@ -534,6 +567,13 @@ export class Upstream implements EventSink {
     this.#health = { kind: "ok" };
     log.info("{name} is reachable again", { name: this.name });
   }
+}
+
+/** True when `stored` is `appended`: same timestamp, same bytes. */
+function sameRecord(stored: LogRecord, appended: LogRecord): boolean {
+  const { data } = stored;
+  return stored.ts.sec === appended.ts.sec && stored.ts.nsec === appended.ts.nsec &&
+    data.length === appended.data.length && data.every((byte, i) => byte === appended.data[i]);
 }
 
 function unreachable(name: string, downAfterMs: number): GdpError {
