@@ -49,3 +49,14 @@ Deno.test("the console is served with its content types, a strict CSP and no inl
     await fixture.teardown();
   }
 });
+
+Deno.test("the console's modules type-check against the DOM (web/deno.json)", async () => {
+  const root = new URL("../", import.meta.url);
+  const { success, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--quiet", "--config", "web/deno.json", "web/"],
+    cwd: root,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(success, new TextDecoder().decode(stderr));
+});

@@ -47,7 +47,7 @@ export class Panel {
   #lastCount = 0;
   #frameQueued = false;
   /** @type {ReturnType<typeof setInterval>} */ #ticker;
-  /** @type {Record<string, HTMLElement>} */ #parts;
+  /** @type {Parts} */ #parts;
   #closedByUser = false;
 
   /**
@@ -58,7 +58,7 @@ export class Panel {
   constructor(client, options, onRemove) {
     this.element = panelElement(options.logname);
     this.#parts = parts(this.element);
-    this.#chart = new LiveChart(/** @type {HTMLCanvasElement} */ (this.#parts.chart));
+    this.#chart = new LiveChart(this.#parts.chart);
     this.#sub = client.subscribe(options.logname, {
       start: options.start,
       count: options.count,
@@ -195,16 +195,34 @@ function panelElement(logname) {
 }
 
 /**
+ * The elements of a panel that change.
+ * @typedef {{ status: HTMLElement, close: HTMLElement, rate: HTMLElement, total: HTMLElement,
+ *   last: HTMLElement, chart: HTMLCanvasElement, error: HTMLElement, records: HTMLElement,
+ *   rows: HTMLElement, capped: HTMLElement }} Parts
+ */
+
+/**
  * @param {HTMLElement} panel
- * @returns {Record<string, HTMLElement>}
+ * @returns {Parts}
  */
 function parts(panel) {
-  /** @type {Record<string, HTMLElement>} */
-  const found = {};
-  for (const el of panel.querySelectorAll("[data-part]")) {
-    found[/** @type {HTMLElement} */ (el).dataset.part ?? ""] = /** @type {HTMLElement} */ (el);
-  }
-  return found;
+  const get = (/** @type {string} */ name) => {
+    const element = panel.querySelector(`[data-part="${name}"]`);
+    if (!(element instanceof HTMLElement)) throw new Error(`the panel has no ${name}`);
+    return element;
+  };
+  return {
+    status: get("status"),
+    close: get("close"),
+    rate: get("rate"),
+    total: get("total"),
+    last: get("last"),
+    chart: /** @type {HTMLCanvasElement} */ (get("chart")),
+    error: get("error"),
+    records: get("records"),
+    rows: get("rows"),
+    capped: get("capped"),
+  };
 }
 
 /** @param {GdpRecord} record */

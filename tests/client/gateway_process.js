@@ -7,8 +7,8 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -68,6 +68,20 @@ export async function startGatewayProcess(extra = []) {
     },
   };
   return gateway;
+}
+
+/**
+ * A secret file for `serve --auth-secret` and a token minted with it by `gdp-ws token`.
+ * @param {string[]} claims e.g. ["--read", "tok.*", "--append", "tok.*"]
+ * @returns {{ secretFile: string, token: string, remove: () => void }}
+ */
+export function secretAndToken(claims) {
+  const dir = mkdtempSync(join(tmpdir(), "gdp-ws-secret-"));
+  const secretFile = join(dir, "secret");
+  writeFileSync(secretFile, "a development secret of at least 32 bytes\n");
+  const args = ["run", "--allow-all", "--no-prompt", MAIN, "token", "--secret", secretFile];
+  const token = execFileSync(denoPath(), [...args, ...claims], { encoding: "utf8" }).trim();
+  return { secretFile, token, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /**

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { connect, GdpWsError } from "../../client/gdp-ws.js";
-import { startGatewayProcess } from "./gateway_process.js";
+import { secretAndToken, startGatewayProcess } from "./gateway_process.js";
 
 /** @typedef {import("../../client/gdp-ws.js").GdpRecord} GdpRecord */
 /** @typedef {import("../../client/gdp-ws.js").ConnectionState} ConnectionState */
@@ -206,6 +206,31 @@ export const clientTests = [
       } finally {
         client.close();
         await gateway.stop();
+      }
+    },
+  },
+  {
+    name: "client with a token: allowed logs work, others fail with 403 and the socket stays",
+    fn: async () => {
+      const auth = secretAndToken(["--read", "tok.*", "--append", "tok.*"]);
+      const gateway = await startGatewayProcess(["--auth-secret", auth.secretFile]);
+      const client = connect(gateway.url, { ...FAST, token: auth.token });
+      try {
+        assert.equal((await client.append("tok.a", "21.5")).recno, 1);
+        const records = [];
+        for await (const record of client.subscribe("tok.a", { start: 1, count: 1 })) {
+          records.push(record.data);
+        }
+        assert.deepEqual(records, ["21.5"]);
+        await assert.rejects(client.append("other.log", "x"), { name: "GdpWsError", code: 403 });
+        await assert.rejects(async () => {
+          for await (const _ of client.subscribe("other.log", { start: 1 })) assert.fail();
+        }, { code: 403 });
+        assert.equal(client.state, "live");
+      } finally {
+        client.close();
+        await gateway.stop();
+        auth.remove();
       }
     },
   },
