@@ -70,6 +70,10 @@ export interface LibgdpConfig {
   router?: string;
   /** Open logs read-and-append so the append op and POST work (needs the log's writer key). */
   appendable?: boolean;
+  /** Logs that may hold a libgdp subscription, kept for the process's life; past it, follows poll. */
+  maxSubscribed?: number;
+  /** A followed log's end is read this often (ms) when no record arrived meanwhile. */
+  probeMs?: number;
 }
 
 export interface Config {
@@ -155,7 +159,11 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   autoCreate: true,
   logLevel: "info",
   logFormat: "pretty",
-  libgdp: { path: "libgdp.so.2.1" },
+  libgdp: {
+    path: "libgdp.so.2.1",
+    maxSubscribed: LIBGDP_DEFAULTS.maxSubscribed,
+    probeMs: LIBGDP_DEFAULTS.probeMs,
+  },
   allowOrigins: [],
   authAudience: "gdp-ws",
   limits: DEFAULT_LIMITS,

@@ -99,6 +99,20 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     help: "open GDP logs for appending too (needs the logs' writer keys)",
   },
   {
+    name: "gdp-max-subscribed",
+    type: "int",
+    arg: "N",
+    field: "libgdp.maxSubscribed",
+    help: "GDP logs that may hold a subscription (kept until exit: see docs/libgdp.md); more are polled",
+  },
+  {
+    name: "gdp-probe",
+    type: "int",
+    arg: "MS",
+    field: "libgdp.probeMs",
+    help: "how often a followed GDP log with no new record is checked for missed ones",
+  },
+  {
     name: "cert",
     type: "string",
     arg: "FILE",

@@ -46,6 +46,8 @@ Deno.test("serve flags map onto the config, switches and libgdp ones included", 
     "--gdp-router",
     "gdp-01.example:8009",
     "--libgdp-append",
+    "--gdp-max-subscribed",
+    "500",
     "--no-auto-create",
     "--send-queue-bytes",
     "4194304",
@@ -56,6 +58,8 @@ Deno.test("serve flags map onto the config, switches and libgdp ones included", 
     path: "/opt/gdp/libgdp.so.2.1",
     router: "gdp-01.example:8009",
     appendable: true,
+    maxSubscribed: 500,
+    probeMs: 5000,
   });
   assert.equal(config.autoCreate, false);
   assert.equal(config.limits.sendQueueBytes, 4194304);
