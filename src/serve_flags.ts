@@ -103,7 +103,8 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     type: "int",
     arg: "N",
     field: "libgdp.maxSubscribed",
-    help: "GDP logs that may hold a subscription (kept until exit: see docs/libgdp.md); more are polled",
+    help:
+      "GDP logs that may hold a subscription (kept until exit: see docs/libgdp.md); more are polled",
   },
   {
     name: "gdp-probe",

@@ -1,5 +1,5 @@
 /**
- * The {@linkcode Backend} over libgdp (LIBGDP-ABI.md): logs live in the GDP;
+ * The {@linkcode Backend} over libgdp (docs/libgdp.md): logs live in the GDP;
  * this process keeps one open handle and at most one live subscription per
  * log, whatever the number of callers, and delivers records in order with
  * no gap and no duplicate, across reordering and link loss.

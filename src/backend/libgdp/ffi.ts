@@ -1,5 +1,5 @@
 /**
- * The libgdp symbol table (LIBGDP-ABI.md) and thin typed wrappers over it.
+ * The libgdp 2.1.12 symbol table (docs/libgdp.md) and thin typed wrappers over it.
  *
  * Every opaque handle is a `"usize"` (a bigint address) and every
  * out-parameter a buffer this module owns: Deno refuses its pointer helpers
@@ -11,7 +11,7 @@
  * ```ts
  * const gdp = Libgdp.open("/usr/lib/libgdp.so.2.1");
  * await gdp.init();
- * const gin = await gdp.open(await gdp.parseName("edu.berkeley.demo"), IoMode.RO);
+ * const gin = await gdp.open((await gdp.parseName("edu.berkeley.demo")).iname, IoMode.RO);
  * const record = await gdp.read(gin, -1);
  * await gdp.close(gin);
  * ```

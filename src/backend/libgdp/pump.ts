@@ -12,6 +12,7 @@
  * @example
  * ```ts
  * const pump = EventPump.for("/usr/lib/libgdp.so.2.1");
+ * const gin = 0x5555_0000n; // a handle from Libgdp.open
  * pump.attach(gin, { onEvent: (event) => console.log(event.type) });
  * ```
  *
