@@ -82,6 +82,6 @@ export const QUICK: Plan = {
   latencyRate: 500,
   latencySeconds: 0.5,
   latencyWarmup: 0.2,
-  stalledSendQueue: 64 * 1024,
+  stalledSendQueue: 512 * 1024,
   deadlineMs: 10_000,
 };

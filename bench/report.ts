@@ -230,8 +230,8 @@ function targets(plan: Plan, r: Results): string[] {
       "≥ 0.5×",
     );
   }
-  const calm = find("gdp-ws", "stalled client: without", n, false);
-  const stalled = find("gdp-ws", "stalled client: with one", n, false);
+  const calm = find("gdp-ws", "stalled client: without", n, false, plan.bigPayloadBytes);
+  const stalled = find("gdp-ws", "stalled client: with one", n, false, plan.bigPayloadBytes);
   if (calm && stalled) {
     add(
       "A stalled client: the others' throughput",
