@@ -129,3 +129,9 @@ Deno.test({
 function sum(scrape: Scrape, name: string): number {
   return (scrape.get(name)?.metrics ?? []).reduce((n, m) => n + Number(m.value ?? 0), 0);
 }
+
+Deno.test("docs/operations.md lists every metric /metrics serves", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/operations.md", import.meta.url));
+  const listed = new Set([...doc.matchAll(/^\| `([a-z_]+)` /gm)].map((m) => m[1]));
+  assert.deepEqual([...listed].sort(), Object.keys(METRICS).sort());
+});
