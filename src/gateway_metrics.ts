@@ -11,6 +11,16 @@ import type { Hub } from "./hub.ts";
 import { limitLabel, type Refusals } from "./limits.ts";
 import type { Metrics } from "./metrics.ts";
 
+/**
+ * Totals every session adds to on each frame it sends. Plain numbers read at
+ * scrape time: a prom-client `inc` costs about 5 times as much per frame.
+ */
+export interface Traffic {
+  framesOut: number;
+  /** UTF-16 length of the frames: bytes for ASCII payloads. */
+  bytesOut: number;
+}
+
 /** What a session exposes to the metrics. */
 export interface QueueHolder {
   readonly queuedBytes: number;
@@ -23,8 +33,11 @@ export function watchGateway(
   hub: Hub,
   sessions: ReadonlySet<QueueHolder>,
   refusals: Refusals,
+  traffic: Traffic,
 ): void {
   metrics.source("gdpws_connections", () => sessions.size);
+  metrics.source("gdpws_frames_out_total", () => traffic.framesOut);
+  metrics.source("gdpws_bytes_out_total", () => traffic.bytesOut);
   metrics.source(
     "gdpws_limit_refusals_total",
     () =>

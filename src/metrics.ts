@@ -69,7 +69,10 @@ export const METRICS = {
     type: "counter",
     help: "Records replayed from history (rate() of it is the replay rate)",
   },
-  gdpws_bytes_out_total: { type: "counter", help: "Bytes of WebSocket frames sent" },
+  gdpws_bytes_out_total: {
+    type: "counter",
+    help: "Characters of WebSocket frames sent (bytes for ASCII payloads)",
+  },
   gdpws_frames_out_total: { type: "counter", help: "WebSocket frames sent" },
   gdpws_errors_total: {
     type: "counter",

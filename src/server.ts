@@ -24,7 +24,7 @@ import { EventStream, parseEventsRequest } from "./events.ts";
 import { type HandshakeProblem, handshakeProblem, WEBSOCKET_VERSION } from "./handshake.ts";
 import { type CreatePolicy, Hub } from "./hub.ts";
 import { AddressRateLimits, limitLabel, makeRefusals, type Refusals, refuse } from "./limits.ts";
-import { observeLatency, watchGateway } from "./gateway_metrics.ts";
+import { observeLatency, type Traffic, watchGateway } from "./gateway_metrics.ts";
 import { Metrics } from "./metrics.ts";
 import { checkLogname } from "./names.ts";
 import { infoObject, tsObject } from "./protocol.ts";
@@ -82,7 +82,8 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     onLive: (record) => observeLatency(metrics, record),
   });
   const sessions = new Set<Session>();
-  watchGateway(metrics, backend, hub, sessions, refusals);
+  const traffic: Traffic = { framesOut: 0, bytesOut: 0 };
+  watchGateway(metrics, backend, hub, sessions, refusals, traffic);
   const gw: GatewayParts = {
     config,
     backend,
@@ -95,6 +96,7 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     creates: new AddressRateLimits(config.limits.maxLogCreatesPerMinute, 60_000),
     auth,
     draining: false,
+    traffic,
   };
   const handler = route(gw);
   const tls = config.cert && config.key
@@ -153,6 +155,8 @@ interface GatewayParts {
   /** Log creations per client address. */
   creates: AddressRateLimits;
   auth: Auth;
+  /** Frames and bytes sent by every session. */
+  traffic: Traffic;
   /** Lame duck: `/readyz` answers 503. */
   draining: boolean;
   drainTimer?: ReturnType<typeof setTimeout>;
@@ -275,6 +279,7 @@ function upgrade(
     metrics,
     refusals,
     createGate: () => allowCreate(gw, address),
+    traffic: gw.traffic,
     ...(access.grant ? { grant: access.grant, verify: (t: string) => gw.auth.verify(t) } : {}),
   });
   metrics.inc("gdpws_handshakes_total", { result: "accepted" });

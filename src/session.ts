@@ -14,6 +14,7 @@ import type { Limits } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import type { Hub, Subscription, SubscriptionSink } from "./hub.ts";
 import { limitLabel, RateLimit, type Refusals } from "./limits.ts";
+import type { Traffic } from "./gateway_metrics.ts";
 import type { Metrics } from "./metrics.ts";
 import {
   type AppendRequest,
@@ -46,6 +47,8 @@ export interface SessionOptions {
   /** Connection id, carried on every log line of this connection. */
   id: string;
   metrics: Metrics;
+  /** Frame and byte totals, shared by every session (plain numbers: this is the hot path). */
+  traffic: Traffic;
   /** Where refusals are counted (shown by /readyz and /metrics). */
   refusals: Refusals;
   /** Called before an append creates a log; throws (429) when this client may not now. */
@@ -307,8 +310,8 @@ export class Session implements SubscriptionSink {
       if (this.#headroom < 0) return this.#slowConsumer();
     }
     this.#frames++;
-    this.#metrics.inc("gdpws_frames_out_total");
-    this.#metrics.inc("gdpws_bytes_out_total", {}, text.length);
+    this.#options.traffic.framesOut++;
+    this.#options.traffic.bytesOut += text.length;
     this.#socket.send(text);
   }
 
