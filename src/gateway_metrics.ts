@@ -66,7 +66,11 @@ export function watchGateway(
   const diff = (a: string, b: string) => () => (counters()[a] ?? 0) - (counters()[b] ?? 0);
   metrics.source("gdpws_backend_events_alive", diff("eventsGot", "eventsFreed"));
   metrics.source("gdpws_backend_datums_alive", diff("datumsAllocated", "datumsFreed"));
-  metrics.source("gdpws_backend_reconnects_total", () => counters().reconnects ?? 0);
+  // The libgdp backend calls a renewed subscription a resubscribe (earlier: reconnect).
+  metrics.source(
+    "gdpws_backend_reconnects_total",
+    () => counters().resubscribes ?? counters().reconnects ?? 0,
+  );
   metrics.source("gdpws_backend_outages_total", () => counters().downReports ?? 0);
   metrics.watchEventLoop();
 }

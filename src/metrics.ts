@@ -119,7 +119,7 @@ export const METRICS = {
   },
   gdpws_backend_reconnects_total: {
     type: "counter",
-    help: "Reopens of a log after the GDP link broke",
+    help: "Subscriptions renewed after the GDP link broke or libgdp ended one",
   },
   gdpws_backend_outages_total: {
     type: "counter",
