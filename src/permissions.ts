@@ -9,7 +9,8 @@
  * ```ts
  * const baked = { data: "/var/lib/gdp-ws", libgdp: "/usr/local/lib/libgdp.so.2.1" };
  * permissionFlags(grantsOf(baked));
- * // ["--allow-net", "--allow-read=/var/lib/gdp-ws", "--allow-write=/var/lib/gdp-ws",
+ * // ["--allow-net", "--allow-read=/var/lib/gdp-ws,/proc/self/limits",
+ * //  "--allow-write=/var/lib/gdp-ws",
  * //  "--allow-ffi=/usr/local/lib/libgdp.so.2.1"]
  * bakedArgs(baked);
  * // ["--baked-data=/var/lib/gdp-ws", "--baked-libgdp=/usr/local/lib/libgdp.so.2.1"]
@@ -17,6 +18,8 @@
  *
  * @module
  */
+
+import { LIMITS_FILE } from "./fd_limit.ts";
 
 /** What a binary is built for: the serve flags whose values it may use, by flag name. */
 export interface Baked {
@@ -56,7 +59,10 @@ export interface Grants {
 
 /** Deno permission flags granting exactly `grants`, and the network. */
 export function permissionFlags(grants: Grants): string[] {
-  const reads = [grants.dataDir, ...(grants.tlsFiles ?? []), ...(grants.authFiles ?? [])]
+  // `ulimit -n`, which the front door keeps its intake under (src/fd_limit.ts),
+  // rides with the data folder; a libgdp-only process goes without and says so.
+  const limits = grants.dataDir ? LIMITS_FILE : undefined;
+  const reads = [grants.dataDir, ...(grants.tlsFiles ?? []), ...(grants.authFiles ?? []), limits]
     .filter((p): p is string => !!p);
   const flags = ["--allow-net"];
   if (reads.length > 0) flags.push(`--allow-read=${reads.join(",")}`);

@@ -207,6 +207,27 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     help: "open WebSockets from one client address; more upgrades get HTTP 503",
   },
   {
+    name: "max-handshakes",
+    type: "int",
+    arg: "N",
+    field: "limits.maxHandshakes",
+    help: "connections still sending their request head; one more gets HTTP 503",
+  },
+  {
+    name: "handshake-timeout",
+    type: "int",
+    arg: "MS",
+    field: "limits.handshakeTimeoutMs",
+    help: "time to send a request head (also between kept-alive requests); then 408",
+  },
+  {
+    name: "fd-reserve",
+    type: "int",
+    arg: "N",
+    field: "limits.fdReserve",
+    help: "file descriptors kept free: past `ulimit -n` less this, connections get 503",
+  },
+  {
     name: "max-total-subscriptions",
     type: "int",
     arg: "N",

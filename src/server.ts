@@ -25,11 +25,13 @@ import { type HandshakeProblem, handshakeProblem, WEBSOCKET_VERSION } from "./ha
 import { type CreatePolicy, Hub } from "./hub.ts";
 import { AddressRateLimits, limitLabel, makeRefusals, type Refusals, refuse } from "./limits.ts";
 import { observeLatency, type Traffic, watchGateway } from "./gateway_metrics.ts";
+import { FrontDoor, type RawUpgrade } from "./front_door.ts";
 import { Metrics } from "./metrics.ts";
 import { checkLogname } from "./names.ts";
 import { infoObject, tsObject } from "./protocol.ts";
 import { Session } from "./session.ts";
 import { consoleResponse } from "./web_console.ts";
+import { concat } from "./bytes.ts";
 
 /** The subprotocol that asks for batch mode. */
 export const BATCH_PROTOCOL = "gdp-ws.batch";
@@ -43,6 +45,8 @@ export interface Gateway {
   readonly backend: Backend;
   /** What `/metrics` serves. */
   readonly metrics: Metrics;
+  /** The accept loop on the public port. */
+  readonly frontDoor: FrontDoor;
   /** Open WebSockets and event streams. */
   connections(): number;
   /** SHUTDOWN to every subscription, close sockets with 1001, stop serving, close the backend. */
@@ -97,23 +101,39 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     auth,
     draining: false,
     traffic,
+    peerOf: (addr) => addr,
   };
   const handler = route(gw);
   const tls = config.cert && config.key
     ? { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) }
     : {};
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+  // Plain HTTP on loopback only: requests with a body reach it through the front door's relay.
   const server = Deno.serve({
-    port: config.port,
-    hostname: config.hostname,
-    ...tls,
+    port: 0,
+    hostname: "127.0.0.1",
     onListen: resolve,
     onError: (error) => {
       log.error("Unhandled error in a request: {error}", { error });
       return json({ ep_stat: GdpError.from(error).epStat }, 500);
     },
-  }, handler);
-  const addr = await listening;
+  }, (request, info) => handler(request, { ...info, remoteAddr: gw.peerOf(info.remoteAddr) }));
+  const inner = await listening;
+  const door = await FrontDoor.listen({
+    hostname: config.hostname,
+    port: config.port,
+    ...tls,
+    limits: config.limits,
+    refusals,
+    relayPort: inner.port,
+    handle: (request, remoteAddr, raw) => {
+      if (raw) rawUpgrades.set(request, raw);
+      return handler(request, { remoteAddr, completed: Promise.resolve() });
+    },
+  });
+  gw.peerOf = (addr) => door.peerOf(addr.port) ?? addr;
+  gw.door = door;
+  const addr = door.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `${config.cert ? "wss" : "ws"}://${
     host === "0.0.0.0" ? "127.0.0.1" : host
@@ -124,15 +144,16 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     tokens: auth.enabled ? "required" : "off",
   });
   let stopping: Promise<void> | undefined;
-  const shutdown = () => stopping ??= stop(gw, server);
+  const shutdown = () => stopping ??= stop(gw, server, door);
   return {
     url,
     port: addr.port,
     hub,
     backend,
     metrics,
+    frontDoor: door,
     connections: () => sessions.size + gw.streams.size,
-    finished: server.finished,
+    finished: door.finished,
     shutdown,
     drain: () => drain(gw, shutdown),
     reloadKeys: () => auth.reload(),
@@ -160,7 +181,13 @@ interface GatewayParts {
   /** Lame duck: `/readyz` answers 503. */
   draining: boolean;
   drainTimer?: ReturnType<typeof setTimeout>;
+  /** The client behind a connection the internal server saw (the relay's address). */
+  peerOf(addr: Deno.NetAddr): Deno.NetAddr;
+  door?: FrontDoor;
 }
+
+/** Upgrade requests that came through the front door, with the connection to take over. */
+const rawUpgrades = new WeakMap<Request, RawUpgrade>();
 
 /** Connection ids, unique within the process. */
 let lastConnectionId = 0;
@@ -178,19 +205,24 @@ async function drain(gw: GatewayParts, shutdown: () => Promise<void>): Promise<v
   await shutdown();
 }
 
-async function stop(gw: GatewayParts, server: Deno.HttpServer): Promise<void> {
+async function stop(gw: GatewayParts, server: Deno.HttpServer, door: FrontDoor): Promise<void> {
   const { config, hub, backend, sessions, metrics } = gw;
   clearTimeout(gw.drainTimer);
   log.info("Shutting down: {n} connections", { n: sessions.size });
+  const allClosed = Promise.all([...sessions].map((session) => session.closed));
   for (const session of sessions) session.shutdown();
   for (const stream of gw.streams) stream.shutdown();
   // Clients get the grace period to read their SHUTDOWN events; the timer is
-  // cleared when the server stops sooner, so it does not hold the process open.
+  // cleared when they are all gone sooner, so it does not hold the process open.
+  const graceEnd = performance.now() + config.limits.shutdownGraceMs;
   let grace: ReturnType<typeof setTimeout> | undefined;
   const graceOver = new Promise((resolve) => {
     grace = setTimeout(resolve, config.limits.shutdownGraceMs);
   });
-  await Promise.race([server.shutdown(), graceOver]).finally(() => clearTimeout(grace));
+  await Promise.race([allClosed, graceOver]).finally(() => clearTimeout(grace));
+  // What is still open (event streams, relayed requests) gets the rest of the grace.
+  await door.close(Math.max(0, graceEnd - performance.now()));
+  await server.shutdown();
   await hub.close();
   await backend.close();
   metrics.close();
@@ -256,7 +288,12 @@ function upgrade(
   access: Access & { ok: true },
 ): Response {
   const { config, hub, sessions, metrics, perAddress, refusals } = gw;
-  const problem = handshakeProblem(request.method, "HTTP/1.1", request.headers);
+  const raw = rawUpgrades.get(request);
+  if (!raw) {
+    // Only the front door can take a connection over (frame limits, close codes).
+    return json({ error: "a WebSocket upgrade needs a connection of its own" }, 400);
+  }
+  const problem = handshakeProblem(request.method, raw.httpVersion, request.headers);
   if (problem) return handshakeRefusal(problem);
   // remoteAddr is gone once the request has been upgraded.
   const peer = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
@@ -266,10 +303,7 @@ function upgrade(
   const offered = (request.headers.get("sec-websocket-protocol") ?? "")
     .split(",").map((p) => p.trim()).filter((p) => p);
   const batch = offered.includes(BATCH_PROTOCOL) || url.searchParams.get("batch") === "1";
-  const { socket, response } = Deno.upgradeWebSocket(request, {
-    idleTimeout: config.limits.idleTimeoutSec,
-    ...chosenProtocol(offered, access.bearerProtocol),
-  });
+  const socket = raw.accept(chosenProtocol(offered, access.bearerProtocol));
   const session = new Session(socket, hub, {
     limits: config.limits,
     batch,
@@ -290,7 +324,9 @@ function upgrade(
     sessions.delete(session);
     release();
   });
-  return response;
+  socket.onoversize = () => session.refuseOversize();
+  // The front door writes the 101; this response is not sent.
+  return new Response(null, { status: 200 });
 }
 
 /**
@@ -413,6 +449,7 @@ async function servePublic(request: Request, path: string, gw: GatewayParts): Pr
       ...state,
       ...hub.stats(),
       connections: gw.sessions.size + gw.streams.size,
+      ...(gw.door ? { front: gw.door.stats() } : {}),
       limits: gw.refusals,
       ...(counters ? { counters } : {}),
     };
@@ -517,13 +554,7 @@ async function readBody(request: Request, max: number, refusals: Refusals): Prom
     }
     chunks.push(value);
   }
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return body;
+  return concat(chunks);
 }
 
 function decodeName(encoded: string): string {

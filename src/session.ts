@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { ServerWebSocket } from "./websocket.ts";
 import { getLogger } from "@logtape/logtape";
 import { allows, atExpiry, forbidden, type Grant } from "./auth.ts";
 import type { Limits } from "./config.ts";
@@ -67,12 +68,15 @@ export const CloseCode = {
   TRY_AGAIN_LATER: 1013,
 } as const;
 
+const OPEN = 1;
 const sessionLog = getLogger(["gdp-ws", "session"]);
 const encoder = new TextEncoder();
 
 export class Session implements SubscriptionSink {
   readonly style: Style;
-  readonly #socket: WebSocket;
+  readonly #socket: ServerWebSocket;
+  /** Settles when the socket has closed. */
+  readonly closed: Promise<void>;
   readonly #hub: Hub;
   readonly #options: SessionOptions;
   readonly #subs = new Set<Subscription>();
@@ -93,7 +97,10 @@ export class Session implements SubscriptionSink {
   #subscribed = 0;
   readonly #rate: RateLimit;
 
-  constructor(socket: WebSocket, hub: Hub, options: SessionOptions) {
+  constructor(socket: ServerWebSocket, hub: Hub, options: SessionOptions) {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.closed = promise;
+    socket.addEventListener("close", () => resolve());
     this.#socket = socket;
     this.#hub = hub;
     this.#options = options;
@@ -276,6 +283,11 @@ export class Session implements SubscriptionSink {
     this.send(encodeError(error, address, this.style));
   }
 
+  /** A request frame over the limit, refused by the socket from its header: 413, then 1009. */
+  refuseOversize(): void {
+    this.#tooBig();
+  }
+
   #tooBig(): void {
     const error = GdpError.of(
       413,
@@ -300,7 +312,7 @@ export class Session implements SubscriptionSink {
   }
 
   #write(text: string): void {
-    if (this.#socket.readyState !== WebSocket.OPEN) return;
+    if (this.#socket.readyState !== OPEN) return;
     // bufferedAmount is a call into the runtime: ask it only when what was sent since the
     // last answer could have filled the queue. The bound stays exact: the buffer only
     // shrinks between answers, except by what this session sends.

@@ -54,13 +54,17 @@ export class RawWebSocket {
 
   /** Sends one masked text frame. */
   async sendText(text: string): Promise<void> {
-    const payload = encoder.encode(text);
-    if (payload.length > 125) throw new Error("short frames only");
-    const mask = crypto.getRandomValues(new Uint8Array(4));
-    const frame = new Uint8Array(6 + payload.length);
-    frame.set([0x81, 0x80 | payload.length, ...mask]);
-    payload.forEach((b, i) => frame[6 + i] = b ^ mask[i % 4]!);
-    await this.#conn.write(frame);
+    await this.sendBytes(maskedFrame(0x1, encoder.encode(text)));
+  }
+
+  /** Sends bytes as they are (a frame from {@linkcode maskedFrame}, or a part of one). */
+  async sendBytes(bytes: Uint8Array): Promise<void> {
+    for (let at = 0; at < bytes.length;) at += await this.#conn.write(bytes.subarray(at));
+  }
+
+  /** Reads the next frame, whatever its opcode. */
+  nextFrame(): Promise<{ opcode: number; payload: Uint8Array }> {
+    return this.#readFrame();
   }
 
   /** Reads frames until a close frame; returns its code and how many text frames came first. */
@@ -145,4 +149,43 @@ export class RawWebSocket {
     this.#take(header);
     return { opcode, payload: this.#take(length) };
   }
+}
+
+/** Options of {@linkcode maskedFrame}: how to break the rules on purpose. */
+export interface FrameOptions {
+  fin?: boolean;
+  /** RSV1-3 bits (0 to 7). */
+  rsv?: number;
+  /** Send the frame unmasked, which clients must not. */
+  unmasked?: boolean;
+  /** The length written in the header, if not the payload's. */
+  declaredLength?: number;
+}
+
+/** A client frame: masked, FIN set, unless `options` say otherwise. */
+export function maskedFrame(
+  opcode: number,
+  payload: Uint8Array,
+  options: FrameOptions = {},
+): Uint8Array {
+  const length = options.declaredLength ?? payload.length;
+  const lengthBytes = length < 126 ? 0 : length < 65_536 ? 2 : 8;
+  const maskBytes = options.unmasked ? 0 : 4;
+  const header = 2 + lengthBytes + maskBytes;
+  const frame = new Uint8Array(header + payload.length);
+  frame[0] = (options.fin === false ? 0 : 0x80) | ((options.rsv ?? 0) << 4) | opcode;
+  const maskBit = options.unmasked ? 0 : 0x80;
+  if (lengthBytes === 0) frame[1] = maskBit | length;
+  else if (lengthBytes === 2) {
+    frame[1] = maskBit | 126;
+    frame[2] = length >> 8;
+    frame[3] = length & 0xff;
+  } else {
+    frame[1] = maskBit | 127;
+    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
+  }
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  if (maskBytes) frame.set(mask, 2 + lengthBytes);
+  payload.forEach((b, i) => frame[header + i] = options.unmasked ? b : b ^ mask[i % 4]!);
+  return frame;
 }

@@ -1,0 +1,532 @@
+/**
+ * The front door: the gateway's own accept loop on the public port, because
+ * `Deno.serve` hides its loop (an `EMFILE` there ends the process, and a
+ * connection that never finishes its request head is kept forever). Here each
+ * connection must send its request head within `handshakeTimeoutMs` (else 408),
+ * at most `maxHandshakes` may be doing so at once, and intake stops (503) below
+ * the process's file-descriptor limit. Then:
+ *
+ * - a WebSocket upgrade is answered here, with {@linkcode ServerWebSocket} on
+ *   the same connection (one descriptor per client);
+ * - an HTTP/1.1 request without a body (GET /healthz, /readyz, /logs, …) is
+ *   answered here too, by the same handler, on a kept-alive connection whose
+ *   next head is under the same timeout;
+ * - a request with a body (or HTTP/1.0) is relayed byte for byte to the
+ *   gateway's `Deno.serve` on an internal loopback port, which streams bodies.
+ *
+ * @example
+ * ```ts
+ * const door = await FrontDoor.listen({ ...options, relayPort: internal.addr.port });
+ * console.log(door.addr.port);
+ * await door.close();
+ * ```
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { createHash } from "node:crypto";
+import type { Limits } from "./config.ts";
+import { fdLimit } from "./fd_limit.ts";
+import type { Refusals } from "./limits.ts";
+import { LogThrottle } from "./throttle.ts";
+import { ServerWebSocket } from "./websocket.ts";
+import { concat } from "./bytes.ts";
+
+/** What an upgrade handler gets besides the request: the connection, to accept. */
+export interface RawUpgrade {
+  /** `HTTP/1.1`, or whatever the request line said. */
+  readonly httpVersion: string;
+  /** Takes the connection over as a WebSocket; the 101 is written when the handler returns. */
+  accept(options: { protocol?: string }): ServerWebSocket;
+}
+
+export interface FrontDoorOptions {
+  hostname: string;
+  port: number;
+  /** PEM texts: serve TLS. */
+  cert?: string;
+  key?: string;
+  limits: Limits;
+  refusals: Refusals;
+  /** Loopback port of the `Deno.serve` that answers everything but upgrades. */
+  relayPort: number;
+  /** Answers a request; for a WebSocket upgrade `raw` is given, and `raw.accept` takes it. */
+  handle(request: Request, peer: Deno.NetAddr, raw?: RawUpgrade): Response | Promise<Response>;
+}
+
+/** Counts the front door keeps, for /readyz. */
+export interface FrontDoorStats {
+  /** Client connections open now (WebSockets, relayed HTTP, heads in progress). */
+  open: number;
+  handshakes: number;
+  relays: number;
+  /** The soft `RLIMIT_NOFILE` read at start, when it could be read. */
+  fdLimit?: number;
+  /** Descriptors the front door may use: the limit less `fdReserve`. */
+  fdBudget?: number;
+  /** Accepts that failed (EMFILE and the like) and were retried. */
+  acceptErrors: number;
+}
+
+const log = getLogger(["gdp-ws", "front"]);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const MAX_HEAD_BYTES = 16 * 1024;
+/** Descriptors one relayed connection costs besides the client's: ours and Deno.serve's. */
+const RELAY_FDS = 2;
+const ACCEPT_RETRY_MS = 50;
+
+export class FrontDoor {
+  readonly addr: Deno.NetAddr;
+  /** Settles when the accept loop has stopped. */
+  readonly finished: Promise<void>;
+  readonly #listener: Deno.Listener;
+  readonly #options: FrontDoorOptions;
+  readonly #conns = new Set<Deno.Conn>();
+  /** Relayed connections by the local port the internal server sees, to their clients. */
+  readonly #relayPeers = new Map<number, Deno.NetAddr>();
+  readonly #relayConns = new Set<Deno.Conn>();
+  /** Kept-alive connections between requests: closed at once on shutdown. */
+  readonly #idle = new Set<Deno.Conn>();
+  /** Resolves close()'s wait when the last connection has gone. */
+  #emptied: (() => void) | undefined;
+  #handshakes = 0;
+  #acceptErrors = 0;
+  readonly #fdLimit: number | undefined;
+  readonly #errors = new LogThrottle(10_000);
+  #closed = false;
+
+  private constructor(listener: Deno.Listener, options: FrontDoorOptions, limit?: number) {
+    this.#listener = listener;
+    this.#options = options;
+    this.#fdLimit = limit;
+    this.addr = listener.addr as Deno.NetAddr;
+    this.finished = this.#acceptLoop();
+  }
+
+  /** Listens on `options.hostname:options.port` (TLS with cert and key). */
+  static async listen(options: FrontDoorOptions): Promise<FrontDoor> {
+    const { hostname, port, cert, key } = options;
+    const listener = cert && key
+      ? Deno.listenTls({ hostname, port, cert, key })
+      : Deno.listen({ hostname, port });
+    const limit = await fdLimit();
+    const door = new FrontDoor(listener, options, limit);
+    door.#logBudget();
+    return door;
+  }
+
+  /** The client behind a relayed connection, by the port the internal server saw. */
+  peerOf(relayLocalPort: number): Deno.NetAddr | undefined {
+    return this.#relayPeers.get(relayLocalPort);
+  }
+
+  stats(): FrontDoorStats {
+    const stats: FrontDoorStats = {
+      open: this.#conns.size,
+      handshakes: this.#handshakes,
+      relays: this.#relayConns.size,
+      acceptErrors: this.#acceptErrors,
+    };
+    if (this.#fdLimit !== undefined) {
+      stats.fdLimit = this.#fdLimit;
+      stats.fdBudget = this.#budget()!;
+    }
+    return stats;
+  }
+
+  /**
+   * Stops accepting, closes kept-alive connections waiting for a request, gives
+   * the others up to `graceMs` to finish (a response, an event stream's last
+   * event, a WebSocket's close), then closes whatever is left.
+   */
+  async close(graceMs = 0): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+    for (const conn of this.#idle) closeQuietly(conn);
+    if (this.#conns.size > 0 && graceMs > 0) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#emptied = resolve;
+      const timer = setTimeout(resolve, graceMs);
+      await promise;
+      clearTimeout(timer);
+    }
+    for (const conn of [...this.#relayConns, ...this.#conns]) closeQuietly(conn);
+    await this.finished;
+  }
+
+  #budget(): number | undefined {
+    return this.#fdLimit === undefined
+      ? undefined
+      : Math.max(1, this.#fdLimit - this.#options.limits.fdReserve);
+  }
+
+  /** Descriptors in use by client connections and relays. */
+  #fdsInUse(): number {
+    return this.#conns.size + RELAY_FDS * this.#relayConns.size;
+  }
+
+  #logBudget(): void {
+    const budget = this.#budget();
+    if (budget === undefined) {
+      log.warning(
+        "File-descriptor limit unknown (/proc/self/limits not readable): " +
+          "intake is bounded by --max-connections only",
+      );
+      return;
+    }
+    const { maxConnections } = this.#options.limits;
+    log.info("File-descriptor limit {limit}: intake stops at {budget} descriptors in use", {
+      limit: this.#fdLimit,
+      budget,
+    });
+    if (maxConnections > budget) {
+      log.warning(
+        "--max-connections {max} is over what the descriptor limit allows ({budget}); " +
+          "raise ulimit -n to serve that many",
+        { max: maxConnections, budget },
+      );
+    }
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closed || error instanceof Deno.errors.BadResource) break;
+        // EMFILE and its kind: the process lives; the client waits in the backlog.
+        this.#acceptErrors++;
+        const suppressed = this.#errors.due(String(error));
+        if (suppressed !== undefined) {
+          log.error("Accept failed, retrying: {error} ({suppressed} more)", { error, suppressed });
+        }
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        continue;
+      }
+      this.#conns.add(conn);
+      void this.#serve(conn).catch((error) => {
+        log.debug("Connection failed: {error}", { error });
+      }).finally(() => {
+        this.#conns.delete(conn);
+        closeQuietly(conn);
+        if (this.#conns.size === 0) this.#emptied?.();
+      });
+    }
+  }
+
+  /** One connection, from its first byte until it is handed on or refused. */
+  async #serve(conn: Deno.Conn): Promise<void> {
+    const { limits, refusals } = this.#options;
+    const budget = this.#budget();
+    if (budget !== undefined && this.#fdsInUse() > budget) {
+      refusals.fdReserve.refused++;
+      return await refuse(conn, 503, "the gateway is at its file-descriptor limit; try again");
+    }
+    if (this.#handshakes >= limits.maxHandshakes) {
+      refusals.maxHandshakes.refused++;
+      return await refuse(conn, 503, "too many connections are still sending their request");
+    }
+    this.#handshakes++;
+    let head: Head | undefined;
+    try {
+      head = await readHead(conn, limits.handshakeTimeoutMs);
+    } finally {
+      this.#handshakes--;
+    }
+    if (head === "timeout") {
+      refusals.handshakeTimeoutMs.refused++;
+      return await refuse(conn, 408, "the request head did not arrive in time");
+    }
+    if (head === "too big") return await refuse(conn, 431, "the request head is too large");
+    if (head === "malformed") return await refuse(conn, 400, "the request head is malformed");
+    if (head === undefined) return;
+    if (head.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      return await this.#upgrade(conn, head);
+    }
+    await this.#serveHttp(conn, head);
+  }
+
+  /** Answers body-less HTTP/1.1 requests here, keeping the connection; relays the rest. */
+  async #serveHttp(conn: Deno.Conn, first: ParsedHead): Promise<void> {
+    let head: Head = first;
+    while (typeof head === "object") {
+      const hasBody = head.headers.has("content-length") &&
+          head.headers.get("content-length") !== "0" ||
+        head.headers.has("transfer-encoding");
+      const upgrade = head.headers.get("upgrade")?.toLowerCase() === "websocket";
+      if (hasBody || upgrade || head.version !== "HTTP/1.1" || head.rest.length > 0) {
+        return await this.#relay(conn, head);
+      }
+      const request = toRequest(head, this.addr);
+      if (!request) return await refuse(conn, 400, "the request target or Host is malformed");
+      const keepAlive = !/\bclose\b/i.test(head.headers.get("connection") ?? "");
+      const response = await this.#options.handle(request, conn.remoteAddr as Deno.NetAddr);
+      await writeStreamed(conn, response, head.method === "HEAD", keepAlive);
+      if (!keepAlive || this.#closed) return;
+      this.#idle.add(conn);
+      try {
+        head = await readHead(conn, this.#options.limits.handshakeTimeoutMs);
+      } finally {
+        this.#idle.delete(conn);
+      }
+    }
+  }
+
+  async #upgrade(conn: Deno.Conn, head: ParsedHead): Promise<void> {
+    const peer = conn.remoteAddr as Deno.NetAddr;
+    const request = toRequest(head, this.addr);
+    if (!request) return await refuse(conn, 400, "the request target or Host is malformed");
+    let socket: ServerWebSocket | undefined;
+    let protocol: string | undefined;
+    const raw: RawUpgrade = {
+      httpVersion: head.version,
+      accept: (options) => {
+        protocol = options.protocol;
+        socket = new ServerWebSocket(conn, {
+          maxMessageBytes: this.#options.limits.maxFrameBytes,
+          idleTimeoutSec: this.#options.limits.idleTimeoutSec,
+          ...(protocol ? { protocol } : {}),
+          initial: head.rest,
+        });
+        return socket;
+      },
+    };
+    const response = await this.#options.handle(request, peer, raw);
+    if (!socket) return await writeResponse(conn, response);
+    const key = head.headers.get("sec-websocket-key")!.trim();
+    const accept = createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
+    const lines = [
+      "HTTP/1.1 101 Switching Protocols",
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      `Sec-WebSocket-Accept: ${accept}`,
+      ...(protocol ? [`Sec-WebSocket-Protocol: ${protocol}`] : []),
+    ];
+    await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
+    const { promise: closed, resolve } = Promise.withResolvers<void>();
+    socket.addEventListener("close", () => resolve());
+    socket.start();
+    await closed;
+  }
+
+  /** Hands the connection to the internal HTTP server, bytes both ways. */
+  async #relay(conn: Deno.Conn, head: ParsedHead): Promise<void> {
+    const budget = this.#budget();
+    if (budget !== undefined && this.#fdsInUse() + RELAY_FDS > budget) {
+      this.#options.refusals.fdReserve.refused++;
+      return await refuse(conn, 503, "the gateway is at its file-descriptor limit; try again");
+    }
+    let inner: Deno.TcpConn;
+    try {
+      inner = await Deno.connect({ hostname: "127.0.0.1", port: this.#options.relayPort });
+    } catch {
+      return await refuse(conn, 503, "the gateway cannot take this request now; try again");
+    }
+    const localPort = (inner.localAddr as Deno.NetAddr).port;
+    this.#relayPeers.set(localPort, conn.remoteAddr as Deno.NetAddr);
+    this.#relayConns.add(inner);
+    try {
+      await writeAll(inner, head.raw);
+      // The client's end of input half-closes the inner connection (the
+      // response still comes back); a client reset closes it outright.
+      const up = pipe(conn, inner).then(
+        () => inner.closeWrite().catch(() => {}),
+        () => closeQuietly(inner),
+      );
+      await pipe(inner, conn).catch(() => {});
+      await up;
+    } finally {
+      this.#relayPeers.delete(localPort);
+      this.#relayConns.delete(inner);
+      closeQuietly(inner);
+    }
+  }
+}
+
+/** A request head as read: the request line, headers, the bytes (to relay) and any after. */
+interface ParsedHead {
+  method: string;
+  target: string;
+  version: string;
+  headers: Headers;
+  /** Every byte read so far, head and anything after it. */
+  raw: Uint8Array;
+  /** Bytes after the head. */
+  rest: Uint8Array;
+}
+
+type Head = ParsedHead | "timeout" | "too big" | "malformed" | undefined;
+
+/** Reads up to the blank line ending the head; undefined if the client left. */
+async function readHead(conn: Deno.Conn, timeoutMs: number): Promise<Head> {
+  let timedOut = false;
+  const readAbort = new AbortController();
+  const timer = setTimeout(() => {
+    timedOut = true;
+    // Stops waiting for the read (a read cannot be cancelled; closing the socket ends it).
+    readAbort.abort();
+  }, timeoutMs);
+  const aborted = new Promise<null>((resolve) => {
+    readAbort.signal.addEventListener("abort", () => resolve(null), { once: true });
+  });
+  let bytes = new Uint8Array(0);
+  try {
+    const buffer = new Uint8Array(4096);
+    for (;;) {
+      const n = await Promise.race([conn.read(buffer), aborted]);
+      if (timedOut) return "timeout";
+      if (n === null) return undefined;
+      bytes = concat([bytes, buffer.subarray(0, n)]);
+      const end = headEnd(bytes);
+      if (end >= 0) return parseHead(bytes, end);
+      if (bytes.length > MAX_HEAD_BYTES) return "too big";
+    }
+  } catch {
+    return timedOut ? "timeout" : undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Index just past `\r\n\r\n`, or -1. */
+function headEnd(bytes: Uint8Array): number {
+  for (let i = 3; i < bytes.length; i++) {
+    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13) {
+      return i + 1;
+    }
+  }
+  return -1;
+}
+
+function parseHead(bytes: Uint8Array, end: number): ParsedHead | "malformed" {
+  const text = decoder.decode(bytes.subarray(0, end - 4));
+  const [requestLine, ...lines] = text.split("\r\n");
+  const parts = requestLine!.split(" ");
+  if (parts.length !== 3 || !/^HTTP\/\d\.\d$/.test(parts[2]!)) return "malformed";
+  const headers = new Headers();
+  try {
+    for (const line of lines) {
+      const colon = line.indexOf(":");
+      if (colon <= 0) return "malformed";
+      headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    }
+  } catch {
+    return "malformed";
+  }
+  return {
+    method: parts[0]!,
+    target: parts[1]!,
+    version: parts[2]!,
+    headers,
+    raw: bytes,
+    rest: bytes.subarray(end),
+  };
+}
+
+/** Copies `from` to `to` until `from` ends (resolves) or either side fails (rejects). */
+async function pipe(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(16 * 1024);
+  for (;;) {
+    const n = await from.read(buffer);
+    if (n === null) return;
+    await writeAll(to, buffer.subarray(0, n));
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+/** A body-less `Request` for `head`, or undefined when its target or Host is malformed. */
+function toRequest(head: ParsedHead, addr: Deno.NetAddr): Request | undefined {
+  try {
+    const host = head.headers.get("host") ?? `${addr.hostname}:${addr.port}`;
+    return new Request(new URL(head.target, `http://${host}`), {
+      method: head.method,
+      headers: head.headers,
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes `response` as HTTP/1.1. A body is sent chunked as it is produced (an
+ * event stream never ends), each chunk written before the next is read.
+ */
+async function writeStreamed(
+  conn: Deno.Conn,
+  response: Response,
+  headOnly: boolean,
+  keepAlive: boolean,
+): Promise<void> {
+  const lines = [`HTTP/1.1 ${response.status} ${response.statusText || reason(response.status)}`];
+  for (const [name, value] of response.headers) lines.push(`${name}: ${value}`);
+  const body = headOnly ? null : response.body;
+  lines.push(body ? "transfer-encoding: chunked" : "content-length: 0");
+  if (!keepAlive) lines.push("connection: close");
+  await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
+  if (!body) return void await response.body?.cancel();
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (value.length === 0) continue;
+      await writeAll(conn, concat([encoder.encode(`${value.length.toString(16)}\r\n`), value]));
+      await writeAll(conn, encoder.encode("\r\n"));
+    }
+    await writeAll(conn, encoder.encode("0\r\n\r\n"));
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  }
+}
+
+/** Writes `response` as HTTP/1.1 with `Connection: close`. */
+async function writeResponse(conn: Deno.Conn, response: Response): Promise<void> {
+  const body = new Uint8Array(await response.arrayBuffer());
+  const lines = [`HTTP/1.1 ${response.status} ${response.statusText || reason(response.status)}`];
+  for (const [name, value] of response.headers) lines.push(`${name}: ${value}`);
+  lines.push(`content-length: ${body.length}`, "connection: close");
+  const head = encoder.encode(lines.join("\r\n") + "\r\n\r\n");
+  await writeAll(conn, concat([head, body])).catch(() => {});
+}
+
+/** A JSON error answer, then the connection is closed. */
+async function refuse(conn: Deno.Conn, status: number, error: string): Promise<void> {
+  const response = new Response(JSON.stringify({ error }), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+  await writeResponse(conn, response);
+}
+
+function reason(status: number): string {
+  return ({
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    426: "Upgrade Required",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+  } as Record<number, string>)[status] ?? "Error";
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}

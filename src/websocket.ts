@@ -1,0 +1,482 @@
+/**
+ * The server side of one WebSocket (RFC 6455) over a connection the front door
+ * accepted, in place of `Deno.upgradeWebSocket`, which buffers a whole frame of
+ * up to 64 MiB before anyone may look at it, drops TCP without a close frame on
+ * a protocol error and keeps a queue its `bufferedAmount` does not bound. Here:
+ *
+ * - a frame's length is checked from its header, before its payload is read
+ *   (over `maxMessageBytes`: close 1009);
+ * - protocol errors close with 1002, invalid UTF-8 in text with 1007;
+ * - `bufferedAmount` is every byte queued and not yet written, so a session
+ *   that keeps it under its limit bounds this socket's memory;
+ * - silence for `idleTimeoutSec` sends a ping; as long again without an answer
+ *   closes with 1001.
+ *
+ * It has the members of the browser `WebSocket` that {@linkcode Session} uses.
+ *
+ * @example
+ * ```ts
+ * const socket = new ServerWebSocket(conn, { maxMessageBytes: 1 << 21, idleTimeoutSec: 30 });
+ * socket.onmessage = (e) => socket.send(String(e.data));
+ * socket.start();
+ * ```
+ *
+ * @module
+ */
+
+import { concat } from "./bytes.ts";
+
+export interface ServerWebSocketOptions {
+  /** Largest message (all fragments together) accepted; a larger one closes with 1009. */
+  maxMessageBytes: number;
+  /** Seconds of silence before a ping; as long again without any frame closes. 0: never. */
+  idleTimeoutSec: number;
+  /** The subprotocol agreed in the handshake. */
+  protocol?: string;
+  /** Bytes already read after the request head (a client that did not wait for 101). */
+  initial?: Uint8Array;
+}
+
+/** What `onclose` receives. */
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  wasClean: boolean;
+}
+
+/** RFC 6455 §7.4.1 status codes this module sends. */
+export const Status = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  NO_STATUS: 1005,
+  ABNORMAL: 1006,
+  INVALID_DATA: 1007,
+  TOO_BIG: 1009,
+} as const;
+
+const Opcode = { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10 } as const;
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+/** An idle socket reads into this much; a busy one into the larger buffer. */
+const SMALL_READ = 2 * 1024;
+const LARGE_READ = 64 * 1024;
+/** At most this much of the queue goes into one write. */
+const WRITE_BATCH = 256 * 1024;
+/** After our close frame, how long the peer has to answer before TCP is closed. */
+const CLOSE_WAIT_MS = 2_000;
+/** How long frames queued before our close frame (and it) may take to be written. */
+const CLOSE_WRITE_MS = 30_000;
+
+const encoder = new TextEncoder();
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+class ProtocolError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+export class ServerWebSocket {
+  readonly protocol: string;
+  binaryType: BinaryType = "arraybuffer";
+  onopen: (() => void) | null = null;
+  onmessage: ((event: { data: string | ArrayBuffer }) => void) | null = null;
+  onclose: ((event: CloseInfo) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  /** Called instead of closing when a message is over the limit, before close 1009. */
+  onoversize: (() => void) | null = null;
+
+  readonly #conn: Deno.Conn;
+  readonly #options: ServerWebSocketOptions;
+  readonly #closeListeners: ((event: CloseInfo) => void)[] = [];
+  #state = CONNECTING;
+  /** Unparsed bytes read from the peer. */
+  #input: Uint8Array = new Uint8Array(0);
+  /** Fragments of a message in progress. */
+  #fragments: Uint8Array[] = [];
+  #fragmentBytes = 0;
+  #fragmentOpcode = 0;
+  /** Frames queued for writing, and their total size. */
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #writing = false;
+  #sentClose = false;
+  /** After a protocol error: input is read and dropped until the peer closes. */
+  #discarding = false;
+  #closeInfo: CloseInfo | undefined;
+  #lastHeard = performance.now();
+  #pinged = false;
+  #idleTimer: ReturnType<typeof setInterval> | undefined;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(conn: Deno.Conn, options: ServerWebSocketOptions) {
+    this.#conn = conn;
+    this.#options = options;
+    this.protocol = options.protocol ?? "";
+  }
+
+  get readyState(): number {
+    return this.#state;
+  }
+
+  /** Bytes queued and not yet handed to the kernel. */
+  get bufferedAmount(): number {
+    return this.#queued;
+  }
+
+  addEventListener(type: "close", listener: (event: CloseInfo) => void): void {
+    if (type === "close") this.#closeListeners.push(listener);
+  }
+
+  /** Opens the socket (after the 101 has been written) and starts reading. */
+  start(): void {
+    this.#state = OPEN;
+    const idle = this.#options.idleTimeoutSec * 1000;
+    if (idle > 0) {
+      this.#idleTimer = setInterval(() => this.#checkIdle(idle), idle / 2);
+      Deno.unrefTimer(this.#idleTimer);
+    }
+    this.onopen?.();
+    void this.#readLoop();
+  }
+
+  send(data: string | Uint8Array): void {
+    if (this.#state !== OPEN) return;
+    const payload = typeof data === "string" ? encoder.encode(data) : data;
+    this.#enqueue(frame(typeof data === "string" ? Opcode.TEXT : Opcode.BINARY, payload));
+  }
+
+  /**
+   * Starts the closing handshake. Frames already queued go first, unless `drop`
+   * (by default for 1013, a slow consumer: its queue is what it cannot take).
+   */
+  close(code: number = Status.NORMAL, reason = "", drop = code === 1013): void {
+    if (this.#state === CLOSING || this.#state === CLOSED) return;
+    this.#state = CLOSING;
+    if (drop) this.#dropQueue();
+    this.#sendClose(code, reason);
+    // A peer that reads nothing never gets the close frame: give up on it after
+    // CLOSE_WRITE_MS. Once the frame is out, the peer has CLOSE_WAIT_MS to answer.
+    const finish = () => this.#finish(code, reason, false);
+    this.#closeTimer = setTimeout(finish, CLOSE_WRITE_MS);
+    this.#afterWrites(() => {
+      clearTimeout(this.#closeTimer);
+      this.#closeTimer = setTimeout(finish, CLOSE_WAIT_MS);
+    });
+  }
+
+  async #readLoop(): Promise<void> {
+    let buffer = new Uint8Array(SMALL_READ);
+    if (this.#options.initial?.length) this.#received(this.#options.initial);
+    try {
+      while (this.#state !== CLOSED) {
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        this.#lastHeard = performance.now();
+        this.#pinged = false;
+        this.#received(buffer.subarray(0, n));
+        // Idle sockets hold a small buffer; one that fills it gets the large one.
+        const size = n === buffer.length ? LARGE_READ : SMALL_READ;
+        if (size !== buffer.length) buffer = new Uint8Array(size);
+      }
+    } catch {
+      // Reset by the peer, or closed by us: either way the socket is done.
+    }
+    this.#finish(
+      this.#closeInfo?.code ?? Status.ABNORMAL,
+      this.#closeInfo?.reason ?? "",
+      !!this.#closeInfo,
+    );
+  }
+
+  /** Parses every complete frame in `bytes` plus what was left over. */
+  #received(bytes: Uint8Array): void {
+    if (this.#discarding) return;
+    this.#input = this.#input.length === 0 ? bytes.slice() : concat([this.#input, bytes]);
+    try {
+      let offset = 0;
+      while (this.#state === OPEN || this.#state === CLOSING) {
+        const used = this.#parseFrame(this.#input.subarray(offset));
+        if (used === 0) break;
+        offset += used;
+      }
+      this.#input = this.#input.subarray(offset);
+      // Do not keep a large buffer alive for a few leftover bytes.
+      if (this.#input.length > 0 && this.#input.byteOffset > LARGE_READ) {
+        this.#input = this.#input.slice();
+      }
+    } catch (error) {
+      this.#input = new Uint8Array(0);
+      if (!(error instanceof ProtocolError)) throw error;
+      if (error.code === Status.TOO_BIG) this.onoversize?.();
+      this.#fail(error.code, error.message);
+    }
+  }
+
+  /** Handles one frame at the start of `bytes`; returns its length, 0 if incomplete. */
+  #parseFrame(bytes: Uint8Array): number {
+    if (bytes.length < 2) return 0;
+    const b0 = bytes[0]!;
+    const b1 = bytes[1]!;
+    const fin = (b0 & 0x80) !== 0;
+    const opcode = b0 & 0x0f;
+    if (b0 & 0x70) throw new ProtocolError(Status.PROTOCOL_ERROR, "reserved bits set");
+    if (!(b1 & 0x80)) throw new ProtocolError(Status.PROTOCOL_ERROR, "client frame not masked");
+    let length = b1 & 0x7f;
+    let header = 2;
+    if (length === 126) {
+      if (bytes.length < 4) return 0;
+      length = (bytes[2]! << 8) | bytes[3]!;
+      header = 4;
+    } else if (length === 127) {
+      if (bytes.length < 10) return 0;
+      const view = new DataView(bytes.buffer, bytes.byteOffset + 2, 8);
+      if (view.getUint32(0) > 0x1fffff) {
+        throw new ProtocolError(Status.TOO_BIG, "frame length over 2^53");
+      }
+      length = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+      header = 10;
+    }
+    this.#checkFrame(opcode, fin, length);
+    const total = header + 4 + length;
+    if (bytes.length < total) return 0;
+    const mask = bytes.subarray(header, header + 4);
+    const payload = bytes.slice(header + 4, total);
+    for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!;
+    this.#onFrame(opcode, fin, payload);
+    return total;
+  }
+
+  /** Refuses a frame from its header alone: before a byte of its payload is kept. */
+  #checkFrame(opcode: number, fin: boolean, length: number): void {
+    if (opcode >= Opcode.CLOSE) {
+      if (opcode > Opcode.PONG) throw new ProtocolError(Status.PROTOCOL_ERROR, `opcode ${opcode}`);
+      if (!fin) throw new ProtocolError(Status.PROTOCOL_ERROR, "fragmented control frame");
+      if (length > 125) {
+        throw new ProtocolError(Status.PROTOCOL_ERROR, `control frame of ${length} bytes`);
+      }
+      return;
+    }
+    if (opcode > Opcode.BINARY) throw new ProtocolError(Status.PROTOCOL_ERROR, `opcode ${opcode}`);
+    if (opcode === Opcode.CONTINUATION && this.#fragments.length === 0) {
+      throw new ProtocolError(Status.PROTOCOL_ERROR, "continuation without a message");
+    }
+    if (opcode !== Opcode.CONTINUATION && this.#fragments.length > 0) {
+      throw new ProtocolError(Status.PROTOCOL_ERROR, "new message inside a fragmented one");
+    }
+    if (this.#fragmentBytes + length > this.#options.maxMessageBytes) {
+      throw new ProtocolError(
+        Status.TOO_BIG,
+        `message over the ${this.#options.maxMessageBytes}-byte limit`,
+      );
+    }
+  }
+
+  #onFrame(opcode: number, fin: boolean, payload: Uint8Array): void {
+    if (opcode === Opcode.PING) return this.#enqueue(frame(Opcode.PONG, payload));
+    if (opcode === Opcode.PONG) return;
+    if (opcode === Opcode.CLOSE) return this.#onCloseFrame(payload);
+    if (this.#state !== OPEN) return;
+    if (opcode !== Opcode.CONTINUATION) this.#fragmentOpcode = opcode;
+    this.#fragments.push(payload);
+    this.#fragmentBytes += payload.length;
+    if (!fin) return;
+    const message = this.#fragments.length === 1 ? payload : concat(this.#fragments);
+    this.#fragments = [];
+    this.#fragmentBytes = 0;
+    if (this.#fragmentOpcode === Opcode.TEXT) {
+      let text: string;
+      try {
+        text = utf8.decode(message);
+      } catch {
+        throw new ProtocolError(Status.INVALID_DATA, "text frame is not valid UTF-8");
+      }
+      this.onmessage?.({ data: text });
+    } else {
+      const data = message.buffer.byteLength === message.length
+        ? message.buffer as ArrayBuffer
+        : message.slice().buffer as ArrayBuffer;
+      this.onmessage?.({ data });
+    }
+  }
+
+  #onCloseFrame(payload: Uint8Array): void {
+    if (payload.length === 1) {
+      throw new ProtocolError(Status.PROTOCOL_ERROR, "close frame of 1 byte");
+    }
+    let code: number = Status.NO_STATUS;
+    let reason = "";
+    if (payload.length >= 2) {
+      code = (payload[0]! << 8) | payload[1]!;
+      if (!isValidCloseCode(code)) {
+        throw new ProtocolError(Status.PROTOCOL_ERROR, `close code ${code}`);
+      }
+      try {
+        reason = utf8.decode(payload.subarray(2));
+      } catch {
+        throw new ProtocolError(Status.INVALID_DATA, "close reason is not valid UTF-8");
+      }
+    }
+    this.#closeInfo = { code, reason, wasClean: true };
+    if (this.#state === OPEN) {
+      this.#state = CLOSING;
+      // Echo the peer's code (RFC 6455 §5.5.1); nothing more will be sent after it.
+      this.#dropQueue();
+      this.#sendClose(code === Status.NO_STATUS ? Status.NORMAL : code, "");
+    }
+    this.#afterWrites(() => this.#finish(code, reason, true));
+  }
+
+  /**
+   * A protocol error: a close frame with `code`, then the end of our side. What
+   * the peer still sends is read and dropped until it closes (or CLOSE_WAIT_MS):
+   * closing with unread input would reset the connection and lose the close frame.
+   */
+  #fail(code: number, reason: string): void {
+    this.#closeInfo = { code, reason, wasClean: false };
+    this.#discarding = true;
+    if (this.#state === OPEN) {
+      this.#state = CLOSING;
+      this.#dropQueue();
+      this.#sendClose(code, reason);
+    }
+    this.#afterWrites(() => {
+      this.#conn.closeWrite().catch(() => {});
+      clearTimeout(this.#closeTimer);
+      this.#closeTimer = setTimeout(() => this.#finish(code, reason, false), CLOSE_WAIT_MS);
+    });
+  }
+
+  #checkIdle(idleMs: number): void {
+    if (this.#state !== OPEN) return;
+    const silent = performance.now() - this.#lastHeard;
+    if (silent < idleMs) return;
+    if (!this.#pinged) {
+      this.#pinged = true;
+      this.#lastHeard = performance.now();
+      this.#enqueue(frame(Opcode.PING, new Uint8Array(0)));
+      return;
+    }
+    this.close(Status.GOING_AWAY, "idle timeout: no answer to a ping", true);
+  }
+
+  #sendClose(code: number, reason: string): void {
+    if (this.#sentClose) return;
+    this.#sentClose = true;
+    const text = encoder.encode(reason).subarray(0, 123);
+    const payload = new Uint8Array(2 + text.length);
+    payload[0] = code >> 8;
+    payload[1] = code & 0xff;
+    payload.set(text, 2);
+    this.#enqueue(frame(Opcode.CLOSE, payload));
+  }
+
+  #enqueue(bytes: Uint8Array): void {
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    if (!this.#writing) void this.#writeLoop();
+  }
+
+  /** Drops queued frames not yet started (a frame being written finishes). */
+  #dropQueue(): void {
+    this.#queue = [];
+    this.#queued = 0;
+  }
+
+  async #writeLoop(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && this.#state !== CLOSED) {
+        const batch = this.#takeBatch();
+        for (let at = 0; at < batch.length;) at += await this.#conn.write(batch.subarray(at));
+        this.#queued -= batch.length;
+        if (this.#queued < 0) this.#queued = 0;
+      }
+    } catch {
+      this.#queue = [];
+      this.#queued = 0;
+      this.#finish(Status.ABNORMAL, "", false);
+    } finally {
+      this.#writing = false;
+      this.#drained?.();
+      this.#drained = undefined;
+    }
+  }
+
+  #drained: (() => void) | undefined;
+
+  /** Runs `fn` once everything queued has been written (or writing failed). */
+  #afterWrites(fn: () => void): void {
+    if (!this.#writing) return fn();
+    const previous = this.#drained;
+    this.#drained = () => {
+      previous?.();
+      fn();
+    };
+  }
+
+  /** Up to WRITE_BATCH bytes of whole frames (at least one) as one buffer. */
+  #takeBatch(): Uint8Array {
+    let size = 0;
+    let count = 0;
+    while (
+      count < this.#queue.length &&
+      (count === 0 || size + this.#queue[count]!.length <= WRITE_BATCH)
+    ) {
+      size += this.#queue[count]!.length;
+      count++;
+    }
+    const parts = this.#queue.splice(0, count);
+    return parts.length === 1 ? parts[0]! : concat(parts);
+  }
+
+  #finish(code: number, reason: string, wasClean: boolean): void {
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
+    clearInterval(this.#idleTimer);
+    clearTimeout(this.#closeTimer);
+    this.#queue = [];
+    this.#queued = 0;
+    this.#input = new Uint8Array(0);
+    this.#fragments = [];
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+    const info = this.#closeInfo ?? { code, reason, wasClean };
+    this.onclose?.(info);
+    for (const listener of this.#closeListeners) listener(info);
+  }
+}
+
+/** An unmasked server frame. */
+function frame(opcode: number, payload: Uint8Array): Uint8Array {
+  const length = payload.length;
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const out = new Uint8Array(header + length);
+  out[0] = 0x80 | opcode;
+  if (header === 2) {
+    out[1] = length;
+  } else if (header === 4) {
+    out[1] = 126;
+    out[2] = length >> 8;
+    out[3] = length & 0xff;
+  } else {
+    out[1] = 127;
+    const view = new DataView(out.buffer);
+    view.setUint32(2, Math.floor(length / 2 ** 32));
+    view.setUint32(6, length >>> 0);
+  }
+  out.set(payload, header);
+  return out;
+}
+
+/** Codes a peer may send in a close frame (RFC 6455 §7.4). */
+function isValidCloseCode(code: number): boolean {
+  if (code >= 3000 && code <= 4999) return true;
+  return code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006;
+}
