@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { startGatewayProcess } from "./client/gateway_process.js";
 
-const CHROMIUM = "/usr/bin/chromium";
+/** Debian's Chromium; $CHROMIUM_PATH points elsewhere (or nowhere, to see the skip). */
+const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",

@@ -30,23 +30,31 @@ export class LiveChart {
    */
   add(recno, value) {
     this.#points.push({ recno, value });
-    if (this.#points.length > MAX_POINTS) this.#points.splice(0, this.#points.length - MAX_POINTS);
+    if (this.#points.length > MAX_POINTS) {
+      this.#points.splice(0, this.#points.length - MAX_POINTS);
+    }
     this.canvas.dataset.points = String(this.#points.length);
     this.canvas.dataset.last = String(value);
   }
 
-  /** Redraws the chart (the panel calls it once per animation frame at most). */
+  /** Redraws the chart (the panel calls it a few times a second at most). */
   draw() {
     const canvas = this.canvas;
     const ratio = globalThis.devicePixelRatio || 1;
     const width = canvas.clientWidth;
     const height = canvas.clientHeight;
     if (width === 0 || height === 0) return;
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(height * ratio);
+    // Resizing reallocates the canvas: only when the element's size changed.
+    if (
+      canvas.width !== Math.round(width * ratio) ||
+      canvas.height !== Math.round(height * ratio)
+    ) {
+      canvas.width = Math.round(width * ratio);
+      canvas.height = Math.round(height * ratio);
+    }
     const ctx = canvas.getContext("2d");
     if (!ctx) return;
-    ctx.scale(ratio, ratio);
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
     const values = this.#points.map((p) => p.value);
     let min = Math.min(...values);
@@ -59,7 +67,8 @@ export class LiveChart {
     const plotW = width - pad.left - pad.right;
     const plotH = height - pad.top - pad.bottom;
     const x = (/** @type {number} */ i) =>
-      pad.left + (values.length === 1 ? plotW : (i / (values.length - 1)) * plotW);
+      pad.left +
+      (values.length === 1 ? plotW : (i / (values.length - 1)) * plotW);
     const y = (/** @type {number} */ v) => pad.top + (1 - (v - min) / (max - min)) * plotH;
 
     // Grid and labels: min, middle, max.
@@ -121,7 +130,9 @@ function format(v) {
  * @returns {number | undefined}
  */
 export function numberIn(text) {
-  if (/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(text)) return Number(text);
+  if (/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(text)) {
+    return Number(text);
+  }
   if (text.length > 4096 || !text.trimStart().startsWith("{")) return undefined;
   try {
     const value = Object.values(JSON.parse(text)).find((v) => typeof v === "number");

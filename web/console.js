@@ -58,7 +58,11 @@ form("subscribe").addEventListener("submit", (event) => {
   const f = form("subscribe");
   const logname = field(f, "logname").value.trim();
   if (!logname) return;
-  watch(logname, Number(field(f, "startrec").value || 0), Number(field(f, "numrec").value || 0));
+  watch(
+    logname,
+    Number(field(f, "startrec").value || 0),
+    Number(field(f, "numrec").value || 0),
+  );
 });
 
 form("append").addEventListener("submit", async (event) => {
@@ -93,12 +97,17 @@ async function loadLogs() {
     if (!response.ok) throw new Error(JSON.stringify(logs));
   } catch (error) {
     list.replaceChildren(
-      item("empty", `Cannot list logs: ${/** @type {Error} */ (error).message}`),
+      item(
+        "empty",
+        `Cannot list logs: ${/** @type {Error} */ (error).message}`,
+      ),
     );
     return;
   }
   if (logs.length === 0) {
-    list.replaceChildren(item("empty", "No logs listed. Name one above to watch it."));
+    list.replaceChildren(
+      item("empty", "No logs listed. Name one above to watch it."),
+    );
     return;
   }
   list.replaceChildren(...logs.map((log) => {

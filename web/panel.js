@@ -2,8 +2,9 @@
 /**
  * One watched log: a header with its status, records per second and counts, a live chart when
  * the payloads are numbers, the error (in words, with its code) if the subscription failed,
- * and a table of the newest records. The table keeps at most MAX_ROWS rows and is updated once
- * per animation frame, so hundreds of records a second cost a few DOM operations a frame.
+ * and a table of the newest records. The table keeps at most MAX_ROWS rows; table and chart are
+ * redrawn at most every RENDER_MS, in an animation frame, so a log sending hundreds or thousands
+ * of records a second costs the page a few redraws a second, not one per record.
  *
  * @module
  */
@@ -17,6 +18,9 @@ import { LiveChart, numberIn } from "./chart.js";
 
 /** Rows a table keeps: the newest. */
 export const MAX_ROWS = 200;
+
+/** Shortest time between two redraws of a panel, in ms. */
+const RENDER_MS = 100;
 
 /** What an ep_stat code means, in words. */
 const CODE_WORDS = /** @type {Record<number, string>} */ ({
@@ -45,7 +49,8 @@ export class Panel {
   /** @type {GdpRecord[]} */ #pending = [];
   #received = 0;
   #lastCount = 0;
-  #frameQueued = false;
+  #renderQueued = false;
+  #renderedAt = 0;
   /** @type {ReturnType<typeof setInterval>} */ #ticker;
   /** @type {Parts} */ #parts;
   #closedByUser = false;
@@ -105,16 +110,19 @@ export class Panel {
       if (value !== undefined) this.#chart.add(record.recno, value);
     }
     this.#pending.push(record);
-    if (this.#pending.length > MAX_ROWS) this.#pending.splice(0, this.#pending.length - MAX_ROWS);
-    if (!this.#frameQueued) {
-      this.#frameQueued = true;
-      requestAnimationFrame(() => this.#render());
+    if (this.#pending.length > MAX_ROWS) {
+      this.#pending.splice(0, this.#pending.length - MAX_ROWS);
     }
+    if (this.#renderQueued) return;
+    this.#renderQueued = true;
+    const wait = Math.max(0, this.#renderedAt + RENDER_MS - performance.now());
+    setTimeout(() => requestAnimationFrame(() => this.#render()), wait);
   }
 
   /** Adds the records that arrived since the last frame at the top, and trims the bottom. */
   #render() {
-    this.#frameQueued = false;
+    this.#renderQueued = false;
+    this.#renderedAt = performance.now();
     const body = this.#parts.rows;
     const fragment = document.createDocumentFragment();
     for (let i = this.#pending.length - 1; i >= 0; i--) {
@@ -150,7 +158,9 @@ export class Panel {
     box.dataset.code = String(error.code);
     box.replaceChildren(
       `${CODE_WORDS[error.code] ?? "Error"} (code ${error.code})`,
-      Object.assign(document.createElement("code"), { textContent: error.message }),
+      Object.assign(document.createElement("code"), {
+        textContent: error.message,
+      }),
     );
   }
 
@@ -208,7 +218,9 @@ function panelElement(logname) {
 function parts(panel) {
   const get = (/** @type {string} */ name) => {
     const element = panel.querySelector(`[data-part="${name}"]`);
-    if (!(element instanceof HTMLElement)) throw new Error(`the panel has no ${name}`);
+    if (!(element instanceof HTMLElement)) {
+      throw new Error(`the panel has no ${name}`);
+    }
     return element;
   };
   return {
@@ -228,7 +240,6 @@ function parts(panel) {
 /** @param {GdpRecord} record */
 function row(record) {
   const tr = document.createElement("tr");
-  tr.className = "fresh";
   tr.dataset.recno = String(record.recno);
   const recno = cell("recno", String(record.recno));
   const clock = record.date.toLocaleTimeString(undefined, { hour12: false });
@@ -238,11 +249,16 @@ function row(record) {
   const data = cell("data", "");
   if (record.encoding === "base64") {
     data.append(
-      Object.assign(document.createElement("span"), { className: "enc", textContent: "hex" }),
+      Object.assign(document.createElement("span"), {
+        className: "enc",
+        textContent: "hex",
+      }),
     );
     data.append(hex(record.data));
   } else {
-    data.append(record.data.length > 500 ? `${record.data.slice(0, 500)}…` : record.data);
+    data.append(
+      record.data.length > 500 ? `${record.data.slice(0, 500)}…` : record.data,
+    );
   }
   tr.append(recno, time, data);
   return tr;
