@@ -7,10 +7,15 @@
  *
  * @example
  * ```ts
+ * import { allows, Auth } from "./auth.ts";
+ *
  * const auth = await Auth.load({ allowOrigins: ["*.example.org"], secretFile: "/etc/gdp-ws/secret" });
- * const access = await auth.guard(request, "upgrade");
- * if (!access.ok) return access.response;                  // 401 or 403
- * allows(access.grant, "read", "edu.berkeley.demo.temp"); // per request
+ * async function handle(request: Request): Promise<Response> {
+ *   const access = await auth.guard(request);
+ *   if (!access.ok) return access.response; // 401 or 403
+ *   const readable = allows(access.grant, "read", "edu.berkeley.demo.temp"); // per request
+ *   return new Response(readable ? "yes" : "no", { headers: access.cors });
+ * }
  * ```
  *
  * @module
