@@ -23,7 +23,9 @@ import {
   writeSecret,
 } from "./helpers/tokens.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+Deno.test.sanitizer({ ops: true, resources: true });
+
+const opts = { sanitizeOps: true, sanitizeResources: true };
 
 /** A test with a gateway that requires HS256 tokens signed with a fresh secret. */
 function tokenTest(

@@ -88,10 +88,15 @@ async function launch(): Promise<{ context: BrowserContext; profile: string }> {
 Deno.test({
   name: "console in Chromium: records in order, chart, restart without gap, errors, EventSource",
   ignore: !available && !required,
-  // Chromium and its pipes outlive single steps by design; the test closes them at the end.
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async (t) => {
+  // Chromium and its pipes outlive single steps by design: the steps are not
+  // sanitized, the test as a whole is (it closes them at the end).
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn: async (test) => {
+    const t = {
+      step: (name: string, fn: () => Promise<void>) =>
+        test.step({ name, fn, sanitizeOps: false, sanitizeResources: false }),
+    };
     assert.ok(available, `CI=true: Chromium is required at ${CHROMIUM}, and it is missing`);
     await Deno.mkdir(SCREENSHOTS, { recursive: true });
     const gateway = await startGatewayProcess();

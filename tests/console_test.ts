@@ -5,6 +5,8 @@ import { ASSET_SOURCES, ASSETS_MODULE, assetsModule } from "../scripts/console_a
 import { CLIENT_PATH, CONSOLE_CSP } from "../src/web_console.ts";
 import { embeddedFixture, serveForTest } from "./helpers/gateway.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("src/console_assets.ts holds web/ and client/ as they are (else: deno task console)", async () => {
   const current = await Deno.readTextFile(ASSETS_MODULE);
   assert.ok(

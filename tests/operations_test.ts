@@ -17,7 +17,9 @@ import { upgradeStatus } from "./helpers/raw_ws.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 import { keyPair, pemOf, signToken, writeSecret } from "./helpers/tokens.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+Deno.test.sanitizer({ ops: true, resources: true });
+
+const opts = { sanitizeOps: true, sanitizeResources: true };
 
 async function readyz(url: string): Promise<{ status: number; state: string }> {
   const response = await fetch(httpUrl(url, "/readyz"));

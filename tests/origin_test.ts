@@ -6,7 +6,9 @@ import { httpUrl, withGateway } from "./helpers/gateway.ts";
 import { scrape, valueOf } from "./helpers/prometheus.ts";
 import { upgradeStatus } from "./helpers/raw_ws.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+Deno.test.sanitizer({ ops: true, resources: true });
+
+const opts = { sanitizeOps: true, sanitizeResources: true };
 const ALLOWED = ["https://app.example.org", "*.example.net"];
 
 /** Opens and closes a socket with `origin`; true when the upgrade was accepted. */
