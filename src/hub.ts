@@ -37,7 +37,7 @@ import {
 import { DEFAULT_LIMITS } from "./config.ts";
 import { GdpError } from "./errors.ts";
 import { type Refusals, refuse } from "./limits.ts";
-import { delay, nextSlice, sliceSpent } from "./time_slice.ts";
+import { delay, nextSlice, sliceSpent, slicesSettled } from "./time_slice.ts";
 import {
   encodeRecord,
   encodeStatus,
@@ -185,6 +185,8 @@ export class Hub {
       sub.end(EventType.SHUTDOWN, SHUTDOWN_STAT);
     }
     await Promise.all([...this.#fanOuts.values()].map((fanOut) => fanOut.close()));
+    // The turn's time slice closes on a timer: nothing the hub started outlives close().
+    await slicesSettled();
   }
 
   async #start(sub: Subscription, startrec: number): Promise<void> {

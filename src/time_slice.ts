@@ -27,18 +27,28 @@
 export const SLICE_MS = 5;
 
 let sliceStart = 0;
-let sliceOpen = false;
+/** Settles when the open slice closes; undefined while none is open. */
+let sliceEnd: Promise<void> | undefined;
 let slice: Promise<void> | undefined;
 
 /** True once this turn's sliced work has used its {@linkcode SLICE_MS}. */
 export function sliceSpent(): boolean {
-  if (!sliceOpen) {
-    // A slice opens with the first sliced work of a turn and closes with the turn.
-    sliceOpen = true;
-    sliceStart = performance.now();
-    setTimeout(() => sliceOpen = false, 0);
-  }
+  // A slice opens with the first sliced work of a turn and closes with the turn.
+  sliceEnd ??= openSlice();
   return performance.now() - sliceStart >= SLICE_MS;
+}
+
+function openSlice(): Promise<void> {
+  sliceStart = performance.now();
+  return delay(0).then(() => sliceEnd = undefined);
+}
+
+/**
+ * Settles once the open slice has closed and any wait for the next one is
+ * over: after it, no timer of this module is pending (a hub's close awaits it).
+ */
+export async function slicesSettled(): Promise<void> {
+  await Promise.all([sliceEnd, slice]);
 }
 
 /**

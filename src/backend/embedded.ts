@@ -131,6 +131,8 @@ export class EmbeddedBackend implements Backend {
   /** When appends first found another process holding the write lock (0: they did not). */
   #lockedSince = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
+  /** The next turn of lagging followers' catch-up; cleared on close. */
+  #behindTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #failures = new LogThrottle(10_000);
   #closing = false;
   #closed = false;
@@ -204,6 +206,8 @@ export class EmbeddedBackend implements Backend {
     if (this.#closed) return;
     this.#closing = true;
     clearTimeout(this.#retry);
+    clearTimeout(this.#behindTimer);
+    this.#lagging.clear();
     this.#flush();
     this.#closed = true;
     this.#followers.clear();
@@ -373,7 +377,8 @@ export class EmbeddedBackend implements Backend {
   #behind(f: Follower): void {
     this.#lagging.add(f);
     if (this.#lagging.size > 1) return;
-    setTimeout(() => {
+    this.#behindTimer = setTimeout(() => {
+      this.#behindTimer = undefined;
       const lagging = [...this.#lagging];
       this.#lagging.clear();
       if (!this.#closed) { for (const follower of lagging) this.#catchUp(follower); }
