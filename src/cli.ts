@@ -80,20 +80,23 @@ const COMMANDS: Record<string, Command> = {
   },
   tail: {
     summary: "print a log's records as they arrive, through a running gateway",
-    usage: "tail NAME [--start N] [--count N] [--url ws://HOST:PORT/]",
-    flags: { start: "value", count: "value", url: "value" },
+    usage: "tail NAME [--start N] [--count N] [--url ws://HOST:PORT/] [--token T]",
+    flags: { start: "value", count: "value", url: "value", token: "value" },
     help: (defaults) =>
       `Options:
   --start N             startrec: -10 (default) the last ten, 0 only new ones, N from record N
   --count N             numrec: records to print before exiting; 0 (default) follows forever
   --url URL             the gateway (default ws://127.0.0.1:${defaults.port}/)
+  --token TOKEN         a bearer token, for a gateway that requires them (see gdp-ws token)
 A dropped connection is retried with backoff; tail resumes after the last record printed.`,
     run: ({ positionals, values }, defaults) => {
       const integer = (flag: string, fallback: number) => {
         const text = values.get(flag);
         return text === undefined ? fallback : parseInteger(text, flag);
       };
+      const token = values.get("token");
       return tail({
+        ...(token === undefined ? {} : { token }),
         url: values.get("url") ?? `ws://127.0.0.1:${defaults.port}/`,
         logname: lognameArgument(positionals, 1),
         startrec: integer("start", -10),

@@ -14,6 +14,8 @@ export interface TailOptions {
   logname: string;
   startrec: number;
   numrec: number;
+  /** A bearer token, sent as the `bearer.TOKEN` subprotocol. */
+  token?: string;
   /** Where lines go (standard output by default). */
   write?: (line: string) => void;
 }
@@ -23,6 +25,7 @@ export function tail(options: TailOptions): Promise<number> {
   const write = options.write ?? ((line: string) => console.log(line));
   const { promise, resolve } = Promise.withResolvers<number>();
   const client = connect(options.url, {
+    ...(options.token === undefined ? {} : { token: options.token }),
     onState: (state) => {
       if (state === "reconnecting") console.error(`gdp-ws: reconnecting to ${options.url}`);
     },

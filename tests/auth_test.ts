@@ -10,6 +10,7 @@ import { internalName } from "../src/names.ts";
 import type { Gateway } from "../src/server.ts";
 import { TestClient, waitFor } from "./helpers/client.ts";
 import { httpUrl, type TestSettings, withGateway } from "./helpers/gateway.ts";
+import { runMain } from "./helpers/process.ts";
 import { scrape, valueOf } from "./helpers/prometheus.ts";
 import { upgradeStatus } from "./helpers/raw_ws.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
@@ -338,5 +339,28 @@ tokenTest(
     assert.ok(Date.now() >= exp * 1000, "ended after exp");
     assert.match(text, /id: 1\n/);
     assert.match(text, /event: failure\ndata: .*401.*the token has expired/);
+  },
+);
+
+tokenTest(
+  "auth: gdp-ws tail --token follows a log on a gateway that requires tokens",
+  async (gateway, token) => {
+    const admin = await token(EVERYTHING);
+    assert.equal((await post(gateway, "demo.tail", admin, "first")).status, 201);
+    const reader = await token({ read: ["demo.tail"] });
+    const out = await runMain(["--allow-net"], [
+      "tail",
+      "demo.tail",
+      "--start",
+      "1",
+      "--count",
+      "1",
+      "--url",
+      gateway.url,
+      "--token",
+      reader,
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /^1\t\S+\tfirst\n$/);
   },
 );
