@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { startGatewayProcess } from "./client/gateway_process.js";
+import { secretAndToken, startGatewayProcess } from "./client/gateway_process.js";
 
 /** Debian's Chromium; $CHROMIUM_PATH points elsewhere (or nowhere, to see the skip). */
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
@@ -195,6 +195,31 @@ Deno.test({
           await shot("console-final");
         },
       );
+      await t.step("with tokens required, the console works when opened as /#token=…", async () => {
+        const auth = secretAndToken(["--read", "secure.*", "--append", "secure.*"]);
+        const secured = await startGatewayProcess(["--auth-secret", auth.secretFile]);
+        try {
+          await page.goto(`${secured.http}/#token=${auth.token}`);
+          await waitForState(page, "live");
+          assert.equal(new URL(page.url()).hash, "", "the token leaves the address bar");
+          await page.fill('#append input[name="logname"]', "secure.temp");
+          await page.fill('#append input[name="data"]', "18.5");
+          await page.click('#append button[type="submit"]');
+          await page.locator("#append-result", { hasText: "stored as record 1" }).waitFor();
+          await page.click("#refresh");
+          await page.locator("#logs button", { hasText: "secure.temp" }).click();
+          await waitForLast(page, "secure.temp", 1);
+          await page.fill('#subscribe input[name="logname"]', "elsewhere");
+          await page.click('#subscribe button[type="submit"]');
+          const error = panel(page, "elsewhere").locator('[data-part="error"]');
+          await error.waitFor();
+          assert.equal(await error.getAttribute("data-code"), "403");
+        } finally {
+          await secured.stop();
+          auth.remove();
+        }
+      });
+
       assert.deepEqual(problems, [], "no CSP violation and no page error");
     } finally {
       await context.close();

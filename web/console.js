@@ -18,13 +18,30 @@ const panels = new Set();
 const stateBadge = byId("state");
 byId("where").textContent = wsUrl;
 
+const token = pageToken();
+
 const client = connect(wsUrl, {
+  ...(token ? { token } : {}),
   onState: (state) => {
     stateBadge.dataset.state = state;
     stateBadge.textContent = state;
     for (const panel of panels) panel.connection(state);
   },
 });
+
+/**
+ * The token for a gateway that requires one: open the console as `/#token=JWT`. It is kept for
+ * this tab only (sessionStorage) and taken out of the address bar.
+ * @returns {string | undefined}
+ */
+function pageToken() {
+  const match = location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if (match?.[1]) {
+    sessionStorage.setItem("gdp-ws-token", decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("gdp-ws-token") ?? undefined;
+}
 
 /**
  * @param {string} logname
@@ -92,7 +109,8 @@ async function loadLogs() {
   /** @type {{ name: string, human?: string, count: number }[]} */
   let logs;
   try {
-    const response = await fetch("/logs?limit=200");
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const response = await fetch("/logs?limit=200", { headers });
     logs = await response.json();
     if (!response.ok) throw new Error(JSON.stringify(logs));
   } catch (error) {
