@@ -16,9 +16,21 @@
  *
  * @example
  * ```ts
- * const door = await FrontDoor.listen({ ...options, relayPort: internal.addr.port });
+ * import { DEFAULT_LIMITS } from "./config.ts";
+ * import { makeRefusals } from "./limits.ts";
+ *
+ * const internal = Deno.serve({ hostname: "127.0.0.1", port: 0 }, () => new Response("relayed"));
+ * const door = await FrontDoor.listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   limits: DEFAULT_LIMITS,
+ *   refusals: makeRefusals(DEFAULT_LIMITS),
+ *   relayPort: internal.addr.port,
+ *   handle: () => new Response("hello"),
+ * });
  * console.log(door.addr.port);
  * await door.close();
+ * await internal.shutdown();
  * ```
  *
  * @module

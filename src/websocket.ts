@@ -16,6 +16,8 @@
  *
  * @example
  * ```ts
+ * const conn = await Deno.listen({ hostname: "127.0.0.1", port: 0 }).accept();
+ * // … once the upgrade's head has been read and answered on `conn`:
  * const socket = new ServerWebSocket(conn, { maxMessageBytes: 1 << 21, idleTimeoutSec: 30 });
  * socket.onmessage = (e) => socket.send(String(e.data));
  * socket.start();

@@ -10,6 +10,8 @@
  *
  * @example
  * ```ts
+ * import { openLibgdpBackend } from "../../src/backend/libgdp/backend.ts";
+ *
  * const gdp = await libgdpDouble();
  * gdp.createLog("demo.log");
  * gdp.append("demo.log", "hello");
