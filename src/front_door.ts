@@ -260,6 +260,7 @@ export class FrontDoor {
     }
     if (head === "too big") return await refuse(conn, 431, "the request head is too large");
     if (head === "malformed") return await refuse(conn, 400, "the request head is malformed");
+    if (head === "version") return await refuse(conn, 505, "only HTTP/1.1 (and 1.0) are served");
     if (head === undefined) return;
     if (head.headers.get("upgrade")?.toLowerCase() === "websocket") {
       return await this.#upgrade(conn, head);
@@ -376,7 +377,12 @@ interface ParsedHead {
   rest: Uint8Array;
 }
 
-type Head = ParsedHead | "timeout" | "too big" | "malformed" | undefined;
+type Head = ParsedHead | "timeout" | "too big" | "malformed" | "version" | undefined;
+
+/** An HTTP method (RFC 9110 token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** An origin-form target (or `*`), printable ASCII only. */
+const TARGET = /^(\/[\x21-\x7e]*|\*)$/;
 
 /** Reads up to the blank line ending the head; undefined if the client left. */
 async function readHead(conn: Deno.Conn, timeoutMs: number): Promise<Head> {
@@ -419,11 +425,15 @@ function headEnd(bytes: Uint8Array): number {
   return -1;
 }
 
-function parseHead(bytes: Uint8Array, end: number): ParsedHead | "malformed" {
+function parseHead(bytes: Uint8Array, end: number): ParsedHead | "malformed" | "version" {
   const text = decoder.decode(bytes.subarray(0, end - 4));
   const [requestLine, ...lines] = text.split("\r\n");
+  // Checked here, strictly: what passes is relayed, and the relay's server
+  // answers what it cannot parse with an empty 400 instead of JSON.
   const parts = requestLine!.split(" ");
-  if (parts.length !== 3 || !/^HTTP\/\d\.\d$/.test(parts[2]!)) return "malformed";
+  if (parts.length !== 3 || !TOKEN.test(parts[0]!) || !TARGET.test(parts[1]!)) return "malformed";
+  if (!/^HTTP\/\d\.\d$/.test(parts[2]!)) return "malformed";
+  if (parts[2] !== "HTTP/1.1" && parts[2] !== "HTTP/1.0") return "version";
   const headers = new Headers();
   try {
     for (const line of lines) {
@@ -434,6 +444,7 @@ function parseHead(bytes: Uint8Array, end: number): ParsedHead | "malformed" {
   } catch {
     return "malformed";
   }
+  if (!framingOk(parts[2]!, headers)) return "malformed";
   return {
     method: parts[0]!,
     target: parts[1]!,
@@ -442,6 +453,18 @@ function parseHead(bytes: Uint8Array, end: number): ParsedHead | "malformed" {
     raw: bytes,
     rest: bytes.subarray(end),
   };
+}
+
+/**
+ * The body's framing is one the relay's server accepts: a decimal length, or
+ * chunked in HTTP/1.1, never both. (It would answer the rest with an empty 400.)
+ */
+function framingOk(version: string, headers: Headers): boolean {
+  const length = headers.get("content-length");
+  const coding = headers.get("transfer-encoding");
+  if (length !== null && !/^\d{1,15}$/.test(length)) return false;
+  if (coding === null) return true;
+  return length === null && version === "HTTP/1.1" && coding.toLowerCase() === "chunked";
 }
 
 /** Copies `from` to `to` until `from` ends (resolves) or either side fails (rejects). */
@@ -531,6 +554,7 @@ function reason(status: number): string {
     408: "Request Timeout",
     426: "Upgrade Required",
     431: "Request Header Fields Too Large",
+    505: "HTTP Version Not Supported",
     503: "Service Unavailable",
   } as Record<number, string>)[status] ?? "Error";
 }

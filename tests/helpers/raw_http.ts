@@ -23,33 +23,72 @@ export async function rawRequest(port: number, text: string): Promise<RawRespons
   }
 }
 
-/** Reads one response from `conn`. */
-export async function readResponse(conn: Deno.Conn): Promise<RawResponse> {
+/** Reads one response from `conn` (only its head when it answers a HEAD request). */
+export async function readResponse(conn: Deno.Conn, headOnly = false): Promise<RawResponse> {
   let bytes = new Uint8Array(0);
   const buffer = new Uint8Array(16 * 1024);
   const decoder = new TextDecoder();
   for (;;) {
-    const text = decoder.decode(bytes);
-    const end = text.indexOf("\r\n\r\n");
+    const end = indexOf(bytes, CRLF2);
     if (end >= 0) {
-      const [statusLine, ...lines] = text.slice(0, end).split("\r\n");
+      const [statusLine, ...lines] = decoder.decode(bytes.subarray(0, end)).split("\r\n");
       const headers = new Headers();
       for (const line of lines) {
         const colon = line.indexOf(":");
         headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
       }
-      const length = Number(headers.get("content-length") ?? 0);
-      const body = text.slice(end + 4);
-      if (encoder.encode(body).length >= length) {
-        return { status: Number(statusLine!.split(" ")[1]), headers, body };
-      }
+      const status = Number(statusLine!.split(" ")[1]);
+      const rest = bytes.subarray(end + 4);
+      if (headOnly) return { status, headers, body: "" };
+      const body = headers.get("transfer-encoding") === "chunked"
+        ? dechunk(rest)
+        : rest.length >= Number(headers.get("content-length") ?? 0)
+        ? rest
+        : undefined;
+      if (body) return { status, headers, body: decoder.decode(body) };
     }
     const n = await conn.read(buffer);
-    if (n === null) throw new Error(`closed before a full response: ${JSON.stringify(text)}`);
+    if (n === null) {
+      throw new Error(`closed before a full response: ${JSON.stringify(decoder.decode(bytes))}`);
+    }
     const next = new Uint8Array(bytes.length + n);
     next.set(bytes);
     next.set(buffer.subarray(0, n), bytes.length);
     bytes = next;
+  }
+}
+
+const CRLF = encoder.encode("\r\n");
+const CRLF2 = encoder.encode("\r\n\r\n");
+
+function indexOf(bytes: Uint8Array, pattern: Uint8Array, from = 0): number {
+  outer: for (let i = from; i <= bytes.length - pattern.length; i++) {
+    for (let j = 0; j < pattern.length; j++) if (bytes[i + j] !== pattern[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** The body of a complete chunked message, or undefined while its last chunk is missing. */
+function dechunk(bytes: Uint8Array): Uint8Array | undefined {
+  const parts: Uint8Array[] = [];
+  let at = 0;
+  for (;;) {
+    const line = indexOf(bytes, CRLF, at);
+    if (line < 0) return undefined;
+    const size = parseInt(new TextDecoder().decode(bytes.subarray(at, line)), 16);
+    if (size === 0) {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let offset = 0;
+      for (const part of parts) {
+        out.set(part, offset);
+        offset += part.length;
+      }
+      return out;
+    }
+    if (bytes.length < line + 2 + size + 2) return undefined;
+    parts.push(bytes.subarray(line + 2, line + 2 + size));
+    at = line + 2 + size + 2;
   }
 }
 
