@@ -10,6 +10,8 @@ import { serveInShell, type ServeProcess } from "./helpers/process.ts";
 import { RawWebSocket } from "./helpers/raw_ws.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const FD_LIMIT = 256;
 const ATTEMPTS = 320;
 

@@ -10,6 +10,8 @@ import { withEmbeddedGateway } from "./helpers/gateway.ts";
 import { rawRequest, readResponse, upgradeHead } from "./helpers/raw_http.ts";
 import { maskedFrame, RawWebSocket } from "./helpers/raw_ws.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const encoder = new TextEncoder();
 
 interface Readyz {

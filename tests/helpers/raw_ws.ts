@@ -43,13 +43,18 @@ export class RawWebSocket {
   static async connect(port: number, path = "/"): Promise<RawWebSocket> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     const ws = new RawWebSocket(conn);
-    await conn.write(encoder.encode(
-      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    ));
-    const head = await ws.#readUntilHeaderEnd();
-    if (!head.startsWith("HTTP/1.1 101")) throw new Error(`upgrade refused: ${head}`);
-    return ws;
+    try {
+      await conn.write(encoder.encode(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      ));
+      const head = await ws.#readUntilHeaderEnd();
+      if (!head.startsWith("HTTP/1.1 101")) throw new Error(`upgrade refused: ${head}`);
+      return ws;
+    } catch (error) {
+      ws.close(); // a refused upgrade must not leave its connection open
+      throw error;
+    }
   }
 
   /** Sends one masked text frame. */
