@@ -23,6 +23,8 @@ import { readResponse } from "./helpers/raw_http.ts";
 import { RawWebSocket } from "./helpers/raw_ws.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 7_070_707);
 const TEXT_FRAMES = 6_000;
 const BINARY_FRAMES = 1_000;
