@@ -30,8 +30,14 @@ export interface Plan {
   liveMax: number;
   /** Unacknowledged records in flight during live runs. */
   window: number;
-  /** Records the producer may be ahead of the slowest subscriber. */
+  /** Records the producer may be ahead of the slowest subscriber, at most. */
   lead: number;
+  /**
+   * Records the producer may be ahead of the slowest subscriber, summed over all
+   * subscribers: with many subscribers the lead shrinks so the backlog a run
+   * leaves drains within seconds (see {@linkcode leadFor}).
+   */
+  leadTotal: number;
   /** The latency rows' producer rate, records per second. */
   latencyRate: number;
   latencySeconds: number;
@@ -60,6 +66,7 @@ export const FULL: Plan = {
   liveMax: 2_000_000,
   window: 64,
   lead: 2_000,
+  leadTotal: 200_000,
   latencyRate: 1_000,
   latencySeconds: 5,
   latencyWarmup: 1,
@@ -85,3 +92,8 @@ export const QUICK: Plan = {
   stalledSendQueue: 512 * 1024,
   deadlineMs: 10_000,
 };
+
+/** The producer's lead over the slowest of `subscribers` subscribers. */
+export function leadFor(plan: Plan, subscribers: number): number {
+  return Math.max(20, Math.min(plan.lead, Math.floor(plan.leadTotal / subscribers)));
+}

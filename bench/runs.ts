@@ -23,7 +23,7 @@ import {
   sleep,
   wallMs,
 } from "./common.ts";
-import type { Plan } from "./plan.ts";
+import { leadFor, type Plan } from "./plan.ts";
 import { memoryMb, processCpuMs } from "./proc.ts";
 import { JsonProcess } from "./process.ts";
 import type { Target } from "./servers.ts";
@@ -347,7 +347,7 @@ export async function liveRun(
     payloadBytes: shape.payloadBytes,
     rate: 0,
     window: store ? plan.lead : plan.window,
-    lead: plan.lead,
+    lead: leadFor(plan, shape.clients),
   };
   if (store) producer.store = store;
   const config = clientConfig(target, plan, {

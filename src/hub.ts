@@ -60,6 +60,12 @@ export interface SubscriptionSink {
   congested(): boolean;
   /** The subscription has ended (after its last event, if any, was sent). */
   ended(sub: Subscription): void;
+  /**
+   * Sends now what the sink has batched. The live fan-out calls it after each
+   * subscription's share of a sweep, so writing the frame is counted in the
+   * time slice that produced it (a microtask flush would run after the slice).
+   */
+  flush?(): void;
 }
 
 export interface HubOptions {
@@ -441,27 +447,33 @@ class LogFanOut {
   /**
    * Sends the outbox to every live subscription, in time slices: a burst to
    * 10,000 sockets is spread over turns of the event loop, so other logs,
-   * `/healthz` and handshakes are served in between. Records go out one at a
-   * time in recno order, so each subscription's share stays in order; one that
+   * `/healthz` and handshakes are served in between. Each sweep takes the
+   * records waiting now and gives each subscription all of them in one go (one
+   * frame in batch mode), then the next; records that arrive meanwhile wait for
+   * the next sweep, so each subscription's share stays in recno order. One that
    * joins meanwhile skips what it already read as history (`deliver` checks).
    */
   async #sendOutbox(): Promise<void> {
     this.#sending = true;
     try {
-      let sent = 0;
+      let unchecked = 0;
       while (this.#outbox.length > 0 && !this.#closed) {
         const records = this.#outbox;
         this.#outbox = [];
-        for (const record of records) {
-          const cache = new Map<string, string>();
-          // A Set iterator survives the awaits: members added later are visited, removed ones not.
-          for (const sub of this.#live) {
-            sub.deliver(record, cache);
-            this.#counts.liveDeliveries++;
-            if (++sent % SLICE_CHECK_EVERY === 0 && sliceSpent()) await nextSlice();
+        const caches = records.map(() => new Map<string, string>());
+        // A Set iterator survives the awaits: members added later are visited, removed ones not.
+        for (const sub of this.#live) {
+          for (let i = 0; i < records.length; i++) sub.deliver(records[i]!, caches[i]);
+          sub.sink.flush?.();
+          this.#counts.liveDeliveries += records.length;
+          if ((unchecked += records.length) >= SLICE_CHECK_EVERY) {
+            unchecked = 0;
+            if (sliceSpent()) await nextSlice();
           }
-          this.#counts.liveEncodings += cache.size;
-          this.#options.onLive(record);
+        }
+        for (let i = 0; i < records.length; i++) {
+          this.#counts.liveEncodings += caches[i]!.size;
+          this.#options.onLive(records[i]!);
         }
       }
     } finally {

@@ -130,6 +130,10 @@ export class Session implements SubscriptionSink {
     if (this.#batch.push(text) === 1) queueMicrotask(() => this.#flush());
   }
 
+  flush(): void {
+    this.#flush();
+  }
+
   congested(): boolean {
     return this.#queued() > this.#options.limits.sendQueueBytes / 2;
   }
