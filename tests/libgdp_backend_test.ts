@@ -23,6 +23,11 @@ import {
   SILENTLY,
   uniqueLog,
 } from "./helpers/libgdp_double.ts";
+import { sanitizedWithLibgdpLoaded } from "./helpers/sanitize.ts";
+
+// Sanitizers on; the libgdp loaded before the first test is their one exemption (see sanitize.ts).
+await sanitizedWithLibgdpLoaded();
+Deno.test.sanitizer({ ops: true, resources: true });
 
 const dbl = await libgdpDouble();
 const decoder = new TextDecoder();
@@ -269,10 +274,11 @@ Deno.test("resume across a link break: a delay, no gap, no duplicate, no error",
     const log = await backend.open(name);
     const follower = collect(log, 1);
     await waitFor(() => follower.records.length === 5, "records 1-5");
-    dbl.breakLink(150);
+    dbl.breakLink(60_000);
     await waitFor(() => backend.state().state === "connecting", "retrying");
     assert.equal(backend.state().ready, true, "not down yet");
     appendRange(name, 6, 10);
+    dbl.restoreLink();
     await waitFor(() => follower.records.length === 10, "records 6-10");
     assert.deepEqual(follower.recnos(), range(1, 10));
     assert.deepEqual(follower.errors, []);

@@ -19,6 +19,11 @@ import {
 import { EventType } from "../src/protocol.ts";
 import { assertNoLeaks, libgdpDouble, uniqueLog } from "./helpers/libgdp_double.ts";
 import { HAZARDS, runHazard } from "./helpers/libgdp_hazards.ts";
+import { sanitizedWithLibgdpLoaded } from "./helpers/sanitize.ts";
+
+// Sanitizers on; the libgdp loaded before the first test is their one exemption (see sanitize.ts).
+await sanitizedWithLibgdpLoaded();
+Deno.test.sanitizer({ ops: true, resources: true });
 
 const dbl = await libgdpDouble();
 const gdp = Libgdp.open(dbl.path);

@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { CallGate } from "../src/backend/libgdp/gate.ts";
 
+Deno.test.sanitizer({ ops: true, resources: true });
+
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve = () => {};
   const promise = new Promise<void>((r) => resolve = r);
