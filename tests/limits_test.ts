@@ -11,6 +11,7 @@ import { TestClient } from "./helpers/client.ts";
 import { withEmbeddedGateway } from "./helpers/gateway.ts";
 import { rawRequest, upgradeHead } from "./helpers/raw_http.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
+import { defaultText, flagUsage, SERVE_FLAGS } from "../src/serve_flags.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -284,4 +285,23 @@ test("malformed upgrades get 400, 405 or 426 naming the problem, never 101 or 50
     assert.equal(health.status, 200);
     await health.body?.cancel();
   });
+});
+
+test("README's limits table names every limit flag with its real default", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const section = readme.split("### Limits")[1]!.split("\n## ")[0]!;
+  const rows = section.split("\n").filter((line) => line.startsWith("| `--"));
+  const documented = new Map(rows.map((row) => {
+    const [flag, value] = row.split("|").slice(1, 3).map((cell) => cell.trim());
+    return [flag!, value!];
+  }));
+  const limitFlags = SERVE_FLAGS.filter((f) =>
+    f.field.startsWith("limits.max") || f.field.startsWith("limits.sendQueue") ||
+    ["limits.fdReserve", "limits.handshakeTimeoutMs", "limits.idleTimeoutSec"].includes(f.field)
+  );
+  assert.ok(limitFlags.length >= 16);
+  for (const flag of limitFlags) {
+    const usage = `\`${flagUsage(flag)}\``;
+    assert.equal(documented.get(usage), defaultText(flag), `README's limits table on ${usage}`);
+  }
 });
