@@ -310,8 +310,8 @@ async function main(): Promise<number> {
   }
   if (!nats) {
     results.notes.push(
-      "nats-server was not found on PATH, so the NATS peer was skipped " +
-        "(Debian: `apt-get install nats-server`).",
+      "nats-server was not found (on PATH or in /usr/sbin), so the NATS peer was skipped " +
+        "(Debian: `apt-get update; apt-get install -y nats-server`).",
     );
     log("nats-server not found: skipped the NATS peer");
   }

@@ -154,15 +154,25 @@ export async function startRaw(): Promise<Target> {
   };
 }
 
+/** nats-server: on PATH, or where Debian's package puts it (/usr/sbin, off a user's PATH). */
+let natsServer = "nats-server";
+
 /** The nats-server version, or undefined when it is not installed. */
-export function natsVersion(): Promise<string | undefined> {
-  return output("nats-server", ["--version"]);
+export async function natsVersion(): Promise<string | undefined> {
+  for (const candidate of ["nats-server", "/usr/sbin/nats-server"]) {
+    const version = await output(candidate, ["--version"]);
+    if (version) {
+      natsServer = candidate;
+      return version;
+    }
+  }
+  return undefined;
 }
 
 export async function startNats(): Promise<Target> {
   const port = freePort();
   const monitor = freePort();
-  const cmd = await command("nats-server", [
+  const cmd = await command(natsServer, [
     "-a",
     "127.0.0.1",
     "-p",
