@@ -218,6 +218,12 @@ function rssKiB(pid: number): number {
   return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
 }
 
+/** The JavaScript heap in use, from the gateway's /metrics. */
+async function heapMiB(url: string): Promise<number> {
+  const text = await (await fetch(url.replace(/^ws/, "http") + "metrics")).text();
+  return Number(text.match(/^process_heap_used_bytes (\S+)/m)?.[1] ?? NaN) / 2 ** 20;
+}
+
 async function readyz(url: string): Promise<Record<string, unknown>> {
   const response = await fetch(url.replace(/^ws/, "http") + "readyz");
   return await response.json() as Record<string, unknown>;
@@ -250,7 +256,10 @@ async function main(): Promise<number> {
     const minutes = ((Date.now() - start) / 60_000).toFixed(1);
     const alive = isAlive(gateway.pid);
     const rss = alive ? rssKiB(gateway.pid) : 0;
-    const line = `${minutes} min  rss ${(rss / 1024).toFixed(1)} MiB  records ${tally.records}  ` +
+    const heap = alive ? await heapMiB(gateway.url).catch(() => NaN) : 0;
+    const line =
+      `${minutes} min  rss ${(rss / 1024).toFixed(1)} MiB  heap ${heap.toFixed(1)} MiB  ` +
+      `records ${tally.records}  ` +
       `subscriptions ${subscriptionsMade}  gaps ${tally.gaps}  duplicates ${tally.duplicates}  ` +
       `errors ${tally.errors}  router restarts ${restarts}`;
     samples.push(line);

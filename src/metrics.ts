@@ -127,6 +127,7 @@ export const METRICS = {
   },
   gdpws_draining: { type: "gauge", help: "1 while the gateway is in lame-duck mode" },
   process_resident_memory_bytes: { type: "gauge", help: "Resident set size in bytes" },
+  process_heap_used_bytes: { type: "gauge", help: "JavaScript heap in use, in bytes" },
   gdpws_event_loop_delay_seconds: {
     type: "histogram",
     help: "How late a 100 ms timer fires: the event loop's delay",
@@ -154,6 +155,8 @@ export class Metrics {
       this.#metrics.set(name, this.#create(name, def));
     }
     this.source("process_resident_memory_bytes", () => Deno.memoryUsage().rss);
+    // RSS alone cannot tell a leak from V8 keeping freed pages: the heap in use can
+    this.source("process_heap_used_bytes", () => Deno.memoryUsage().heapUsed);
   }
 
   /** `Content-Type` of {@linkcode text}. */
