@@ -66,7 +66,7 @@ export const FULL: Plan = {
   liveMax: 2_000_000,
   window: 64,
   lead: 2_000,
-  leadTotal: 200_000,
+  leadTotal: 1_000_000,
   latencyRate: 1_000,
   latencySeconds: 5,
   latencyWarmup: 1,

@@ -88,8 +88,8 @@ export class Session implements SubscriptionSink {
   #grant: Grant | undefined;
   #cancelExpiry: () => void = () => {};
   #batch: string[] = [];
-  /** Characters this session may still send before it asks the socket how full it is. */
-  #headroom = 0;
+  /** Characters in `#batch`. */
+  #batchChars = 0;
   #closing = false;
   #requests = 0;
   #events = 0;
@@ -116,6 +116,7 @@ export class Session implements SubscriptionSink {
     socket.onmessage = (event) => this.#onMessage(event.data);
     socket.onclose = (event) => this.#onClose(event.code, event.reason);
     socket.onerror = () => {}; // onclose follows and says what happened
+    socket.ondrain = () => this.#flush();
   }
 
   /** Subscriptions this connection holds now. */
@@ -128,6 +129,9 @@ export class Session implements SubscriptionSink {
     this.#events++;
     if (!this.#options.batch) return this.#write(text);
     if (this.#batch.push(text) === 1) queueMicrotask(() => this.#flush());
+    this.#batchChars += text.length;
+    const limit = this.#options.limits.sendQueueBytes;
+    if (this.#socket.bufferedAmount + this.#batchChars > limit) this.#slowConsumer();
   }
 
   flush(): void {
@@ -152,7 +156,7 @@ export class Session implements SubscriptionSink {
     for (const sub of [...this.#subs]) {
       sub.end(EventType.SHUTDOWN, SHUTDOWN_STAT);
     }
-    this.#flush();
+    this.#flush(true);
     this.#close(CloseCode.GOING_AWAY, SHUTDOWN_REASON);
   }
 
@@ -275,7 +279,7 @@ export class Session implements SubscriptionSink {
     this.#cancelExpiry = atExpiry(this.#grant, () => {
       this.#log.info("Token expired for {conn} {peer}", {});
       this.#metrics.inc("gdpws_auth_failures_total", { reason: "expired" });
-      this.#flush();
+      this.#flush(true);
       this.#close(CloseCode.POLICY, "token expired");
     });
   }
@@ -299,7 +303,7 @@ export class Session implements SubscriptionSink {
     );
     this.#refused("maxFrameBytes", error.message);
     this.#error(error, {});
-    this.#flush();
+    this.#flush(true);
     this.#close(CloseCode.TOO_BIG, "request frame too large");
   }
 
@@ -317,13 +321,8 @@ export class Session implements SubscriptionSink {
 
   #write(text: string): void {
     if (this.#socket.readyState !== OPEN) return;
-    // bufferedAmount is a call into the runtime: ask it only when what was sent since the
-    // last answer could have filled the queue. The bound stays exact: the buffer only
-    // shrinks between answers, except by what this session sends.
-    if ((this.#headroom -= text.length) < 0) {
-      this.#headroom = this.#options.limits.sendQueueBytes - this.#socket.bufferedAmount -
-        text.length;
-      if (this.#headroom < 0) return this.#slowConsumer();
+    if (this.#socket.bufferedAmount + text.length > this.#options.limits.sendQueueBytes) {
+      return this.#slowConsumer();
     }
     this.#frames++;
     this.#options.traffic.framesOut++;
@@ -331,10 +330,18 @@ export class Session implements SubscriptionSink {
     this.#socket.send(text);
   }
 
-  #flush(): void {
+  /**
+   * Sends the batch as one frame. While the socket is still writing an earlier
+   * frame, the batch waits and grows (unless `now`): the socket's drain sends it.
+   * A client that keeps up gets every event at once; one that is busy gets
+   * fewer, larger frames, which cost both sides less per event.
+   */
+  #flush(now = false): void {
     if (this.#batch.length === 0) return;
+    if (!now && this.#socket.bufferedAmount > 0) return;
     const frame = batchFrame(this.#batch);
     this.#batch = [];
+    this.#batchChars = 0;
     this.#write(frame);
   }
 
@@ -365,6 +372,7 @@ export class Session implements SubscriptionSink {
     this.#cancelExpiry();
     for (const sub of [...this.#subs]) sub.cancel();
     this.#batch = [];
+    this.#batchChars = 0;
   }
 
   #onClose(code: number, reason: string): void {

@@ -90,6 +90,8 @@ export class ServerWebSocket {
   onerror: ((event: Event) => void) | null = null;
   /** Called instead of closing when a message is over the limit, before close 1009. */
   onoversize: (() => void) | null = null;
+  /** Everything queued has been handed to the kernel (`bufferedAmount` is 0 again). */
+  ondrain: (() => void) | null = null;
 
   readonly #conn: Deno.Conn;
   readonly #options: ServerWebSocketOptions;
@@ -404,6 +406,7 @@ export class ServerWebSocket {
       this.#writing = false;
       this.#drained?.();
       this.#drained = undefined;
+      if (this.#state === OPEN) this.ondrain?.();
     }
   }
 

@@ -16,12 +16,19 @@ const SOCKETS = 200;
 const RECORDS = 1_500;
 
 /** A subscriber socket that keeps the recnos it receives. */
-async function subscriber(url: string, logname: string): Promise<{ ws: WebSocket; got: number[] }> {
-  const ws = new WebSocket(url);
+async function subscriber(
+  url: string,
+  logname: string,
+  batch: boolean,
+): Promise<{ ws: WebSocket; got: number[] }> {
+  const ws = new WebSocket(batch ? `${url}?batch=1` : url);
   const got: number[] = [];
   ws.onmessage = (e) => {
-    const event = JSON.parse(String(e.data)) as { type: number; datum?: { recno: number } };
-    if (event.type === 1) got.push(event.datum!.recno);
+    type Event = { type: number; datum?: { recno: number } };
+    const parsed = JSON.parse(String(e.data)) as Event | Event[];
+    for (const event of Array.isArray(parsed) ? parsed : [parsed]) {
+      if (event.type === 1) got.push(event.datum!.recno);
+    }
   };
   await new Promise((resolve, reject) => {
     ws.onopen = resolve;
@@ -31,54 +38,58 @@ async function subscriber(url: string, logname: string): Promise<{ ws: WebSocket
   return { ws, got };
 }
 
-Deno.test("a burst to many sockets is spread over turns of the event loop; /healthz and handshakes are served; every socket gets every record in order", async () => {
-  const fixture = await embeddedFixture();
-  const gateway = await serveForTest(fixture.backend);
-  const subs: { ws: WebSocket; got: number[] }[] = [];
-  try {
-    await fixture.createLog("burst");
-    for (let i = 0; i < SOCKETS; i++) subs.push(await subscriber(gateway.url, "burst"));
-    await waitFor(() => gateway.hub.stats().live === SOCKETS, `${SOCKETS} live subscriptions`);
+for (const batch of [false, true]) {
+  Deno.test(`a burst to many sockets (${batch ? "batch mode" : "one event per frame"}) is spread over turns of the event loop; /healthz and handshakes are served; every socket gets every record in order`, async () => {
+    const fixture = await embeddedFixture();
+    const gateway = await serveForTest(fixture.backend);
+    const subs: { ws: WebSocket; got: number[] }[] = [];
+    try {
+      await fixture.createLog("burst");
+      for (let i = 0; i < SOCKETS; i++) subs.push(await subscriber(gateway.url, "burst", batch));
+      await waitFor(() => gateway.hub.stats().live === SOCKETS, `${SOCKETS} live subscriptions`);
 
-    // Appends queued in one turn share one commit: the whole burst reaches the hub in one turn.
-    const log = await fixture.backend.open("burst");
-    const encoder = new TextEncoder();
-    const appended = Promise.all(range(1, RECORDS).map((n) => log.append(encoder.encode(`r${n}`))));
-    const before = gateway.hub.stats().liveDeliveries;
-    const total = SOCKETS * RECORDS;
-    const base = gateway.url.replace(/^ws/, "http");
+      // Appends queued in one turn share one commit: the whole burst reaches the hub in one turn.
+      const log = await fixture.backend.open("burst");
+      const encoder = new TextEncoder();
+      const appended = Promise.all(
+        range(1, RECORDS).map((n) => log.append(encoder.encode(`r${n}`))),
+      );
+      const before = gateway.hub.stats().liveDeliveries;
+      const total = SOCKETS * RECORDS;
+      const base = gateway.url.replace(/^ws/, "http");
 
-    // A timer set now runs on the loop's next turn: the burst (committed and fanned out from
-    // setImmediate in this turn) must not be done by then. A fan-out that held the loop to
-    // its end would be.
-    const atNextTurn = await new Promise<number>((resolve) =>
-      setTimeout(() => resolve(gateway.hub.stats().liveDeliveries - before), 0)
-    );
-    assert.ok(atNextTurn > 0, "the burst started within its turn");
-    assert.ok(atNextTurn < total, `one turn sent the whole burst (${atNextTurn} deliveries)`);
-    // Meanwhile the gateway serves HTTP and handshakes.
-    const health = await fetch(`${base}healthz`);
-    assert.equal(health.status, 200);
-    await health.body?.cancel();
-    const late = await TestClient.connect(gateway.url);
-    await appended;
-    await log.close();
+      // A timer set now runs on the loop's next turn: the burst (committed and fanned out from
+      // setImmediate in this turn) must not be done by then. A fan-out that held the loop to
+      // its end would be.
+      const atNextTurn = await new Promise<number>((resolve) =>
+        setTimeout(() => resolve(gateway.hub.stats().liveDeliveries - before), 0)
+      );
+      assert.ok(atNextTurn > 0, "the burst started within its turn");
+      assert.ok(atNextTurn < total, `one turn sent the whole burst (${atNextTurn} deliveries)`);
+      // Meanwhile the gateway serves HTTP and handshakes.
+      const health = await fetch(`${base}healthz`);
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+      const late = await TestClient.connect(gateway.url);
+      await appended;
+      await log.close();
 
-    await waitFor(
-      () => subs.every((s) => s.got.length >= RECORDS),
-      "every record everywhere",
-      60_000,
-    );
-    for (const { got } of subs) assert.deepEqual(got, range(1, RECORDS));
-    await late.close();
-  } finally {
-    await Promise.all(subs.map(({ ws }) => {
-      if (ws.readyState === WebSocket.CLOSED) return;
-      const closed = new Promise((resolve) => ws.onclose = resolve);
-      ws.close();
-      return closed;
-    }));
-    await gateway.shutdown();
-    await fixture.teardown();
-  }
-});
+      await waitFor(
+        () => subs.every((s) => s.got.length >= RECORDS),
+        "every record everywhere",
+        60_000,
+      );
+      for (const { got } of subs) assert.deepEqual(got, range(1, RECORDS));
+      await late.close();
+    } finally {
+      await Promise.all(subs.map(({ ws }) => {
+        if (ws.readyState === WebSocket.CLOSED) return;
+        const closed = new Promise((resolve) => ws.onclose = resolve);
+        ws.close();
+        return closed;
+      }));
+      await gateway.shutdown();
+      await fixture.teardown();
+    }
+  });
+}
