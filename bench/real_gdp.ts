@@ -94,6 +94,7 @@ async function startReader(logname: string) {
         serverCpu: NaN,
         clientCpu: NaN,
         probeMaxMs: NaN,
+        probeP99Ms: NaN,
         subscribers: 1,
         complete: samples.length > 0 ? 1 : 0,
         processes: 1,

@@ -70,7 +70,7 @@ type Column<R> = [string, boolean, (row: R) => string];
 
 function costColumns<R extends RunCost>(): Column<R>[] {
   return [
-    ["Probe max ms", true, (r) => int(r.probeMaxMs)],
+    ["Probe max (p99) ms", true, (r) => `${int(r.probeMaxMs)} (${int(r.probeP99Ms)})`],
     ["Server CPU", true, (r) => pct(r.serverCpu)],
     ["Server peak RSS", true, (r) => mib(r.rssMb)],
     ["Client CPU", true, (r) => pct(r.clientCpu)],

@@ -19,6 +19,7 @@ import {
   type ClientResult,
   mergePercentiles,
   type Percentiles,
+  percentiles,
   type ProducerSpec,
   sleep,
   wallMs,
@@ -35,6 +36,7 @@ export interface RunCost {
   serverCpu: number;
   clientCpu: number;
   probeMaxMs: number;
+  probeP99Ms: number;
   /** The server's peak resident memory (VmHWM), in MiB. */
   rssMb?: number;
   /** Subscribers of the run (stalled ones not counted). */
@@ -88,8 +90,9 @@ interface Measured {
   result: ClientResult;
   /** The server's CPU share from "go" to "done" (1 = one core). */
   serverCpu: number;
-  /** The slowest answer to the HTTP probe during the run, in ms. */
+  /** The slowest answer to the HTTP probe during the run, and the 99th percentile, in ms. */
   probeMaxMs: number;
+  probeP99Ms: number;
   processes: number;
 }
 
@@ -97,12 +100,15 @@ let serial = 0;
 /** A log or subject name no earlier run used. */
 export const uniqueName = (what: string) => `bench.${what}.${++serial}`;
 
-/** GETs `url` every 10 ms until `stop` resolves; the slowest answer, in ms. */
-async function probe(url: string | undefined, stop: Promise<unknown>): Promise<number> {
-  if (!url) return NaN;
+/** GETs `url` every 10 ms until `stop` resolves; the slowest answer and the 99th percentile, in ms. */
+async function probe(
+  url: string | undefined,
+  stop: Promise<unknown>,
+): Promise<{ max: number; p99: number }> {
+  if (!url) return { max: NaN, p99: NaN };
   let stopped = false;
   void stop.finally(() => stopped = true);
-  let max = 0;
+  const times: number[] = [];
   while (!stopped) {
     const t = performance.now();
     try {
@@ -111,10 +117,11 @@ async function probe(url: string | undefined, stop: Promise<unknown>): Promise<n
     } catch {
       // Counted by its time like any answer.
     }
-    max = Math.max(max, performance.now() - t);
+    times.push(performance.now() - t);
     await Promise.race([sleep(10), stop]);
   }
-  return max;
+  const { max, p99 } = percentiles(Float64Array.from(times));
+  return { max, p99 };
 }
 
 /** `config` cut into one config per client process. */
@@ -172,11 +179,17 @@ async function measure(
     const probing = probe(target.probeUrl, done.catch(() => {}));
     await done;
     const serverCpu = (processCpuMs(target.pid) - cpu0) / (wallMs() - t0);
-    const probeMaxMs = await probing;
+    const { max: probeMaxMs, p99: probeP99Ms } = await probing;
     const results = await Promise.all(
       processes.map((p) => p.next<ClientResult>("result", 30_000)),
     );
-    return { result: merge(results), serverCpu, probeMaxMs, processes: processes.length };
+    return {
+      result: merge(results),
+      serverCpu,
+      probeMaxMs,
+      probeP99Ms,
+      processes: processes.length,
+    };
   } finally {
     for (const p of processes) p.kill();
   }
@@ -249,6 +262,7 @@ function costOf(run: Measured, subscribers: number): RunCost {
     serverCpu: run.serverCpu,
     clientCpu: result.cpuMs / Math.max(1, result.tDone - result.tGo),
     probeMaxMs: run.probeMaxMs,
+    probeP99Ms: run.probeP99Ms,
     subscribers,
     complete: result.complete,
     closes: result.closes,
