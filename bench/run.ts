@@ -157,7 +157,11 @@ async function runAll(options: Options, results: Results, historyDir: string): P
     const small = gateway({
       args: ["--send-queue-bytes", String(plan.stalledSendQueue), "--max-record-bytes", "8192"],
     });
-    const stall = { ...at, payloadBytes: plan.bigPayloadBytes, batch: false };
+    // A lead of a quarter of the queue keeps every client that reads well inside it.
+    const lead = Math.floor(plan.stalledSendQueue / plan.bigPayloadBytes / 4);
+    // Longer than the other rows: the kernel takes some MiB for a socket before the queue grows.
+    const seconds = plan.liveSeconds * 2.5;
+    const stall = { ...at, payloadBytes: plan.bigPayloadBytes, batch: false, lead, seconds };
     await live("gdp-ws", small, { ...stall, scenario: "stalled client: without" });
     await live("gdp-ws", small, { ...stall, scenario: "stalled client: with one", stalled: 1 });
 

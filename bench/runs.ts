@@ -341,6 +341,10 @@ export interface LiveShape {
   viaStore?: boolean;
   /** Connections that subscribe and never read. */
   stalled?: number;
+  /** The producer's lead over the slowest subscriber, in place of {@linkcode leadFor}. */
+  lead?: number;
+  /** How long the producer appends, in place of `plan.liveSeconds`. */
+  seconds?: number;
 }
 
 /** A live run: a producer appends as fast as the closed loop lets it for `plan.liveSeconds`. */
@@ -357,11 +361,11 @@ export async function liveRun(
   const store = shape.viaStore ? target.dataDir : undefined;
   const producer: ProducerSpec = {
     count: plan.liveMax,
-    seconds: plan.liveSeconds,
+    seconds: shape.seconds ?? plan.liveSeconds,
     payloadBytes: shape.payloadBytes,
     rate: 0,
     window: store ? plan.lead : plan.window,
-    lead: leadFor(plan, shape.clients),
+    lead: shape.lead ?? leadFor(plan, shape.clients),
   };
   if (store) producer.store = store;
   const config = clientConfig(target, plan, {
