@@ -1,28 +1,60 @@
 /**
  * The protocol suite (docs/protocol.md end to end), run against every backend: a real
  * gateway on an ephemeral port, real WebSocket clients. `embedded_protocol_test.ts`
- * and `libgdp_protocol_test.ts` call {@linkcode protocolSuite} with their fixture.
+ * and `libgdp_protocol_test.ts` call {@linkcode protocolSuite} with their fixture;
+ * `real_gdp/protocol_test.ts` with a {@linkcode ServingFixture} whose gateway is a
+ * child process on the real GDP.
  */
 
 import assert from "node:assert/strict";
-import type { Gateway } from "../src/server.ts";
-import { range, recnos, TestClient, waitFor, type WireEvent } from "./helpers/client.ts";
+import type { HubStats } from "../src/hub.ts";
+import { range, recnos, TestClient, type WireEvent } from "./helpers/client.ts";
 import { appendRange, serveForTest, type SuiteFixture } from "./helpers/gateway.ts";
 import { SANITIZED } from "./helpers/sanitize.ts";
 
 export type { SuiteFixture };
 
+/** The hub counts the suite checks. */
+export type SuiteStats = Pick<
+  HubStats,
+  "feeds" | "subscriptions" | "live" | "liveDeliveries" | "liveEncodings"
+>;
+
+/** A gateway the suite talks to, in this process or in another one. */
+export interface SuiteGateway {
+  /** `ws://127.0.0.1:PORT/`. */
+  readonly url: string;
+  /** The hub's counts now. */
+  stats(): Promise<SuiteStats>;
+  /** Stops it, checking whatever the fixture checks at the end of a test. */
+  shutdown(): Promise<void>;
+}
+
+/** A fixture that runs its own gateway (e.g. a child process on the real GDP). */
+export interface ServingFixture extends Omit<SuiteFixture, "backend"> {
+  serve(): Promise<SuiteGateway>;
+  /** The name of a fresh log for `label`: stores that keep every log need one per run. */
+  logName(label: string): string;
+}
+
 interface Ctx {
   /** The running test, for steps. */
   t: Deno.TestContext;
-  fixture: SuiteFixture;
-  gateway: Gateway;
+  fixture: Omit<SuiteFixture, "backend">;
   connect(query?: string, protocols?: string | string[]): Promise<TestClient>;
   /** Resolves once `n` subscriptions are receiving live records. */
   live(n: number): Promise<void>;
+  /** The hub's counts now. */
+  stats(): Promise<SuiteStats>;
+  /** Resolves once the hub's counts satisfy `condition`. */
+  until(condition: (stats: SuiteStats) => boolean, what: string): Promise<void>;
+  /** The name this test uses for its log `label` (the same each time it is asked). */
+  log(label: string): string;
+  /** The internal name of a log, as `GET /logs/NAME` reports it. */
+  internalName(name: string): Promise<string>;
 }
 
-type Setup = () => Promise<SuiteFixture>;
+type Setup = () => Promise<SuiteFixture | ServingFixture>;
 
 /**
  * Registers the whole protocol suite for one backend, every test with both
@@ -49,30 +81,61 @@ export async function protocolSuite(label: string, setup: Setup): Promise<void> 
 
 type Register = (name: string, fn: (ctx: Ctx) => Promise<void>) => void;
 
+async function serve(fixture: SuiteFixture | ServingFixture): Promise<SuiteGateway> {
+  if ("serve" in fixture) return await fixture.serve();
+  const gateway = await serveForTest(fixture.backend);
+  return {
+    url: gateway.url,
+    stats: () => Promise.resolve(gateway.hub.stats()),
+    shutdown: () => gateway.shutdown(),
+  };
+}
+
 async function withGateway(
   t: Deno.TestContext,
   setup: Setup,
   fn: (ctx: Ctx) => Promise<void>,
 ): Promise<void> {
   const fixture = await setup();
-  const gateway = await serveForTest(fixture.backend);
+  const names = new Map<string, string>();
   const clients: TestClient[] = [];
-  const ctx: Ctx = {
-    t,
-    fixture,
-    gateway,
-    connect: async (query = "", protocols) => {
-      const client = await TestClient.connect(`${gateway.url}${query}`, protocols);
-      clients.push(client);
-      return client;
-    },
-    live: (n) => waitFor(() => gateway.hub.stats().live >= n, `${n} live subscriptions`),
-  };
   try {
-    await fn(ctx);
+    const gateway = await serve(fixture);
+    const until = async (condition: (stats: SuiteStats) => boolean, what: string) => {
+      const deadline = Date.now() + 10_000;
+      while (!condition(await gateway.stats())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    };
+    const ctx: Ctx = {
+      t,
+      fixture,
+      connect: async (query = "", protocols) => {
+        const client = await TestClient.connect(`${gateway.url}${query}`, protocols);
+        clients.push(client);
+        return client;
+      },
+      live: (n) => until((s) => s.live >= n, `${n} live subscriptions`),
+      stats: () => gateway.stats(),
+      until,
+      log: (label) => {
+        const name = names.get(label) ?? ("logName" in fixture ? fixture.logName(label) : label);
+        names.set(label, name);
+        return name;
+      },
+      internalName: async (name) => {
+        const url = `${gateway.url.replace(/^ws/, "http")}logs/${encodeURIComponent(name)}`;
+        return ((await (await fetch(url)).json()) as { name: string }).name;
+      },
+    };
+    try {
+      await fn(ctx);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      await gateway.shutdown();
+    }
   } finally {
-    await Promise.all(clients.map((c) => c.close()));
-    await gateway.shutdown();
     await fixture.teardown();
   }
 }
@@ -104,15 +167,16 @@ const ROWS: Row[] = [
 function workedExample(test: Register): void {
   for (const row of ROWS) {
     test(`worked example startrec ${row.startrec} numrec ${row.numrec}`, async (ctx) => {
-      await ctx.fixture.createLog("demo.worked");
-      await appendRange(ctx.fixture, "demo.worked", 1, 20);
+      const log = ctx.log("demo.worked");
+      await ctx.fixture.createLog(log);
+      await appendRange(ctx.fixture, log, 1, 20);
       const client = await ctx.connect();
-      client.send({ logname: "demo.worked", startrec: row.startrec, numrec: row.numrec });
+      client.send({ logname: log, startrec: row.startrec, numrec: row.numrec });
       const stored = row.delivered.filter((n) => n <= 20).length;
       const first = await client.take(stored);
       if (row.appendTo) {
         if (stored < row.delivered.length) await ctx.live(1);
-        await appendRange(ctx.fixture, "demo.worked", 21, row.appendTo);
+        await appendRange(ctx.fixture, log, 21, row.appendTo);
       }
       const rest = await client.take(row.delivered.length - stored);
       assert.deepEqual(recnos([...first, ...rest]), row.delivered);
@@ -120,7 +184,7 @@ function workedExample(test: Register): void {
         const done = await client.next();
         assert.equal(done.type, 2);
         assert.deepEqual(done.ep_stat, [200, "OK"]);
-        assert.equal(done.logname, "demo.worked");
+        assert.equal(done.logname, log);
       }
       assert.ok(await client.silentFor(50), "nothing after the expected events");
     });
@@ -131,12 +195,13 @@ function workedExample(test: Register): void {
 
 function subscriptionTests(test: Register): void {
   test("defaults: startrec 0, numrec 1", async (ctx) => {
-    await ctx.fixture.createLog("demo.defaults");
-    await appendRange(ctx.fixture, "demo.defaults", 1, 5);
+    const log = ctx.log("demo.defaults");
+    await ctx.fixture.createLog(log);
+    await appendRange(ctx.fixture, log, 1, 5);
     const client = await ctx.connect();
-    client.send({ logname: "demo.defaults" });
+    client.send({ logname: log });
     await ctx.live(1);
-    await appendRange(ctx.fixture, "demo.defaults", 6, 7);
+    await appendRange(ctx.fixture, log, 6, 7);
     const [record, done] = await client.take(2);
     assert.equal(record!.datum!.recno, 6);
     assert.equal(record!.datum!.data, "record 6");
@@ -145,13 +210,14 @@ function subscriptionTests(test: Register): void {
   });
 
   test("a DATA event has the original's shape and separators", async (ctx) => {
-    await ctx.fixture.createLog("demo.shape");
-    await appendRange(ctx.fixture, "demo.shape", 1, 1);
+    const log = ctx.log("demo.shape");
+    await ctx.fixture.createLog(log);
+    await appendRange(ctx.fixture, log, 1, 1);
     const client = await ctx.connect();
-    client.send({ logname: "demo.shape", startrec: 1 });
+    client.send({ logname: log, startrec: 1 });
     const frame = await client.nextFrame();
     const head =
-      `{"logname": "demo.shape", "ep_stat": ${ctx.fixture.recordStat}, "datum": {"recno": 1, `;
+      `{"logname": "${log}", "ep_stat": ${ctx.fixture.recordStat}, "datum": {"recno": 1, `;
     assert.ok(frame.startsWith(head), frame);
     assert.match(
       frame,
@@ -164,36 +230,38 @@ function subscriptionTests(test: Register): void {
   });
 
   test("logname is echoed as the client spelled it, human or internal", async (ctx) => {
-    await ctx.fixture.createLog("demo.spelling");
-    await appendRange(ctx.fixture, "demo.spelling", 1, 2);
-    const { name } = await ctx.fixture.backend.info("demo.spelling");
+    const log = ctx.log("demo.spelling");
+    await ctx.fixture.createLog(log);
+    await appendRange(ctx.fixture, log, 1, 2);
+    const name = await ctx.internalName(log);
     assert.match(name, /^[A-Za-z0-9_-]{43}$/);
     const client = await ctx.connect();
-    client.send({ logname: "demo.spelling", startrec: 1, numrec: 2 });
+    client.send({ logname: log, startrec: 1, numrec: 2 });
     client.send({ logname: name, startrec: 1, numrec: 2 });
     const events = await client.take(6);
     const byName = (n: string) => events.filter((e) => e.logname === n);
-    assert.deepEqual(recnos(byName("demo.spelling")), [1, 2]);
+    assert.deepEqual(recnos(byName(log)), [1, 2]);
     assert.deepEqual(recnos(byName(name)), [1, 2]);
   });
 
   test("duplicate subscriptions each get their own copy", async (ctx) => {
-    await ctx.fixture.createLog("demo.dup");
-    await appendRange(ctx.fixture, "demo.dup", 1, 3);
+    const log = ctx.log("demo.dup");
+    await ctx.fixture.createLog(log);
+    await appendRange(ctx.fixture, log, 1, 3);
     const client = await ctx.connect();
-    const request = { logname: "demo.dup", startrec: 2, numrec: 0 };
+    const request = { logname: log, startrec: 2, numrec: 0 };
     client.send(request);
     client.send(request);
     const history = await client.take(4);
     assert.deepEqual(recnos(history).sort(), [2, 2, 3, 3]);
     await ctx.live(2);
-    await appendRange(ctx.fixture, "demo.dup", 4, 5);
+    await appendRange(ctx.fixture, log, 4, 5);
     assert.deepEqual(recnos(await client.take(4)), [4, 4, 5, 5]);
-    assert.equal(ctx.gateway.hub.stats().feeds, 1, "one feed for the log");
+    assert.equal((await ctx.stats()).feeds, 1, "one feed for the log");
   });
 
   test("many subscriptions on many logs on one socket", async (ctx) => {
-    const names = ["demo.m1", "demo.m2", "demo.m3"];
+    const names = ["m1", "m2", "m3"].map((n) => ctx.log(`demo.${n}`));
     for (const name of names) {
       await ctx.fixture.createLog(name);
       await appendRange(ctx.fixture, name, 1, 3);
@@ -209,20 +277,21 @@ function subscriptionTests(test: Register): void {
   });
 
   test("id is echoed and unsubscribe ends that subscription with DONE", async (ctx) => {
-    await ctx.fixture.createLog("demo.unsub");
+    const log = ctx.log("demo.unsub");
+    await ctx.fixture.createLog(log);
     const client = await ctx.connect();
-    client.send({ logname: "demo.unsub", startrec: 0, numrec: 0, id: "a" });
-    client.send({ logname: "demo.unsub", startrec: 0, numrec: 0, id: 7 });
+    client.send({ logname: log, startrec: 0, numrec: 0, id: "a" });
+    client.send({ logname: log, startrec: 0, numrec: 0, id: 7 });
     await ctx.live(2);
-    await appendRange(ctx.fixture, "demo.unsub", 1, 1);
+    await appendRange(ctx.fixture, log, 1, 1);
     const two = await client.take(2);
     assert.deepEqual(two.map((e) => e.id).sort(), [7, "a"].sort());
     client.send({ unsubscribe: "a" });
     const done = await client.next();
     assert.equal(done.type, 2);
     assert.equal(done.id, "a");
-    await waitFor(() => ctx.gateway.hub.stats().subscriptions === 1, "one subscription left");
-    await appendRange(ctx.fixture, "demo.unsub", 2, 2);
+    await ctx.until((s) => s.subscriptions === 1, "one subscription left");
+    await appendRange(ctx.fixture, log, 2, 2);
     const after = await client.next();
     assert.equal(after.id, 7);
     assert.equal(after.datum!.recno, 2);
@@ -230,13 +299,14 @@ function subscriptionTests(test: Register): void {
   });
 
   test("subscriptions end when the socket closes", async (ctx) => {
-    await ctx.fixture.createLog("demo.close");
+    const log = ctx.log("demo.close");
+    await ctx.fixture.createLog(log);
     const client = await ctx.connect();
-    for (let i = 0; i < 5; i++) client.send({ logname: "demo.close", numrec: 0 });
+    for (let i = 0; i < 5; i++) client.send({ logname: log, numrec: 0 });
     await ctx.live(5);
     await client.close();
-    await waitFor(() => ctx.gateway.hub.stats().subscriptions === 0, "subscriptions dropped");
-    await waitFor(() => ctx.gateway.hub.stats().feeds === 0, "feed closed");
+    await ctx.until((s) => s.subscriptions === 0, "subscriptions dropped");
+    await ctx.until((s) => s.feeds === 0, "feed closed");
   });
 
   test("a missing log is error 600, as GDP reports it", async (ctx) => {
@@ -247,27 +317,29 @@ function subscriptionTests(test: Register): void {
     assert.equal(event.ep_stat[0], 600);
     assert.match(event.ep_stat[1], /600/);
     assert.equal(event.logname, "no.such.log");
-    assert.equal(ctx.gateway.hub.stats().subscriptions, 0);
+    assert.equal((await ctx.stats()).subscriptions, 0);
   });
 
   test("requests in binary frames are served like text ones", async (ctx) => {
-    await ctx.fixture.createLog("demo.binary");
-    await appendRange(ctx.fixture, "demo.binary", 1, 2);
+    const log = ctx.log("demo.binary");
+    await ctx.fixture.createLog(log);
+    await appendRange(ctx.fixture, log, 1, 2);
     const client = await ctx.connect();
-    client.send(encoder.encode(JSON.stringify({ logname: "demo.binary", startrec: 1, numrec: 2 })));
+    client.send(encoder.encode(JSON.stringify({ logname: log, startrec: 1, numrec: 2 })));
     const events = await client.take(3);
     assert.deepEqual(recnos(events), [1, 2]);
     assert.equal(events[2]!.type, 2);
   });
 
   test("batch mode sends JSON arrays, by subprotocol or ?batch=1", async (ctx) => {
-    await ctx.fixture.createLog("demo.batch");
-    await appendRange(ctx.fixture, "demo.batch", 1, 50);
+    const log = ctx.log("demo.batch");
+    await ctx.fixture.createLog(log);
+    await appendRange(ctx.fixture, log, 1, 50);
     const byProtocol = await ctx.connect("", ["gdp-ws.batch"]);
     assert.equal(byProtocol.socket.protocol, "gdp-ws.batch");
     const byQuery = await ctx.connect("?batch=1");
     for (const client of [byProtocol, byQuery]) {
-      client.send({ logname: "demo.batch", startrec: 1, numrec: 50 });
+      client.send({ logname: log, startrec: 1, numrec: 50 });
       const events: WireEvent[] = [];
       let frames = 0;
       while (events.at(-1)?.type !== 2) {
@@ -284,13 +356,14 @@ function subscriptionTests(test: Register): void {
   });
 
   test("append over the WebSocket answers SUCCESS with recno and ts", async (ctx) => {
-    await ctx.fixture.createLog("demo.append");
+    const log = ctx.log("demo.append");
+    await ctx.fixture.createLog(log);
     const watcher = await ctx.connect();
-    watcher.send({ logname: "demo.append", numrec: 0 });
+    watcher.send({ logname: log, numrec: 0 });
     await ctx.live(1);
     const writer = await ctx.connect();
-    writer.send({ append: "demo.append", data: "hello", id: 1 });
-    writer.send({ append: "demo.append", data: "AAEC/w==", encoding: "base64" });
+    writer.send({ append: log, data: "hello", id: 1 });
+    writer.send({ append: log, data: "AAEC/w==", encoding: "base64" });
     const [first, second] = await writer.take(2);
     assert.equal(first!.type, 5);
     assert.equal(first!.id, 1);
@@ -307,12 +380,13 @@ function subscriptionTests(test: Register): void {
 
 function payloadTests(test: Register): void {
   test("non-UTF-8 payloads arrive as base64, never mangled", async (ctx) => {
-    await ctx.fixture.createLog("demo.bytes");
+    const log = ctx.log("demo.bytes");
+    await ctx.fixture.createLog(log);
     const bytes = new Uint8Array([0, 1, 2, 0xff, 0xfe, 0x80, 10]);
-    await ctx.fixture.append("demo.bytes", bytes);
-    await ctx.fixture.append("demo.bytes", encoder.encode("héllo ✓"));
+    await ctx.fixture.append(log, bytes);
+    await ctx.fixture.append(log, encoder.encode("héllo ✓"));
     const client = await ctx.connect();
-    client.send({ logname: "demo.bytes", startrec: 1, numrec: 2 });
+    client.send({ logname: log, startrec: 1, numrec: 2 });
     const [binary, text] = await client.take(2);
     assert.equal(binary!.datum!.encoding, "base64");
     assert.deepEqual(Uint8Array.from(atob(binary!.datum!.data!), (c) => c.charCodeAt(0)), bytes);
@@ -321,10 +395,11 @@ function payloadTests(test: Register): void {
   });
 
   test('encoding "base64" sends every payload as base64', async (ctx) => {
-    await ctx.fixture.createLog("demo.b64");
-    await ctx.fixture.append("demo.b64", encoder.encode("plain text"));
+    const log = ctx.log("demo.b64");
+    await ctx.fixture.createLog(log);
+    await ctx.fixture.append(log, encoder.encode("plain text"));
     const client = await ctx.connect();
-    client.send({ logname: "demo.b64", startrec: 1, encoding: "base64" });
+    client.send({ logname: log, startrec: 1, encoding: "base64" });
     const event = await client.next();
     assert.equal(event.datum!.encoding, "base64");
     assert.equal(atob(event.datum!.data!), "plain text");
@@ -366,9 +441,10 @@ const BAD: [string, string | Uint8Array | object, RegExp][] = [
 
 function badInputTests(test: Register): void {
   test("every malformed request gets a 400 naming the problem; the socket stays usable", async (ctx) => {
-    await ctx.fixture.createLog("demo.bad");
+    const log = ctx.log("demo.bad");
+    await ctx.fixture.createLog(log);
     const bystander = await ctx.connect();
-    bystander.send({ logname: "demo.bad", numrec: 0 });
+    bystander.send({ logname: log, numrec: 0 });
     const client = await ctx.connect();
     // One step per case, so one failure does not hide the rest (the socket is
     // shared on purpose: it must stay usable after each of them).
@@ -386,9 +462,9 @@ function badInputTests(test: Register): void {
     const echoed = (client.send({ logname: "x", numrec: -1 }), await client.next());
     assert.equal(echoed.logname, "x", "the error echoes the logname it could read");
     await ctx.live(1);
-    await appendRange(ctx.fixture, "demo.bad", 1, 1);
+    await appendRange(ctx.fixture, log, 1, 1);
     assert.equal((await bystander.next()).datum!.recno, 1, "another client is undisturbed");
-    client.send({ logname: "demo.bad", startrec: 1 });
+    client.send({ logname: log, startrec: 1 });
     assert.equal((await client.next()).datum!.recno, 1, "the socket still serves");
   });
 
@@ -410,13 +486,14 @@ function badInputTests(test: Register): void {
 
 function concurrencyTests(test: Register): void {
   test("history joins live with no gap and no duplicate while appends race 50 joins", async (ctx) => {
-    await ctx.fixture.createLog("demo.race");
-    await appendRange(ctx.fixture, "demo.race", 1, 100);
+    const log = ctx.log("demo.race");
+    await ctx.fixture.createLog(log);
+    await appendRange(ctx.fixture, log, 1, 100);
     const total = 400;
-    const appending = appendRange(ctx.fixture, "demo.race", 101, total);
+    const appending = appendRange(ctx.fixture, log, 101, total);
     const clients = await Promise.all(Array.from({ length: 50 }, () => ctx.connect()));
     for (const [i, client] of clients.entries()) {
-      client.send({ logname: "demo.race", startrec: 1 + (i % 5), numrec: 0 });
+      client.send({ logname: log, startrec: 1 + (i % 5), numrec: 0 });
       await new Promise((resolve) => setTimeout(resolve, i % 3));
     }
     await appending;
@@ -429,18 +506,19 @@ function concurrencyTests(test: Register): void {
   });
 
   test("many sockets on one log share one feed and one encoding", async (ctx) => {
-    await ctx.fixture.createLog("demo.fan");
+    const log = ctx.log("demo.fan");
+    await ctx.fixture.createLog(log);
     const clients = await Promise.all(Array.from({ length: 20 }, () => ctx.connect()));
-    for (const client of clients) client.send({ logname: "demo.fan", numrec: 3 });
+    for (const client of clients) client.send({ logname: log, numrec: 3 });
     await ctx.live(20);
-    assert.equal(ctx.gateway.hub.stats().feeds, 1);
-    await appendRange(ctx.fixture, "demo.fan", 1, 3);
+    assert.equal((await ctx.stats()).feeds, 1);
+    await appendRange(ctx.fixture, log, 1, 3);
     for (const client of clients) {
       const events = await client.take(4);
       assert.deepEqual(recnos(events), [1, 2, 3]);
       assert.equal(events[3]!.type, 2);
     }
-    const { liveDeliveries, liveEncodings } = ctx.gateway.hub.stats();
+    const { liveDeliveries, liveEncodings } = await ctx.stats();
     assert.equal(liveDeliveries, 60, "3 live records to each of 20 subscriptions");
     assert.equal(liveEncodings, 3, "each record encoded once for all 20");
   });

@@ -75,7 +75,7 @@ const encoder = new TextEncoder();
 
 /** Appends `record N` for N in from..to. */
 export async function appendRange(
-  fixture: SuiteFixture,
+  fixture: Pick<SuiteFixture, "append">,
   name: string,
   from: number,
   to: number,

@@ -39,6 +39,8 @@ export interface ServeProcess {
   logs: Record<string, unknown>[];
   /** Sends SIGTERM and resolves with the exit code. */
   stop(): Promise<number>;
+  /** Settles once the process has exited and all it wrote to stderr is read. */
+  exited: Promise<void>;
 }
 
 /** Flags that make a gateway's address and logs machine-readable. */
@@ -115,5 +117,6 @@ export async function serveCommand(
       await reading;
       return code;
     },
+    exited: Promise.all([child.status, reading]).then(() => {}),
   };
 }

@@ -1,0 +1,223 @@
+/**
+ * A gateway on the real libgdp, run as users run it: `main.ts serve` in a
+ * child process under exactly the compiled binary's permission flags for a
+ * libgdp-only build (`--allow-net --allow-ffi=$GDP_LIB`, src/permissions.ts).
+ * Tests talk to it over WebSocket and HTTP only, and read its state from
+ * `GET /readyz` (hub stats and the binding's counters).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { HubStats } from "../../src/hub.ts";
+import { permissionFlags } from "../../src/permissions.ts";
+import { serveMain, type ServeProcess } from "../helpers/process.ts";
+import { GDP_LIB } from "./stack.ts";
+
+/**
+ * How long a feed stays open after its last subscriber (`--feed-linger`):
+ * short, so that feeds linger out, close and reopen within a test, and so
+ * that each test can end by checking every handle is closed again.
+ */
+export const TEST_LINGER_MS = 300;
+
+/** `GET /readyz` of a libgdp gateway. */
+export interface Readyz extends HubStats {
+  backend: string;
+  ready: boolean;
+  state: string;
+  detail?: string;
+  counters: Record<string, number>;
+}
+
+/** The binding's counters that must balance once every feed has lingered out. */
+const BALANCED: [string, string][] = [["eventsGot", "eventsFreed"], [
+  "datumsAllocated",
+  "datumsFreed",
+]];
+/** Counters that must be back to zero then. */
+const ZERO = ["openLogs", "followers"];
+
+export interface GatewayOptions {
+  /** `--feed-linger` (default {@linkcode TEST_LINGER_MS}). */
+  lingerMs?: number;
+  /** More `serve` flags. */
+  args?: string[];
+}
+
+/** A running real-GDP gateway process. */
+export class RealGateway {
+  readonly url: string;
+  readonly http: string;
+  readonly #process: ServeProcess;
+  #stopped = false;
+
+  private constructor(process: ServeProcess) {
+    this.#process = process;
+    this.url = process.url;
+    this.http = process.url.replace(/^ws/, "http");
+  }
+
+  /** Starts `main.ts serve --backend libgdp --libgdp $GDP_LIB --libgdp-append`. */
+  static async start(options: GatewayOptions = {}): Promise<RealGateway> {
+    const flags = permissionFlags({ libgdp: GDP_LIB });
+    const args = [
+      "--backend",
+      "libgdp",
+      "--libgdp",
+      GDP_LIB,
+      "--libgdp-append",
+      "--feed-linger",
+      `${options.lingerMs ?? TEST_LINGER_MS}`,
+      "--shutdown-grace",
+      "100",
+      ...(options.args ?? []),
+    ];
+    const gateway = new RealGateway(await serveMain(flags, args));
+    await gateway.until((r) => r.ready, "the backend ready", 20_000);
+    return gateway;
+  }
+
+  /** The OS process id (for RSS sampling). */
+  get pid(): number {
+    return this.#process.child.pid;
+  }
+
+  async readyz(): Promise<Readyz> {
+    this.assertAlive();
+    const response = await fetch(`${this.http}readyz`);
+    return await response.json() as Readyz;
+  }
+
+  /** Polls `/readyz` until `condition` holds; throws with the last state after `timeoutMs`. */
+  async until(
+    condition: (r: Readyz) => boolean,
+    what: string,
+    timeoutMs = 20_000,
+  ): Promise<Readyz> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const state = await this.readyz();
+      if (condition(state)) return state;
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what}: ${JSON.stringify(state)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  /** Resolves once `n` subscriptions receive live records. */
+  live(n: number, timeoutMs?: number): Promise<Readyz> {
+    return this.until((r) => r.live >= n, `${n} live subscriptions`, timeoutMs);
+  }
+
+  /** Appends through the gateway's append op (HTTP POST /logs/NAME); returns the recno. */
+  async append(name: string, data: Uint8Array | string): Promise<number> {
+    const body = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
+    const response = await fetch(`${this.http}logs/${encodeURIComponent(name)}`, {
+      method: "POST",
+      body,
+    });
+    const reply = await response.json() as { recno?: number };
+    if (response.status !== 201 || typeof reply.recno !== "number") {
+      throw new Error(`append to ${name}: HTTP ${response.status} ${JSON.stringify(reply)}`);
+    }
+    return reply.recno;
+  }
+
+  /** `GET /logs/NAME`: the log's internal name and record count. */
+  async info(name: string): Promise<{ name: string; count: number }> {
+    const response = await fetch(`${this.http}logs/${encodeURIComponent(name)}`);
+    const reply = await response.json();
+    if (response.status !== 200) throw new Error(`info ${name}: ${JSON.stringify(reply)}`);
+    return reply as { name: string; count: number };
+  }
+
+  /**
+   * Waits until every feed has lingered out and closed, then checks the
+   * binding's books: events and datums freed as often as got, no open log,
+   * no follower. Returns the final `/readyz`.
+   */
+  async settle(timeoutMs = 30_000): Promise<Readyz> {
+    const state = await this.until(
+      (r) => r.feeds === 0 && r.subscriptions === 0 && isBalanced(r.counters),
+      "feeds to linger out and the libgdp counters to balance",
+      timeoutMs,
+    );
+    for (const [got, freed] of BALANCED) {
+      assert.equal(state.counters[freed], state.counters[got], `${freed} == ${got}`);
+    }
+    for (const name of ZERO) assert.equal(state.counters[name], 0, `${name} back to 0`);
+    return state;
+  }
+
+  /** Fails if the process has exited (libgdp aborts it on an assertion). */
+  assertAlive(): void {
+    if (this.#stopped) return;
+    const aborted = this.abortLines();
+    if (aborted.length > 0) {
+      throw new Error(`the gateway aborted:\n${aborted.slice(0, 8).join("\n")}`);
+    }
+  }
+
+  /** libgdp's assertion and abort lines on the gateway's stderr. */
+  abortLines(): string[] {
+    return this.#process.logs
+      .map((entry) => typeof entry.raw === "string" ? entry.raw : "")
+      .filter((line) => /Assertion failed|Abort|panicked|libgdp\.so/.test(line));
+  }
+
+  /** Stops with SIGTERM; fails unless it exits 0 without a libgdp assertion. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    const code = await this.#process.stop();
+    const aborted = this.abortLines();
+    assert.deepEqual(aborted, [], "no libgdp assertion on stderr");
+    assert.equal(code, 0, "the gateway exits 0 on SIGTERM");
+  }
+
+  /** Kills without checks (cleanup after a failure). */
+  async kill(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    try {
+      this.#process.child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await this.#process.child.status;
+  }
+}
+
+function isBalanced(counters: Record<string, number>): boolean {
+  return BALANCED.every(([got, freed]) => counters[got] === counters[freed]) &&
+    ZERO.every((name) => counters[name] === 0);
+}
+
+/**
+ * Runs `fn` with fresh gateways, then settles each (counters checked) and
+ * stops it (exit 0, no abort). On failure they are killed.
+ */
+export async function withGateways(
+  count: number,
+  options: GatewayOptions,
+  fn: (gateways: RealGateway[]) => Promise<void>,
+): Promise<void> {
+  const gateways = await Promise.all(
+    Array.from({ length: count }, () => RealGateway.start(options)),
+  );
+  try {
+    await fn(gateways);
+    for (const gateway of gateways) await gateway.settle();
+    for (const gateway of gateways) await gateway.stop();
+  } finally {
+    await Promise.all(gateways.map((gateway) => gateway.kill()));
+  }
+}
+
+/** {@linkcode withGateways} with one gateway. */
+export function withGateway(
+  options: GatewayOptions,
+  fn: (gateway: RealGateway) => Promise<void>,
+): Promise<void> {
+  return withGateways(1, options, ([gateway]) => fn(gateway!));
+}
