@@ -18,8 +18,13 @@ import { GDP_LIB } from "./stack.ts";
  * How long a feed stays open after its last subscriber (`--feed-linger`):
  * short, so that feeds linger out, close and reopen within a test, and so
  * that each test can end by checking every handle is closed again.
+ * `REAL_GDP_LINGER_MS=600000` keeps feeds open for the whole test instead
+ * (then only the event and datum books are checked at the end).
  */
-export const TEST_LINGER_MS = 300;
+export const TEST_LINGER_MS = Number(Deno.env.get("REAL_GDP_LINGER_MS") ?? 300);
+
+/** Feeds that outlive a test are not waited for. */
+const LINGERS_PAST_TEST = TEST_LINGER_MS > 60_000;
 
 /** `GET /readyz` of a libgdp gateway. */
 export interface Readyz extends HubStats {
@@ -29,6 +34,15 @@ export interface Readyz extends HubStats {
   detail?: string;
   counters: Record<string, number>;
 }
+
+/** How long a gateway may take to exit after SIGTERM. */
+const EXIT_MS = 10_000;
+
+/** How long one test may run before its gateways are killed. */
+export const DEADLINE_MS = 180_000;
+
+/** Longest wait for one HTTP request to the gateway (a hung libgdp call must fail the test). */
+const REQUEST_TIMEOUT_MS = 20_000;
 
 /** The binding's counters that must balance once every feed has lingered out. */
 const BALANCED: [string, string][] = [["eventsGot", "eventsFreed"], [
@@ -43,6 +57,8 @@ export interface GatewayOptions {
   lingerMs?: number;
   /** More `serve` flags. */
   args?: string[];
+  /** Kill the gateways if the test is not done by then (default {@linkcode DEADLINE_MS}). */
+  deadlineMs?: number;
 }
 
 /** A running real-GDP gateway process. */
@@ -84,9 +100,23 @@ export class RealGateway {
   }
 
   async readyz(): Promise<Readyz> {
-    this.assertAlive();
-    const response = await fetch(`${this.http}readyz`);
+    const response = await this.fetch("readyz");
     return await response.json() as Readyz;
+  }
+
+  /** `fetch` of a path on the gateway; a failure says what the process printed last. */
+  async fetch(path: string, init?: RequestInit): Promise<Response> {
+    this.assertAlive();
+    try {
+      return await fetch(`${this.http}${path}`, {
+        ...init,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (error) {
+      this.assertAlive();
+      const tail = this.#process.logs.slice(-15).map((entry) => JSON.stringify(entry));
+      throw new Error(`${init?.method ?? "GET"} /${path} failed: ${error}\n${tail.join("\n")}`);
+    }
   }
 
   /** Polls `/readyz` until `condition` holds; throws with the last state after `timeoutMs`. */
@@ -114,10 +144,7 @@ export class RealGateway {
   /** Appends through the gateway's append op (HTTP POST /logs/NAME); returns the recno. */
   async append(name: string, data: Uint8Array | string): Promise<number> {
     const body = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
-    const response = await fetch(`${this.http}logs/${encodeURIComponent(name)}`, {
-      method: "POST",
-      body,
-    });
+    const response = await this.fetch(`logs/${encodeURIComponent(name)}`, { method: "POST", body });
     const reply = await response.json() as { recno?: number };
     if (response.status !== 201 || typeof reply.recno !== "number") {
       throw new Error(`append to ${name}: HTTP ${response.status} ${JSON.stringify(reply)}`);
@@ -127,7 +154,7 @@ export class RealGateway {
 
   /** `GET /logs/NAME`: the log's internal name and record count. */
   async info(name: string): Promise<{ name: string; count: number }> {
-    const response = await fetch(`${this.http}logs/${encodeURIComponent(name)}`);
+    const response = await this.fetch(`logs/${encodeURIComponent(name)}`);
     const reply = await response.json();
     if (response.status !== 200) throw new Error(`info ${name}: ${JSON.stringify(reply)}`);
     return reply as { name: string; count: number };
@@ -140,13 +167,15 @@ export class RealGateway {
    */
   async settle(timeoutMs = 30_000): Promise<Readyz> {
     const state = await this.until(
-      (r) => r.feeds === 0 && r.subscriptions === 0 && isBalanced(r.counters),
+      (r) =>
+        (LINGERS_PAST_TEST || r.feeds === 0) && r.subscriptions === 0 && isBalanced(r.counters),
       "feeds to linger out and the libgdp counters to balance",
       timeoutMs,
     );
     for (const [got, freed] of BALANCED) {
       assert.equal(state.counters[freed], state.counters[got], `${freed} == ${got}`);
     }
+    if (LINGERS_PAST_TEST) return state;
     for (const name of ZERO) assert.equal(state.counters[name], 0, `${name} back to 0`);
     return state;
   }
@@ -167,19 +196,35 @@ export class RealGateway {
       .filter((line) => /Assertion failed|Abort|panicked|libgdp\.so/.test(line));
   }
 
-  /** Stops with SIGTERM; fails unless it exits 0 without a libgdp assertion. */
+  /**
+   * Stops with SIGTERM; fails unless it exits 0 within {@linkcode EXIT_MS}
+   * without a libgdp assertion (a hung libgdp call keeps it from exiting:
+   * then it is killed and the test fails).
+   */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    const code = await this.#process.stop();
-    const aborted = this.abortLines();
-    assert.deepEqual(aborted, [], "no libgdp assertion on stderr");
+    const child = this.#process.child;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), EXIT_MS);
+    const { code, signal } = await child.status.finally(() => clearTimeout(timer));
+    assert.deepEqual(this.abortLines(), [], "no libgdp assertion on stderr");
+    assert.equal(signal, null, `the gateway exits by itself within ${EXIT_MS} ms of SIGTERM`);
     assert.equal(code, 0, "the gateway exits 0 on SIGTERM");
   }
 
-  /** Kills without checks (cleanup after a failure). */
+  /** `/readyz` as text, or why it could not be had (for failure reports). */
+  async snapshot(): Promise<string> {
+    try {
+      const response = await fetch(`${this.http}readyz`, { signal: AbortSignal.timeout(2_000) });
+      return await response.text();
+    } catch (error) {
+      return `no answer (${error})`;
+    }
+  }
+
+  /** Kills without checks (cleanup after a failure, or a test past its deadline). */
   async kill(): Promise<void> {
-    if (this.#stopped) return;
     this.#stopped = true;
     try {
       this.#process.child.kill("SIGKILL");
@@ -190,7 +235,7 @@ export class RealGateway {
 
 function isBalanced(counters: Record<string, number>): boolean {
   return BALANCED.every(([got, freed]) => counters[got] === counters[freed]) &&
-    ZERO.every((name) => counters[name] === 0);
+    (LINGERS_PAST_TEST || ZERO.every((name) => counters[name] === 0));
 }
 
 /**
@@ -205,11 +250,25 @@ export async function withGateways(
   const gateways = await Promise.all(
     Array.from({ length: count }, () => RealGateway.start(options)),
   );
+  // A libgdp call that never returns can block a gateway's event loop, and with
+  // it every WebSocket handshake: past the deadline the gateways are killed, so
+  // that whatever the test awaits fails instead of hanging.
+  let overdue: string | undefined;
+  const watchdog = setTimeout(async () => {
+    const states = await Promise.all(gateways.map((gateway) => gateway.snapshot()));
+    overdue = `the test ran past its ${options.deadlineMs ?? DEADLINE_MS} ms deadline; ` +
+      `/readyz then: ${states.join("; ")}`;
+    for (const gateway of gateways) gateway.kill();
+  }, options.deadlineMs ?? DEADLINE_MS);
   try {
     await fn(gateways);
     for (const gateway of gateways) await gateway.settle();
     for (const gateway of gateways) await gateway.stop();
+  } catch (error) {
+    if (overdue) throw new Error(`${overdue}; then: ${error}`);
+    throw error;
   } finally {
+    clearTimeout(watchdog);
     await Promise.all(gateways.map((gateway) => gateway.kill()));
   }
 }

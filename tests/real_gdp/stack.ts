@@ -101,6 +101,9 @@ interface Ran {
   stderr: string;
 }
 
+/** Longest a stack command may take (mklog waits up to 60 s for its lock, then 10 s). */
+const COMMAND_TIMEOUT_MS = 90_000;
+
 async function run(cmd: string, args: string[], stdin?: Uint8Array): Promise<Ran> {
   const child = new Deno.Command(cmd, {
     args,
@@ -113,7 +116,8 @@ async function run(cmd: string, args: string[], stdin?: Uint8Array): Promise<Ran
     await writer.write(stdin);
     await writer.close();
   }
-  const out = await child.output();
+  const timer = setTimeout(() => child.kill("SIGKILL"), COMMAND_TIMEOUT_MS);
+  const out = await child.output().finally(() => clearTimeout(timer));
   const text = new TextDecoder();
   return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
 }
