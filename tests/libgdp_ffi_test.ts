@@ -33,7 +33,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const NO_ROUTE = 0xa40c0658;
 const NOT_FOUND = 0xa40c0594;
-const OK_200 = 0x040c04c8;
+const OK_200 = 200; // libgdp answers success with the bare number
 const WARN_SHA = 0x840c0431;
 
 /**
@@ -132,7 +132,11 @@ Deno.test("EP_STAT: success is severity < 4; failures decode to [detail, ep_stat
     404,
     "ERROR: 404 not found [Berkeley:Swarm-GDP:404]",
   ]);
-  assert.equal(gdp.decodeStat(OK_200)[0], 200);
+  assert.deepEqual(
+    gdp.decodeStat(OK_200),
+    [200, "OK [200 = 0xc8]"],
+    "as the real library prints it",
+  );
   assert.equal(gdp.statText(0), "OK");
   const errno = (5 << 29 | 0x001 << 18 | 0xfe << 10 | 110) >>> 0;
   assert.equal(new GdpStatusError(errno, "x").code, 500, "other registries are 500");

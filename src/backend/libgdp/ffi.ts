@@ -423,11 +423,12 @@ export function encodeTimeout(ms: number): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * GDP's 200 OK, the status libgdp gives subscription DATA events. Records
- * read (205 "content") are reported with it too, so that a client sees one
- * status for every record, as from the original gateway.
+ * EP_STAT 200, "OK [200 = 0xc8]": the bare number libgdp gives subscription
+ * DATA events and appends. Records read (205, "OK [205 = 0xcd]") are
+ * reported with it too, so that a client sees one status for every record,
+ * as from the original gateway.
  */
-const GDP_OK = 0x040c04c8;
+const GDP_OK = 200;
 
 /** The detail of GDP's warning 49: a human name unknown to the name database, taken as SHA-256. */
 const NAME_FALLBACK = 49;
