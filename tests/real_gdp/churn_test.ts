@@ -17,6 +17,7 @@ import {
 } from "./clients.ts";
 import { type RealGateway, withGateway } from "./gateway.ts";
 import { mklogs, realGdpTests, skipReason, withStack } from "./stack.ts";
+import { SANITIZED } from "../helpers/sanitize.ts";
 
 const LOGS = 200;
 const WAVES = 6;
@@ -59,8 +60,7 @@ async function abandon(clients: TestClient[], w: number): Promise<void> {
 realGdpTests(skipReason, () => {
   Deno.test({
     name: "real GDP: 200 logs subscribed and abandoned in 6 waves; feeds close and reopen",
-    sanitizeOps: false,
-    sanitizeResources: false,
+    ...SANITIZED,
     fn: () =>
       withStack("shared", async () => {
         const names = (await mklogs("churn", LOGS)).map((log) => log.name);

@@ -16,6 +16,7 @@ import {
 } from "./clients.ts";
 import { withGateway } from "./gateway.ts";
 import { gdpWrite, mklogs, realGdpTests, skipReason, withStack } from "./stack.ts";
+import { SANITIZED } from "../helpers/sanitize.ts";
 
 const LOGS = 20;
 const CLIENTS = 50;
@@ -49,8 +50,7 @@ function requests(c: number): { log: number; request: object; expect: Expect }[]
 realGdpTests(skipReason, () => {
   Deno.test({
     name: "real GDP: 50 clients over 20 logs read history while records are appended",
-    sanitizeOps: false,
-    sanitizeResources: false,
+    ...SANITIZED,
     fn: () =>
       withStack("shared", async () => {
         const names = (await mklogs("conc", LOGS)).map((log) => log.name);

@@ -17,13 +17,12 @@ import {
   uniqueLogName,
   withStack,
 } from "./stack.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { SANITIZED } from "../helpers/sanitize.ts";
 
 realGdpTests(skipReason, () => {
   Deno.test({
     name: "real GDP: a log made and written by GDP's tools just before the subscribe is served",
-    ...opts,
+    ...SANITIZED,
     fn: () =>
       withStack("shared", () =>
         withGateway({}, async (gateway) => {
@@ -42,7 +41,7 @@ realGdpTests(skipReason, () => {
 
   Deno.test({
     name: "real GDP: a name asked for before its log existed is served once it does",
-    ...opts,
+    ...SANITIZED,
     fn: () =>
       withStack("shared", () =>
         withGateway({}, async (gateway) => {

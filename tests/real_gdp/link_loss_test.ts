@@ -16,6 +16,7 @@ import type { TestClient, WireEvent } from "../helpers/client.ts";
 import { closeAll, connectMany, eachLimited } from "./clients.ts";
 import { type RealGateway, withGateways } from "./gateway.ts";
 import { faults, faultSkipReason, mklog, realGdpTests, uniqueLogName, withStack } from "./stack.ts";
+import { SANITIZED } from "../helpers/sanitize.ts";
 
 const CLIENTS = 100;
 /** libgdp re-subscribes by itself ~89 s after a gdplogd restart; the gateway may take as long. */
@@ -68,8 +69,7 @@ async function expectAll(clients: TestClient[], from: number, to: number, timeou
 function linkLossTest(fault: string, inject: () => Promise<unknown>): void {
   Deno.test({
     name: `real GDP: 100 clients see every recno once, in order, across ${fault}`,
-    sanitizeOps: false,
-    sanitizeResources: false,
+    ...SANITIZED,
     fn: () =>
       withStack("exclusive", async () => {
         const { name } = await mklog(uniqueLogName("loss"));

@@ -10,6 +10,7 @@ import { TestClient } from "../helpers/client.ts";
 import { closeAll, connectMany, eachLimited, expectRecords, range } from "./clients.ts";
 import { type RealGateway, withGateways } from "./gateway.ts";
 import { mklog, realGdpTests, skipReason, uniqueLogName, withStack } from "./stack.ts";
+import { SANITIZED } from "../helpers/sanitize.ts";
 
 const PER_GATEWAY = 20;
 const RECORDS = 40;
@@ -32,8 +33,7 @@ async function subscribeAll(gateway: RealGateway, name: string): Promise<TestCli
 realGdpTests(skipReason, () => {
   Deno.test({
     name: "real GDP: two gateways on one log both deliver records appended through either",
-    sanitizeOps: false,
-    sanitizeResources: false,
+    ...SANITIZED,
     fn: () =>
       withStack("shared", async () => {
         const { name } = await mklog(uniqueLogName("two"));
