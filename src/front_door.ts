@@ -348,15 +348,15 @@ export class FrontDoor {
     this.#relayPeers.set(localPort, conn.remoteAddr as Deno.NetAddr);
     this.#relayConns.add(inner);
     try {
-      await writeAll(inner, head.raw);
+      await writeAll(inner, closingHead(head));
       // The client's end of input half-closes the inner connection (the
-      // response still comes back); a client reset closes it outright.
-      const up = pipe(conn, inner).then(
+      // response still comes back); a client reset closes it outright. The
+      // relay ends with the response: the inner server closes after one request.
+      void pipe(conn, inner).then(
         () => inner.closeWrite().catch(() => {}),
         () => closeQuietly(inner),
       );
       await pipe(inner, conn).catch(() => {});
-      await up;
     } finally {
       this.#relayPeers.delete(localPort);
       this.#relayConns.delete(inner);
@@ -365,14 +365,26 @@ export class FrontDoor {
   }
 }
 
-/** A request head as read: the request line, headers, the bytes (to relay) and any after. */
+/**
+ * `head` as relayed, with `Connection: close`: the relay's server answers one
+ * request and closes, so each later request comes back through the front door
+ * and its head timeout. Bytes already read past the head follow it.
+ */
+function closingHead(head: ParsedHead): Uint8Array {
+  const lines = [`${head.method} ${head.target} ${head.version}`];
+  for (const [name, value] of head.headers) {
+    if (name !== "connection" && name !== "keep-alive") lines.push(`${name}: ${value}`);
+  }
+  lines.push("connection: close");
+  return concat([encoder.encode(lines.join("\r\n") + "\r\n\r\n"), head.rest]);
+}
+
+/** A request head as read: the request line, headers, and any bytes after it. */
 interface ParsedHead {
   method: string;
   target: string;
   version: string;
   headers: Headers;
-  /** Every byte read so far, head and anything after it. */
-  raw: Uint8Array;
   /** Bytes after the head. */
   rest: Uint8Array;
 }
@@ -450,7 +462,6 @@ function parseHead(bytes: Uint8Array, end: number): ParsedHead | "malformed" | "
     target: parts[1]!,
     version: parts[2]!,
     headers,
-    raw: bytes,
     rest: bytes.subarray(end),
   };
 }

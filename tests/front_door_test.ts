@@ -167,3 +167,18 @@ Deno.test("silence gets a ping after --idle-timeout, then close 1001 with one Cl
     alive.close();
   });
 });
+
+Deno.test("a request with a body is answered, then its connection closes: the next head is timed again", async () => {
+  await withEmbeddedGateway({}, async ({ gateway }) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
+    await conn.write(encoder.encode(
+      "POST /logs/relayed HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n" +
+        "Content-Length: 2\r\n\r\nhi",
+    ));
+    const res = await readResponse(conn);
+    assert.equal(res.status, 201);
+    assert.equal(res.headers.get("connection"), "close");
+    assert.equal(await readToEnd(conn), "");
+    conn.close();
+  });
+});
