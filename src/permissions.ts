@@ -59,10 +59,13 @@ export interface Grants {
 
 /** Deno permission flags granting exactly `grants`, and the network. */
 export function permissionFlags(grants: Grants): string[] {
-  // `ulimit -n`, which the front door keeps its intake under (src/fd_limit.ts),
-  // rides with the data folder; a libgdp-only process goes without and says so.
-  const limits = grants.dataDir ? LIMITS_FILE : undefined;
-  const reads = [grants.dataDir, ...(grants.tlsFiles ?? []), ...(grants.authFiles ?? []), limits]
+  // `ulimit -n`, which the front door keeps its intake under (src/fd_limit.ts)
+  const reads = [
+    grants.dataDir,
+    ...(grants.tlsFiles ?? []),
+    ...(grants.authFiles ?? []),
+    LIMITS_FILE,
+  ]
     .filter((p): p is string => !!p);
   const flags = ["--allow-net"];
   if (reads.length > 0) flags.push(`--allow-read=${reads.join(",")}`);
