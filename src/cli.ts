@@ -14,7 +14,7 @@
 import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
 import { getLogger } from "@logtape/logtape";
 import { mintToken, readSecret } from "./auth.ts";
-import { type Backend, openOrCreate } from "./backend/backend.ts";
+import { type Backend, type LogInfo, openOrCreate } from "./backend/backend.ts";
 import { openEmbedded } from "./backend/embedded.ts";
 import PACKAGE from "../deno.json" with { type: "json" };
 import { type Config, ConfigError, DEFAULTS, makeConfig } from "./config.ts";
@@ -41,6 +41,27 @@ const DATA_FLAG = SERVE_FLAGS.find((flag) => flag.name === "data")!;
 const dataHelp = (defaults: Config) => serveHelp([DATA_FLAG], defaults);
 const DATA_ONLY: FlagKinds = { data: "value" };
 
+/** `NAME [--data DIR]`: `act` on the embedded store, then print the log's info as JSON. */
+function storeInfoCommand(
+  name: string,
+  summary: string,
+  act: (store: Backend, logname: string) => Promise<LogInfo>,
+): Command {
+  return {
+    summary,
+    usage: `${name} NAME [--data DIR]`,
+    flags: DATA_ONLY,
+    help: dataHelp,
+    run: ({ positionals, values }, defaults) => {
+      const logname = lognameArgument(positionals, 1);
+      return withStore(
+        values.get("data") ?? defaults.dataDir,
+        async (store) => print(infoObject(await act(store, logname))),
+      );
+    },
+  };
+}
+
 /** How long a `gdp-ws token` lasts unless `--lifetime` says otherwise. */
 const TOKEN_LIFETIME_SEC = 3600;
 
@@ -52,19 +73,11 @@ const COMMANDS: Record<string, Command> = {
     help: (defaults) => serveHelp(SERVE_FLAGS, defaults),
     run: (parsed, defaults) => serve(serveConfigFrom(parsed, defaults)),
   },
-  create: {
-    summary: "create a log in the embedded store",
-    usage: "create NAME [--data DIR]",
-    flags: DATA_ONLY,
-    help: dataHelp,
-    run: ({ positionals, values }, defaults) => {
-      const logname = lognameArgument(positionals, 1);
-      return withStore(
-        values.get("data") ?? defaults.dataDir,
-        async (store) => print(infoObject(await store.create(logname))),
-      );
-    },
-  },
+  create: storeInfoCommand(
+    "create",
+    "create a log in the embedded store",
+    (store, logname) => store.create(logname),
+  ),
   append: {
     summary: "append TEXT, or one record per line of standard input",
     usage: "append NAME [TEXT] [--data DIR]",
@@ -146,19 +159,11 @@ A dropped connection is retried with backoff; tail resumes after the last record
       return 0;
     },
   },
-  info: {
-    summary: "name, internal name, record count, first and last timestamps of a log",
-    usage: "info NAME [--data DIR]",
-    flags: DATA_ONLY,
-    help: dataHelp,
-    run: ({ positionals, values }, defaults) => {
-      const logname = lognameArgument(positionals, 1);
-      return withStore(
-        values.get("data") ?? defaults.dataDir,
-        async (store) => print(infoObject(await store.info(logname))),
-      );
-    },
-  },
+  info: storeInfoCommand(
+    "info",
+    "name, internal name, record count, first and last timestamps of a log",
+    (store, logname) => store.info(logname),
+  ),
 };
 
 /**
