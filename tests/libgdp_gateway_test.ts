@@ -4,38 +4,14 @@
  */
 
 import assert from "node:assert/strict";
-import { type LibgdpBackend, openLibgdpBackend } from "../src/backend/libgdp/backend.ts";
+import type { LibgdpBackend } from "../src/backend/libgdp/backend.ts";
 import { permissionFlags } from "../src/permissions.ts";
 import { range, recnos, TestClient, waitFor } from "./helpers/client.ts";
-import { serveForTest } from "./helpers/gateway.ts";
-import { assertNoLeaks, compileDouble, libgdpDouble, uniqueLog } from "./helpers/libgdp_double.ts";
+import { compileDouble, uniqueLog, withLibgdpGateway } from "./helpers/libgdp_double.ts";
 import { serveMain } from "./helpers/process.ts";
 import { sanitizedWithLibgdpLoaded } from "./helpers/sanitize.ts";
 
 const opts = await sanitizedWithLibgdpLoaded();
-
-async function withLibgdpGateway(
-  fn: (ctx: {
-    gdp: Awaited<ReturnType<typeof libgdpDouble>>;
-    gateway: Awaited<ReturnType<typeof serveForTest>>;
-  }) => Promise<void>,
-): Promise<void> {
-  const gdp = await libgdpDouble();
-  gdp.dropLogs();
-  gdp.reset();
-  const backend = await openLibgdpBackend({
-    path: gdp.path,
-    downAfterMs: 10_000,
-    retryInitialMs: 20,
-  });
-  const gateway = await serveForTest(backend);
-  try {
-    await fn({ gdp, gateway });
-  } finally {
-    await gateway.shutdown();
-    assertNoLeaks(gdp);
-  }
-}
 
 async function connectMany(url: string, n: number): Promise<TestClient[]> {
   const clients: TestClient[] = [];
@@ -52,7 +28,7 @@ Deno.test({
   name: "libgdp: 1,000 clients on one log cause one open and one subscribe in the library",
   ...opts,
   fn: () =>
-    withLibgdpGateway(async ({ gdp, gateway }) => {
+    withLibgdpGateway({ downAfterMs: 10_000 }, async ({ gdp, gateway }) => {
       const name = uniqueLog("fan");
       gdp.createLog(name);
       for (let n = 1; n <= 5; n++) gdp.append(name, `r${n}`);
@@ -82,7 +58,7 @@ Deno.test({
   name: "libgdp: 100 clients see a delay, not a gap or a duplicate, across a link break",
   ...opts,
   fn: () =>
-    withLibgdpGateway(async ({ gdp, gateway }) => {
+    withLibgdpGateway({ downAfterMs: 10_000 }, async ({ gdp, gateway }) => {
       const name = uniqueLog("break");
       gdp.createLog(name);
       for (let n = 1; n <= 10; n++) gdp.append(name, `r${n}`);
@@ -109,37 +85,26 @@ Deno.test({
 Deno.test({
   name: "libgdp: a long outage is a 503 to subscribers, then records resume",
   ...opts,
-  fn: async () => {
-    const gdp = await libgdpDouble();
-    gdp.dropLogs();
-    gdp.reset();
-    const backend = await openLibgdpBackend({
-      path: gdp.path,
-      downAfterMs: 100,
-      retryInitialMs: 20,
-      retryMaxMs: 50,
-    });
-    const gateway = await serveForTest(backend);
-    const name = uniqueLog("down");
-    gdp.createLog(name);
-    const client = await TestClient.connect(gateway.url);
-    client.send({ logname: name, startrec: 1, numrec: 0 });
-    await waitFor(() => gateway.hub.stats().live === 1, "live");
-    gdp.breakLink(400);
-    const warning = await client.next(5_000);
-    assert.equal(warning.type, 6);
-    assert.equal(warning.ep_stat[0], 503);
-    assert.match(warning.ep_stat[1], /GDP unreachable.*retrying/);
-    const ready = await fetch(gateway.url.replace("ws", "http") + "readyz");
-    assert.equal(ready.status, 503, "/readyz reports the backend down");
-    assert.equal(((await ready.json()) as { state: string }).state, "down");
-    gdp.append(name, "after");
-    assert.equal((await client.next(5_000)).datum!.data, "after");
-    await waitFor(() => backend.state().state === "ok", "ok again");
-    await client.close();
-    await gateway.shutdown();
-    assertNoLeaks(gdp);
-  },
+  fn: () =>
+    withLibgdpGateway({ downAfterMs: 100, retryMaxMs: 50 }, async ({ gdp, backend, gateway }) => {
+      const name = uniqueLog("down");
+      gdp.createLog(name);
+      const client = await TestClient.connect(gateway.url);
+      client.send({ logname: name, startrec: 1, numrec: 0 });
+      await waitFor(() => gateway.hub.stats().live === 1, "live");
+      gdp.breakLink(400);
+      const warning = await client.next(5_000);
+      assert.equal(warning.type, 6);
+      assert.equal(warning.ep_stat[0], 503);
+      assert.match(warning.ep_stat[1], /GDP unreachable.*retrying/);
+      const ready = await fetch(gateway.url.replace("ws", "http") + "readyz");
+      assert.equal(ready.status, 503, "/readyz reports the backend down");
+      assert.equal(((await ready.json()) as { state: string }).state, "down");
+      gdp.append(name, "after");
+      assert.equal((await client.next(5_000)).datum!.data, "after");
+      await waitFor(() => backend.state().state === "ok", "ok again");
+      await client.close();
+    }),
 });
 
 Deno.test({

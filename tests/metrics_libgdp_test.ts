@@ -1,10 +1,8 @@
 /** `/metrics` over the libgdp backend (the C test double): its counters, reconnects and outages. */
 
 import assert from "node:assert/strict";
-import { openLibgdpBackend } from "../src/backend/libgdp/backend.ts";
 import { TestClient, waitFor } from "./helpers/client.ts";
-import { serveForTest } from "./helpers/gateway.ts";
-import { assertNoLeaks, libgdpDouble, uniqueLog } from "./helpers/libgdp_double.ts";
+import { uniqueLog, withLibgdpGateway } from "./helpers/libgdp_double.ts";
 import { scrape, valueOf } from "./helpers/prometheus.ts";
 import { sanitizedWithLibgdpLoaded } from "./helpers/sanitize.ts";
 
@@ -13,18 +11,8 @@ const opts = await sanitizedWithLibgdpLoaded();
 Deno.test({
   name: "/metrics shows libgdp's events and datums, reconnects and outages as they happen",
   ...opts,
-  fn: async () => {
-    const gdp = await libgdpDouble();
-    gdp.dropLogs();
-    gdp.reset();
-    const backend = await openLibgdpBackend({
-      path: gdp.path,
-      downAfterMs: 100,
-      retryInitialMs: 20,
-      retryMaxMs: 50,
-    });
-    const gateway = await serveForTest(backend);
-    try {
+  fn: () =>
+    withLibgdpGateway({ downAfterMs: 100, retryMaxMs: 50 }, async ({ gdp, backend, gateway }) => {
       const name = uniqueLog("metrics");
       gdp.createLog(name);
       gdp.append(name, "r1");
@@ -55,9 +43,5 @@ Deno.test({
       assert.ok(valueOf(after, "gdpws_backend_reconnects_total") >= 1);
       assert.equal(valueOf(after, "gdpws_backend_up"), 1);
       await client.close();
-    } finally {
-      await gateway.shutdown();
-    }
-    assertNoLeaks(gdp);
-  },
+    }),
 });

@@ -22,8 +22,13 @@
  */
 
 import type { Timestamp } from "../../src/backend/backend.ts";
-import { openLibgdpBackend } from "../../src/backend/libgdp/backend.ts";
-import type { SuiteFixture } from "./gateway.ts";
+import {
+  type LibgdpBackend,
+  type LibgdpOptions,
+  openLibgdpBackend,
+} from "../../src/backend/libgdp/backend.ts";
+import type { Gateway } from "../../src/server.ts";
+import { serveForTest, type SuiteFixture } from "./gateway.ts";
 
 const SOURCE = new URL("../fixtures/libgdp_double.c", import.meta.url);
 
@@ -293,4 +298,33 @@ let serial = 0;
 /** A log name no other test of this module uses. */
 export function uniqueLog(prefix = "test"): string {
   return `${prefix}.${++serial}.${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** What {@linkcode withLibgdpGateway} hands its body. */
+export interface LibgdpGatewayContext {
+  gdp: LibgdpDouble;
+  backend: LibgdpBackend;
+  gateway: Gateway;
+}
+
+/**
+ * Runs `fn` with a gateway over a fresh libgdp backend on the double (fast
+ * retries unless `options` say otherwise), then shuts it down and checks
+ * that nothing leaked and libgdp was never misused.
+ */
+export async function withLibgdpGateway(
+  options: Omit<LibgdpOptions, "path">,
+  fn: (ctx: LibgdpGatewayContext) => Promise<void>,
+): Promise<void> {
+  const gdp = await libgdpDouble();
+  gdp.dropLogs();
+  gdp.reset();
+  const backend = await openLibgdpBackend({ path: gdp.path, retryInitialMs: 20, ...options });
+  const gateway = await serveForTest(backend);
+  try {
+    await fn({ gdp, backend, gateway });
+  } finally {
+    await gateway.shutdown();
+  }
+  assertNoLeaks(gdp);
 }
