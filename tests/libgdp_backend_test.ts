@@ -503,3 +503,19 @@ Deno.test("a name asked for before its log existed is served as soon as it does"
     await log.close();
   });
 });
+
+Deno.test("a handle is closed only once the calls in flight on it have returned", async () => {
+  await withBackend({}, async (backend) => {
+    const log = await backend.open(makeLog(3));
+    dbl.setLatency(100_000); // every call takes 100 ms
+    try {
+      const reading = readAll(log, 1, 3); // three reads in flight at once
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await log.close(); // libgdp would free those reads' requests under them
+      assert.deepEqual(await reading, [1, 2, 3]);
+      assert.deepEqual([dbl.counters().closes, dbl.counters().openHandles], [1, 0]);
+    } finally {
+      dbl.setLatency(0);
+    }
+  });
+});
