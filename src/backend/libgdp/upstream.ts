@@ -119,7 +119,7 @@ export interface UpstreamContext {
  * handle is never closed (see the module docs). `udata` 0n there means
  * libgdp ended the subscription and a renewal is due.
  */
-export type HandleState =
+type HandleState =
   | { readonly kind: "closed" }
   | { readonly kind: "opening"; readonly opened: Promise<bigint> }
   | { readonly kind: "open"; readonly gin: bigint }
@@ -164,11 +164,6 @@ export class Upstream implements EventSink {
     this.name = name;
     this.#iname = iname;
     this.#ctx = ctx;
-  }
-
-  /** The handle's state (for counters and tests). */
-  get handle(): HandleState {
-    return this.#handle;
   }
 
   /** The link's health. */
