@@ -225,18 +225,39 @@ export class FrontDoor {
         continue;
       }
       this.#conns.add(conn);
-      void this.#serve(conn).catch((error) => {
+      this.#serve(conn).then((kept) => {
+        if (!kept) this.#release(conn);
+      }, (error) => {
         log.debug("Connection failed: {error}", { error });
-      }).finally(() => {
-        this.#conns.delete(conn);
-        closeQuietly(conn);
-        if (this.#conns.size === 0) this.#emptied?.();
+        this.#release(conn);
       });
     }
   }
 
-  /** One connection, from its first byte until it is handed on or refused. */
-  async #serve(conn: Deno.Conn): Promise<void> {
+  #release(conn: Deno.Conn): void {
+    this.#conns.delete(conn);
+    closeQuietly(conn);
+    if (this.#conns.size === 0) this.#emptied?.();
+  }
+
+  /**
+   * One connection, from its first byte until it is handed on or refused; true
+   * when a WebSocket has taken it over and releases it on close. Nothing waits
+   * here for the WebSocket's life: an idle socket must not keep the request,
+   * its head or a suspended call per connection.
+   */
+  async #serve(conn: Deno.Conn): Promise<boolean> {
+    const head = await this.#firstHead(conn);
+    if (head === undefined) return false;
+    if (head.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      return await this.#upgrade(conn, head);
+    }
+    await this.#serveHttp(conn, head);
+    return false;
+  }
+
+  /** The first request head, or undefined when the connection was refused or left. */
+  async #firstHead(conn: Deno.Conn): Promise<ParsedHead | undefined> {
     const { limits, refusals } = this.#options;
     const budget = this.#budget();
     if (budget !== undefined && this.#fdsInUse() > budget) {
@@ -261,11 +282,7 @@ export class FrontDoor {
     if (head === "too big") return await refuse(conn, 431, "the request head is too large");
     if (head === "malformed") return await refuse(conn, 400, "the request head is malformed");
     if (head === "version") return await refuse(conn, 505, "only HTTP/1.1 (and 1.0) are served");
-    if (head === undefined) return;
-    if (head.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      return await this.#upgrade(conn, head);
-    }
-    await this.#serveHttp(conn, head);
+    return head;
   }
 
   /** Answers body-less HTTP/1.1 requests here, keeping the connection; relays the rest. */
@@ -294,41 +311,42 @@ export class FrontDoor {
     }
   }
 
-  async #upgrade(conn: Deno.Conn, head: ParsedHead): Promise<void> {
-    const peer = conn.remoteAddr as Deno.NetAddr;
+  /** Answers an upgrade; true when it was accepted and the socket now owns `conn`. */
+  async #upgrade(conn: Deno.Conn, head: ParsedHead): Promise<boolean> {
+    const socket = await this.#handshake(conn, head);
+    if (!socket) return false;
+    socket.addEventListener("close", () => this.#release(conn));
+    socket.start();
+    return true;
+  }
+
+  /**
+   * Runs the handler; when it accepts, writes the 101 and returns the socket
+   * (not yet started). The request and its head are garbage once this returns.
+   */
+  async #handshake(conn: Deno.Conn, head: ParsedHead): Promise<ServerWebSocket | undefined> {
     const request = toRequest(head, this.addr);
     if (!request) return await refuse(conn, 400, "the request target or Host is malformed");
     let socket: ServerWebSocket | undefined;
-    let protocol: string | undefined;
     const raw: RawUpgrade = {
       httpVersion: head.version,
-      accept: (options) => {
-        protocol = options.protocol;
-        socket = new ServerWebSocket(conn, {
-          maxMessageBytes: this.#options.limits.maxFrameBytes,
-          idleTimeoutSec: this.#options.limits.idleTimeoutSec,
-          ...(protocol ? { protocol } : {}),
-          initial: head.rest,
-        });
-        return socket;
-      },
+      accept: (options) => socket = this.#newSocket(conn, head, options.protocol),
     };
-    const response = await this.#options.handle(request, peer, raw);
+    const response = await this.#options.handle(request, conn.remoteAddr as Deno.NetAddr, raw);
     if (!socket) return await writeResponse(conn, response);
-    const key = head.headers.get("sec-websocket-key")!.trim();
-    const accept = createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
-    const lines = [
-      "HTTP/1.1 101 Switching Protocols",
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      `Sec-WebSocket-Accept: ${accept}`,
-      ...(protocol ? [`Sec-WebSocket-Protocol: ${protocol}`] : []),
-    ];
-    await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
-    const { promise: closed, resolve } = Promise.withResolvers<void>();
-    socket.addEventListener("close", () => resolve());
-    socket.start();
-    await closed;
+    await writeAll(conn, switchingProtocols(head, socket.protocol));
+    return socket;
+  }
+
+  #newSocket(conn: Deno.Conn, head: ParsedHead, protocol: string | undefined): ServerWebSocket {
+    const { maxFrameBytes, idleTimeoutSec } = this.#options.limits;
+    return new ServerWebSocket(conn, {
+      maxMessageBytes: maxFrameBytes,
+      idleTimeoutSec,
+      ...(protocol ? { protocol } : {}),
+      // A copy: `rest` is a view that would keep the whole head's buffer alive.
+      ...(head.rest.length > 0 ? { initial: head.rest.slice() } : {}),
+    });
   }
 
   /** Hands the connection to the internal HTTP server, bytes both ways. */
@@ -377,6 +395,20 @@ function closingHead(head: ParsedHead): Uint8Array {
   }
   lines.push("connection: close");
   return concat([encoder.encode(lines.join("\r\n") + "\r\n\r\n"), head.rest]);
+}
+
+/** The 101 answering `head`, agreeing on `protocol` unless it is empty. */
+function switchingProtocols(head: ParsedHead, protocol: string): Uint8Array {
+  const key = head.headers.get("sec-websocket-key")!.trim();
+  const accept = createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
+  const lines = [
+    "HTTP/1.1 101 Switching Protocols",
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    `Sec-WebSocket-Accept: ${accept}`,
+    ...(protocol ? [`Sec-WebSocket-Protocol: ${protocol}`] : []),
+  ];
+  return encoder.encode(lines.join("\r\n") + "\r\n\r\n");
 }
 
 /** A request head as read: the request line, headers, and any bytes after it. */
@@ -539,7 +571,7 @@ async function writeStreamed(
 }
 
 /** Writes `response` as HTTP/1.1 with `Connection: close`. */
-async function writeResponse(conn: Deno.Conn, response: Response): Promise<void> {
+async function writeResponse(conn: Deno.Conn, response: Response): Promise<undefined> {
   const body = new Uint8Array(await response.arrayBuffer());
   const lines = [`HTTP/1.1 ${response.status} ${response.statusText || reason(response.status)}`];
   for (const [name, value] of response.headers) lines.push(`${name}: ${value}`);
@@ -549,7 +581,7 @@ async function writeResponse(conn: Deno.Conn, response: Response): Promise<void>
 }
 
 /** A JSON error answer, then the connection is closed. */
-async function refuse(conn: Deno.Conn, status: number, error: string): Promise<void> {
+async function refuse(conn: Deno.Conn, status: number, error: string): Promise<undefined> {
   const response = new Response(JSON.stringify({ error }), {
     status,
     headers: { "content-type": "application/json" },

@@ -23,8 +23,8 @@ async function readyz(http: (path: string) => string): Promise<Readyz> {
   return await (await fetch(http("/readyz"))).json() as Readyz;
 }
 
-/** Reads until the server closes; the bytes read, as text. */
-async function readToEnd(conn: Deno.Conn): Promise<string> {
+/** Reads until the server closes (or `enough` of it came); the bytes read, as text. */
+async function readToEnd(conn: Deno.Conn, enough = (_text: string) => false): Promise<string> {
   const chunks: string[] = [];
   const buffer = new Uint8Array(4096);
   const decoder = new TextDecoder();
@@ -33,6 +33,7 @@ async function readToEnd(conn: Deno.Conn): Promise<string> {
       const n = await conn.read(buffer);
       if (n === null) break;
       chunks.push(decoder.decode(buffer.subarray(0, n)));
+      if (enough(chunks.join(""))) break;
     }
   } catch {
     // A reset ends it too.
@@ -147,6 +148,23 @@ Deno.test("two requests on one kept-alive connection are both answered", async (
       assert.equal(res.status, 200);
     }
     conn.close();
+  });
+});
+
+Deno.test("a frame sent with the upgrade, before the 101, is answered; closing frees the connection", async () => {
+  await withEmbeddedGateway({}, async ({ gateway }) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
+    const head = encoder.encode(upgradeHead(gateway.port));
+    const frame = maskedFrame(0x1, encoder.encode('{"logname":"no.such"}'));
+    const both = new Uint8Array(head.length + frame.length);
+    both.set(head);
+    both.set(frame, head.length);
+    await conn.write(both);
+    const text = await readToEnd(conn, (seen) => seen.includes('"ep_stat"'));
+    assert.match(text, /^HTTP\/1\.1 101 /);
+    assert.match(text, /"ep_stat": \[600/);
+    conn.close();
+    await waitFor(() => gateway.frontDoor.stats().open === 0, "the connection released");
   });
 });
 
