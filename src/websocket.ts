@@ -27,6 +27,7 @@
  */
 
 import { concat } from "./bytes.ts";
+import { nextSlice, sliceSpent } from "./time_slice.ts";
 
 export interface ServerWebSocketOptions {
   /** Largest message (all fragments together) accepted; a larger one closes with 1009. */
@@ -397,6 +398,10 @@ export class ServerWebSocket {
         for (let at = 0; at < batch.length;) at += await this.#conn.write(batch.subarray(at));
         this.#queued -= batch.length;
         if (this.#queued < 0) this.#queued = 0;
+        // Writes to 10,000 sockets complete in one turn of the event loop; what
+        // each does next (its next write, its drain's batch frame) waits for a
+        // time slice, so that turn cannot grow with the number of sockets.
+        if (sliceSpent()) await nextSlice();
       }
     } catch {
       this.#queue = [];

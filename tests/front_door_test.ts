@@ -168,6 +168,33 @@ Deno.test("a frame sent with the upgrade, before the 101, is answered; closing f
   });
 });
 
+Deno.test("a bounded answer goes out whole, with content-length; an event stream is chunked", async () => {
+  await withEmbeddedGateway({}, async ({ gateway, http }) => {
+    // One write per answer: under load each further write waits a turn of the event loop.
+    for (const path of ["/healthz", "/logs"]) {
+      const res = await rawRequest(gateway.port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("transfer-encoding"), null);
+      assert.equal(
+        Number(res.headers.get("content-length")),
+        new TextEncoder().encode(res.body).length,
+      );
+      assert.ok(res.body.length > 0);
+    }
+    await fetch(http("/logs/chunked.stream"), { method: "POST", body: "one" }).then((r) =>
+      r.body?.cancel()
+    );
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
+    await conn.write(encoder.encode(
+      "GET /logs/chunked.stream/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+    ));
+    const res = await readResponse(conn, true);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("transfer-encoding"), "chunked");
+    conn.close();
+  });
+});
+
 Deno.test("silence gets a ping after --idle-timeout, then close 1001 with one Close", async () => {
   await withEmbeddedGateway({ idleTimeoutSec: 1 }, async ({ gateway }) => {
     const quiet = await RawWebSocket.connect(gateway.port);
