@@ -235,8 +235,13 @@ export class FrontDoor {
   }
 
   #release(conn: Deno.Conn): void {
-    this.#conns.delete(conn);
     closeQuietly(conn);
+    this.#forget(conn);
+  }
+
+  /** A connection its WebSocket has closed (closing it again would cost a thrown Error). */
+  #forget(conn: Deno.Conn): void {
+    this.#conns.delete(conn);
     if (this.#conns.size === 0) this.#emptied?.();
   }
 
@@ -315,7 +320,7 @@ export class FrontDoor {
   async #upgrade(conn: Deno.Conn, head: ParsedHead): Promise<boolean> {
     const socket = await this.#handshake(conn, head);
     if (!socket) return false;
-    socket.addEventListener("close", () => this.#release(conn));
+    socket.addEventListener("close", () => this.#forget(conn));
     socket.start();
     return true;
   }

@@ -182,6 +182,10 @@ export class ServerWebSocket {
         this.#lastHeard = performance.now();
         this.#pinged = false;
         this.#received(buffer.subarray(0, n));
+        // After the peer's close frame nothing more is read: a read still
+        // pending when the connection closes is cancelled with an Error, and
+        // building 10,000 of them held the loop in a mass disconnect.
+        if (this.#closeInfo?.wasClean) return;
         // Idle sockets hold a small buffer; one that fills it gets the large one.
         const size = n === buffer.length ? LARGE_READ : SMALL_READ;
         if (size !== buffer.length) buffer = new Uint8Array(size);
@@ -325,6 +329,10 @@ export class ServerWebSocket {
       }
     }
     this.#closeInfo = { code, reason, wasClean: true };
+    // No read is pending any more (see #readLoop): a peer that stops reading
+    // as well is given up after CLOSE_WAIT_MS.
+    clearTimeout(this.#closeTimer);
+    this.#closeTimer = setTimeout(() => this.#finish(code, reason, true), CLOSE_WAIT_MS);
     if (this.#state === OPEN) {
       this.#state = CLOSING;
       // Echo the peer's code (RFC 6455 §5.5.1); nothing more will be sent after it.
