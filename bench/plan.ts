@@ -45,6 +45,8 @@ export interface Plan {
   latencyWarmup: number;
   /** The gateway's `--send-queue-bytes` in the stalled-client rows (so it fills within a run). */
   stalledSendQueue: number;
+  /** Runs of each stalled-client row, alternating; the median is reported (rows vary by ±20%). */
+  stalledRepeats: number;
   /** Deadline of one run's clients after "go", in ms. */
   deadlineMs: number;
   /** Most client processes one run spreads its subscribers over. */
@@ -71,6 +73,7 @@ export const FULL: Plan = {
   latencySeconds: 5,
   latencyWarmup: 1,
   stalledSendQueue: 1024 * 1024,
+  stalledRepeats: 3,
   deadlineMs: 40_000,
   maxClientProcesses: 4,
 };
@@ -90,6 +93,7 @@ export const QUICK: Plan = {
   latencySeconds: 0.5,
   latencyWarmup: 0.2,
   stalledSendQueue: 512 * 1024,
+  stalledRepeats: 1,
   deadlineMs: 10_000,
 };
 

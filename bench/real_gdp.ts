@@ -95,6 +95,7 @@ async function startReader(logname: string) {
         clientCpu: NaN,
         probeMaxMs: NaN,
         probeP99Ms: NaN,
+        probeEndMaxMs: NaN,
         subscribers: 1,
         complete: samples.length > 0 ? 1 : 0,
         processes: 1,

@@ -35,8 +35,11 @@ const CLIENTS = fileURLToPath(new URL("./clients.ts", import.meta.url));
 export interface RunCost {
   serverCpu: number;
   clientCpu: number;
+  /** The slowest `/healthz` answer while records flowed, and the 99th percentile, in ms. */
   probeMaxMs: number;
   probeP99Ms: number;
+  /** The slowest answer asked after the first client process finished (clients leaving). */
+  probeEndMaxMs: number;
   /** The server's peak resident memory (VmHWM), in MiB. */
   rssMb?: number;
   /** Subscribers of the run (stalled ones not counted). */
@@ -90,9 +93,11 @@ interface Measured {
   result: ClientResult;
   /** The server's CPU share from "go" to "done" (1 = one core). */
   serverCpu: number;
-  /** The slowest answer to the HTTP probe during the run, and the 99th percentile, in ms. */
+  /** The slowest answer to the HTTP probe while records flowed, and the 99th percentile, in ms. */
   probeMaxMs: number;
   probeP99Ms: number;
+  /** The slowest answer to a probe sent after the first client process was done. */
+  probeEndMaxMs: number;
   processes: number;
 }
 
@@ -100,28 +105,40 @@ let serial = 0;
 /** A log or subject name no earlier run used. */
 export const uniqueName = (what: string) => `bench.${what}.${++serial}`;
 
-/** GETs `url` every 10 ms until `stop` resolves; the slowest answer and the 99th percentile, in ms. */
+/**
+ * GETs `url` every 10 ms until `stop` resolves. The slowest answer and the 99th
+ * percentile of the probes sent before `leaving` resolved (records flowing),
+ * and the slowest of those sent after it (clients finishing and disconnecting
+ * together), in ms.
+ */
 async function probe(
   url: string | undefined,
   stop: Promise<unknown>,
-): Promise<{ max: number; p99: number }> {
-  if (!url) return { max: NaN, p99: NaN };
+  leaving: Promise<unknown>,
+): Promise<{ max: number; p99: number; endMax: number }> {
+  if (!url) return { max: NaN, p99: NaN, endMax: NaN };
   let stopped = false;
+  let left = false;
   void stop.finally(() => stopped = true);
+  void leaving.finally(() => left = true);
   const times: number[] = [];
+  let endMax = NaN;
   while (!stopped) {
     const t = performance.now();
+    const sentAfterLeaving = left;
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
       await response.arrayBuffer();
     } catch {
       // Counted by its time like any answer.
     }
-    times.push(performance.now() - t);
+    const ms = performance.now() - t;
+    if (sentAfterLeaving) endMax = Number.isNaN(endMax) ? ms : Math.max(endMax, ms);
+    else times.push(ms);
     await Promise.race([sleep(10), stop]);
   }
   const { max, p99 } = percentiles(Float64Array.from(times));
-  return { max, p99 };
+  return { max, p99, endMax };
 }
 
 /** `config` cut into one config per client process. */
@@ -175,11 +192,16 @@ async function measure(
         return Promise.all(processes.slice(1).map((p) => p.send(`expect ${expect}`)));
       }).catch(() => {});
     }
-    const done = Promise.all(processes.map((p) => p.next("done", deadline)));
-    const probing = probe(target.probeUrl, done.catch(() => {}));
+    const dones = processes.map((p) => p.next("done", deadline));
+    const done = Promise.all(dones);
+    const probing = probe(
+      target.probeUrl,
+      done.catch(() => {}),
+      Promise.race(dones).catch(() => {}),
+    );
     await done;
     const serverCpu = (processCpuMs(target.pid) - cpu0) / (wallMs() - t0);
-    const { max: probeMaxMs, p99: probeP99Ms } = await probing;
+    const { max: probeMaxMs, p99: probeP99Ms, endMax: probeEndMaxMs } = await probing;
     const results = await Promise.all(
       processes.map((p) => p.next<ClientResult>("result", 30_000)),
     );
@@ -188,6 +210,7 @@ async function measure(
       serverCpu,
       probeMaxMs,
       probeP99Ms,
+      probeEndMaxMs,
       processes: processes.length,
     };
   } finally {
@@ -263,6 +286,7 @@ function costOf(run: Measured, subscribers: number): RunCost {
     clientCpu: result.cpuMs / Math.max(1, result.tDone - result.tGo),
     probeMaxMs: run.probeMaxMs,
     probeP99Ms: run.probeP99Ms,
+    probeEndMaxMs: run.probeEndMaxMs,
     subscribers,
     complete: result.complete,
     closes: result.closes,
