@@ -167,6 +167,8 @@ export class ServerWebSocket {
     const finish = () => this.#finish(code, reason, false);
     this.#closeTimer = setTimeout(finish, CLOSE_WRITE_MS);
     this.#afterWrites(() => {
+      // The peer may have gone while the frame was written: no timer outlives the socket.
+      if (this.#state === CLOSED) return;
       clearTimeout(this.#closeTimer);
       this.#closeTimer = setTimeout(finish, CLOSE_WAIT_MS);
     });
@@ -356,6 +358,7 @@ export class ServerWebSocket {
       this.#sendClose(code, reason);
     }
     this.#afterWrites(() => {
+      if (this.#state === CLOSED) return;
       this.#conn.closeWrite().catch(() => {});
       clearTimeout(this.#closeTimer);
       this.#closeTimer = setTimeout(() => this.#finish(code, reason, false), CLOSE_WAIT_MS);
