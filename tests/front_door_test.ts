@@ -68,6 +68,35 @@ for (const [what, frame, code] of protocolErrors) {
   });
 }
 
+Deno.test("a message in three fragments and one larger than a read, both sent in pieces, are read whole", async () => {
+  await withEmbeddedGateway({ maxRecordBytes: 512 * 1024 }, async ({ gateway }) => {
+    const ws = await RawWebSocket.connect(gateway.port);
+    const small = encoder.encode(
+      JSON.stringify({ append: "pieces", data: "a".repeat(3000), id: 1 }),
+    );
+    const large = encoder.encode(
+      JSON.stringify({ append: "pieces", data: "b".repeat(300_000), id: 2 }),
+    );
+    const frames = [
+      maskedFrame(0x1, small.subarray(0, 1000), { fin: false }),
+      maskedFrame(0x0, small.subarray(1000, 2000), { fin: false }),
+      maskedFrame(0x0, small.subarray(2000)),
+      maskedFrame(0x1, large),
+    ];
+    for (const frame of frames) {
+      for (let at = 0; at < frame.length; at += 700) {
+        await ws.sendBytes(frame.subarray(at, at + 700));
+      }
+    }
+    for (const id of [1, 2]) {
+      const reply = JSON.parse(new TextDecoder().decode((await ws.nextFrame()).payload));
+      assert.equal(reply.id, id);
+      assert.equal(reply.ep_stat[0], 200);
+    }
+    ws.close();
+  });
+});
+
 Deno.test("a 100 MiB frame is refused from its header: 413, then close 1009, payload never sent", async () => {
   await withEmbeddedGateway({}, async ({ gateway, http }) => {
     const ws = await RawWebSocket.connect(gateway.port);
@@ -210,6 +239,29 @@ Deno.test("silence gets a ping after --idle-timeout, then close 1001 with one Cl
     await alive.sendBytes(maskedFrame(0xa, new Uint8Array(0)));
     assert.equal((await alive.nextFrame()).opcode, 0x9);
     alive.close();
+  });
+});
+
+Deno.test("among many sockets on one idle timer, the silent ones are closed and the answering ones stay", async () => {
+  await withEmbeddedGateway({ idleTimeoutSec: 1 }, async ({ gateway }) => {
+    const sockets = await Promise.all(
+      Array.from({ length: 20 }, () => RawWebSocket.connect(gateway.port)),
+    );
+    const silent = sockets.filter((_, i) => i % 2 === 0);
+    const answering = sockets.filter((_, i) => i % 2 === 1);
+    // Three pings answered span more than the silent ones' ping and close.
+    const answer = async (ws: RawWebSocket) => {
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await ws.nextFrame()).opcode, 0x9);
+        await ws.sendBytes(maskedFrame(0xa, new Uint8Array(0)));
+      }
+    };
+    const [closes] = await Promise.all([
+      Promise.all(silent.map((ws) => ws.readUntilClose())),
+      Promise.all(answering.map(answer)),
+    ]);
+    for (const closed of closes) assert.equal(closed.code, 1001);
+    for (const ws of sockets) ws.close();
   });
 });
 
