@@ -498,11 +498,12 @@ class LogFanOut {
         this.#live.add(sub);
         return;
       }
+      // Checked before the read: a stored chunk is read synchronously (SQLite)
+      // before its first await, so the catch-ups resuming after this one see
+      // the slice spent by its read instead of all reading in the same turn.
+      while (sliceSpent()) await nextSlice();
       const from = sub.next;
       const chunk = this.#recentChunk(from) ?? await this.#storedChunk(from);
-      // Checked and delivered in one synchronous step: an await in between would
-      // let every other catch-up pass the same check before any of them works.
-      while (sliceSpent()) await nextSlice();
       this.#deliverChunk(sub, chunk);
       if (sub.next === from && !sub.isEnded) {
         throw GdpError.of(500, `record ${from} could not be read`);

@@ -81,6 +81,62 @@ Deno.test("slow history reads still join live without gap or duplicate", async (
   }
 });
 
+/** A backend that counts its history reads (chunks) in `counter.reads`. */
+function withCountedReads(backend: Backend, counter: { reads: number }): Backend {
+  const counted = (handle: LogHandle): LogHandle => ({
+    name: handle.name,
+    last: () => handle.last(),
+    follow: (from, onRecord, onError) => handle.follow(from, onRecord, onError),
+    append: (data) => handle.append(data),
+    close: () => handle.close(),
+    read(from, count) {
+      counter.reads++;
+      return handle.read(from, count);
+    },
+  });
+  return Object.assign(Object.create(backend) as Backend, {
+    open: async (name: string) => counted(await backend.open(name)),
+  });
+}
+
+Deno.test("catch-ups that start together read their history in time slices, not all in one turn", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("catchup");
+    await appendRange(fixture, "catchup", 1, 2_000);
+    const counter = { reads: 0 };
+    const hub = new Hub(withCountedReads(fixture.backend, counter), {
+      readChunk: 500,
+      feedLingerMs: 0,
+      recentRecords: 4,
+    });
+    const request = {
+      op: "subscribe",
+      logname: "catchup",
+      startrec: 1,
+      numrec: 0,
+      encoding: "text",
+    } as const;
+    // One live subscription first, so the log is open and every catch-up below starts at once.
+    hub.subscribe({ ...request, startrec: 0 }, new Collector());
+    await waitFor(() => hub.stats().live === 1, "the log followed");
+    const sinks = Array.from({ length: 40 }, () => new Collector());
+    for (const sink of sinks) hub.subscribe(request, sink);
+    // A store read is synchronous work (SQLite): 40 of them in the turn that started the
+    // catch-ups would hold the loop for all of them. By the next turn only a slice's worth ran.
+    const readsInFirstTurn = await new Promise<number>((resolve) =>
+      setTimeout(() => resolve(counter.reads), 0)
+    );
+    assert.ok(readsInFirstTurn > 0, "a catch-up read within its turn");
+    assert.ok(readsInFirstTurn < sinks.length, `${readsInFirstTurn} reads in one turn`);
+    await waitFor(() => sinks.every((s) => s.recnos.length >= 2_000), "every record everywhere");
+    for (const sink of sinks) assert.deepEqual(sink.recnos, range(1, 2_000));
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
+
 Deno.test("a live record is encoded once per spelling, id and style, and shared", async () => {
   const fixture = await embeddedFixture();
   try {
