@@ -200,7 +200,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * returns the function that cancels it. Without a grant (tokens off), never.
  */
 export function atExpiry(grant: Grant | undefined, onExpiry: () => void): () => void {
-  if (!grant) return () => {};
+  // One shared function: a closure made here would keep this call's context
+  // (and `onExpiry`, and what it holds) alive for as long as the caller keeps it.
+  if (!grant) return nothingToCancel;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = () => {
     const left = grant.expiresAt - Date.now();
@@ -211,6 +213,8 @@ export function atExpiry(grant: Grant | undefined, onExpiry: () => void): () => 
   arm();
   return () => clearTimeout(timer);
 }
+
+const nothingToCancel = () => {};
 
 /** Throws 403 unless `grant` lets its holder `op` the log `logname`. */
 export function permit(grant: Grant | undefined, op: "read" | "append", logname: string): void {

@@ -319,10 +319,10 @@ function upgrade(
   metrics.inc("gdpws_handshakes_total", { result: "accepted" });
   metrics.inc("gdpws_connections_total");
   sessions.add(session);
-  const release = countAddress(perAddress, address);
+  countAddress(perAddress, address, 1);
   socket.addEventListener("close", () => {
     sessions.delete(session);
-    release();
+    countAddress(perAddress, address, -1);
   });
   socket.onoversize = () => session.refuseOversize();
   // The front door writes the 101; this response is not sent.
@@ -365,14 +365,11 @@ function connectionRefusal(gw: GatewayParts, address: string, peer: string): Res
   return json({ ep_stat: error.epStat }, 503);
 }
 
-/** Counts one more connection from `address`; the function returned uncounts it. */
-function countAddress(perAddress: Map<string, number>, address: string): () => void {
-  perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
-  return () => {
-    const left = (perAddress.get(address) ?? 1) - 1;
-    if (left > 0) perAddress.set(address, left);
-    else perAddress.delete(address);
-  };
+/** Counts one more (`by` 1) or one fewer (-1) connection from `address`. */
+function countAddress(perAddress: Map<string, number>, address: string, by: 1 | -1): void {
+  const count = (perAddress.get(address) ?? 0) + by;
+  if (count > 0) perAddress.set(address, count);
+  else perAddress.delete(address);
 }
 
 /** `/logs/NAME/events`: NAME is one path segment (a "/" in a name is sent as %2F). */
@@ -399,7 +396,7 @@ async function eventStream(
   if (refused) return refused;
   // A missing log is a 404 before the stream starts, so EventSource does not retry it forever.
   await backend.info(name);
-  const release = countAddress(perAddress, address);
+  countAddress(perAddress, address, 1);
   // A stream must not outlive its token: at `exp` it ends with a 401 FAILURE event.
   const cancelExpiry = atExpiry(
     grant,
@@ -408,7 +405,7 @@ async function eventStream(
   const stream: EventStream = new EventStream(hub, subscription, config.limits, () => {
     cancelExpiry();
     streams.delete(stream);
-    release();
+    countAddress(perAddress, address, -1);
   });
   streams.add(stream);
   return stream.response;

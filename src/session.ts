@@ -69,24 +69,27 @@ export const CloseCode = {
 } as const;
 
 const OPEN = 1;
+const noop = () => {};
 const sessionLog = getLogger(["gdp-ws", "session"]);
 const encoder = new TextEncoder();
 
 export class Session implements SubscriptionSink {
   readonly style: Style;
   readonly #socket: ServerWebSocket;
-  /** Settles when the socket has closed. */
-  readonly closed: Promise<void>;
+  /** `closed`, once asked for, and its resolve. */
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
+  #ended = false;
   readonly #hub: Hub;
   readonly #options: SessionOptions;
   readonly #subs = new Set<Subscription>();
   readonly #opened = Date.now();
   readonly #log: ReturnType<typeof sessionLog.with>;
   readonly #metrics: Metrics;
-  /** Limits this connection has met, each logged once. */
-  readonly #logged = new Set<string>();
+  /** Limits this connection has met, each logged once (made at the first). */
+  #logged: Set<string> | undefined;
   #grant: Grant | undefined;
-  #cancelExpiry: () => void = () => {};
+  #cancelExpiry: () => void = noop;
   #batch: string[] = [];
   /** Characters in `#batch`. */
   #batchChars = 0;
@@ -98,9 +101,6 @@ export class Session implements SubscriptionSink {
   readonly #rate: RateLimit;
 
   constructor(socket: ServerWebSocket, hub: Hub, options: SessionOptions) {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.closed = promise;
-    socket.addEventListener("close", () => resolve());
     this.#socket = socket;
     this.#hub = hub;
     this.#options = options;
@@ -115,8 +115,16 @@ export class Session implements SubscriptionSink {
       this.#log.info("Open {conn} {peer} batch={batch}", { batch: options.batch });
     socket.onmessage = (event) => this.#onMessage(event.data);
     socket.onclose = (event) => this.#onClose(event.code, event.reason);
-    socket.onerror = () => {}; // onclose follows and says what happened
     socket.ondrain = () => this.#flush();
+  }
+
+  /**
+   * Settles when the socket has closed. Made when asked for (by a shutdown):
+   * a promise per idle connection that nobody awaits costs memory for nothing.
+   */
+  get closed(): Promise<void> {
+    if (this.#ended) return Promise.resolve();
+    return this.#closed ??= new Promise((resolve) => this.#resolveClosed = resolve);
   }
 
   /** Subscriptions this connection holds now. */
@@ -314,6 +322,7 @@ export class Session implements SubscriptionSink {
   #refused(name: keyof Refusals, reason: string): void {
     this.#options.refusals[name].refused++;
     const limit = limitLabel(name);
+    this.#logged ??= new Set();
     if (this.#logged.has(limit)) return;
     this.#logged.add(limit);
     this.#log.warning("Refused {conn} {peer}: {limit} limit: {reason}", { limit, reason });
@@ -377,6 +386,8 @@ export class Session implements SubscriptionSink {
 
   #onClose(code: number, reason: string): void {
     this.#closing = true;
+    this.#ended = true;
+    this.#resolveClosed?.();
     this.#cancelAll();
     this.#metrics.inc("gdpws_closes_total", { code });
     this.#log.info(

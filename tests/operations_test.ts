@@ -51,6 +51,19 @@ Deno.test({
 });
 
 Deno.test({
+  name: "shutdown ends when the connections have closed, not when the grace period has",
+  ...opts,
+  fn: () =>
+    withGateway({}, async (gateway) => {
+      const clients = await Promise.all([1, 2, 3].map(() => TestClient.connect(gateway.url)));
+      const stopped = gateway.shutdown();
+      for (const client of clients) assert.equal((await client.closed).code, 1001);
+      // The grace is 10 minutes: only the sessions' closes can end this wait sooner.
+      await stopped;
+    }, { shutdownGraceMs: 600_000 }),
+});
+
+Deno.test({
   name:
     "serve: SIGHUP re-reads the keys, SIGTERM drains; log lines carry connection ids, never tokens",
   ...opts,
