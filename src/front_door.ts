@@ -339,7 +339,13 @@ export class FrontDoor {
     };
     const response = await this.#options.handle(request, conn.remoteAddr as Deno.NetAddr, raw);
     if (!socket) return await writeResponse(conn, response);
-    await writeAll(conn, switchingProtocols(head, socket.protocol));
+    try {
+      await writeAll(conn, switchingProtocols(head, socket.protocol));
+    } catch (error) {
+      // The handler counted the socket (sessions, per-address): its close lets go.
+      socket.abort();
+      throw error;
+    }
     return socket;
   }
 

@@ -155,6 +155,15 @@ export class ServerWebSocket {
     void this.#readLoop();
   }
 
+  /**
+   * Ends a socket that was never started (its 101 could not be written): the
+   * connection closes and `onclose` gets 1006, so whoever counted the socket
+   * when it was accepted lets go of it.
+   */
+  abort(): void {
+    this.#finish(Status.ABNORMAL, "", false);
+  }
+
   send(data: string | Uint8Array): void {
     if (this.#state !== OPEN) return;
     this.#enqueue(typeof data === "string" ? textFrame(data) : frame(Opcode.BINARY, data));

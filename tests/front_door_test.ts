@@ -9,6 +9,7 @@ import { TestClient, waitFor } from "./helpers/client.ts";
 import { withEmbeddedGateway } from "./helpers/gateway.ts";
 import { rawRequest, readResponse, upgradeHead } from "./helpers/raw_http.ts";
 import { maskedFrame, RawWebSocket } from "./helpers/raw_ws.ts";
+import { ServerWebSocket } from "../src/websocket.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -278,4 +279,22 @@ Deno.test("a request with a body is answered, then its connection closes: the ne
     assert.equal(await readToEnd(conn), "");
     conn.close();
   });
+});
+
+Deno.test("a socket whose 101 could not be written is aborted: its close handlers run and the connection closes", async () => {
+  // The front door aborts the accepted socket when writing the 101 fails, so the
+  // gateway's close listener (sessions, per-address count) lets go of it.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  const client = await Deno.connect({ hostname: "127.0.0.1", port });
+  const server = await listener.accept();
+  listener.close();
+  const socket = new ServerWebSocket(server, { maxMessageBytes: 1024, idleTimeoutSec: 0 });
+  const closes: number[] = [];
+  socket.addEventListener("close", (e) => closes.push(e.code));
+  socket.abort();
+  assert.deepEqual(closes, [1006]);
+  assert.equal(socket.readyState, 3);
+  assert.equal(await client.read(new Uint8Array(1)), null, "the client sees the connection end");
+  client.close();
 });
