@@ -1,6 +1,8 @@
 /**
- * HTTP and WebSocket front door (`Deno.serve`): upgrades at `/` and `/ws`,
- * the small HTTP API beside them, TLS, connection limits and graceful shutdown.
+ * The gateway: what each request gets (WebSocket upgrades at `/` and `/ws`, the
+ * small HTTP API beside them), connection limits, TLS and graceful shutdown.
+ * The {@linkcode FrontDoor} accepts connections and answers body-less requests;
+ * requests with a body are relayed to an internal `Deno.serve` on loopback.
  *
  * @example
  * ```ts
