@@ -468,7 +468,8 @@ class LogFanOut {
           this.#counts.liveDeliveries += records.length;
           if ((unchecked += records.length) >= SLICE_CHECK_EVERY) {
             unchecked = 0;
-            if (sliceSpent()) await nextSlice();
+            // `while`: the sweeps of many logs resume in the same turn.
+            while (sliceSpent()) await nextSlice();
           }
         }
         for (let i = 0; i < records.length; i++) {

@@ -6,7 +6,8 @@
  * records fanned out to 10,000 sockets in one go, would stall the gateway for
  * seconds (no `/healthz`, no handshakes, no other log) and buffer the whole
  * burst in memory. Every such loop asks {@linkcode sliceSpent} now and then
- * and, once it is, waits for {@linkcode nextSlice}.
+ * and, once it is, waits for {@linkcode nextSlice}, in a `while`: every waiter
+ * resumes in the same turn, and all but the first few must wait again.
  *
  * The slice is shared by every caller in the process, so 50 catch-ups and 20
  * fan-outs resuming in one timer phase still give the loop back every few
@@ -16,7 +17,7 @@
  * ```ts
  * import { nextSlice, sliceSpent } from "./time_slice.ts";
  * for (const item of [1, 2, 3]) {
- *   if (sliceSpent()) await nextSlice();
+ *   while (sliceSpent()) await nextSlice();
  *   console.log(item);
  * }
  * ```
