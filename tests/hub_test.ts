@@ -17,23 +17,39 @@ Deno.test("resolveStart follows libgdp's subscribe_by_recno", () => {
   assert.equal(resolveStart(0, 0), 1);
 });
 
-/** A backend whose history reads take a timer turn per chunk, as a networked store's do. */
-function withSlowReads(backend: Backend): Backend {
-  const slow = (handle: LogHandle): LogHandle => ({
+/** `backend` with every handle's history reads done by `read` instead. */
+function withReads(
+  backend: Backend,
+  read: (handle: LogHandle, from: number, count: number) => AsyncIterable<LogRecord>,
+): Backend {
+  const wrapped = (handle: LogHandle): LogHandle => ({
     name: handle.name,
     last: () => handle.last(),
     follow: (from, onRecord, onError) => handle.follow(from, onRecord, onError),
     append: (data) => handle.append(data),
     close: () => handle.close(),
-    async *read(from, count) {
-      for await (const record of handle.read(from, count)) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        yield record;
-      }
-    },
+    read: (from, count) => read(handle, from, count),
   });
   return Object.assign(Object.create(backend) as Backend, {
-    open: async (name: string) => slow(await backend.open(name)),
+    open: async (name: string) => wrapped(await backend.open(name)),
+  });
+}
+
+/** A backend whose history reads take a timer turn per chunk, as a networked store's do. */
+function withSlowReads(backend: Backend): Backend {
+  return withReads(backend, async function* (handle, from, count) {
+    for await (const record of handle.read(from, count)) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      yield record;
+    }
+  });
+}
+
+/** A backend that counts its history reads (chunks) in `counter.reads`. */
+function withCountedReads(backend: Backend, counter: { reads: number }): Backend {
+  return withReads(backend, (handle, from, count) => {
+    counter.reads++;
+    return handle.read(from, count);
   });
 }
 
@@ -80,24 +96,6 @@ Deno.test("slow history reads still join live without gap or duplicate", async (
     await fixture.teardown();
   }
 });
-
-/** A backend that counts its history reads (chunks) in `counter.reads`. */
-function withCountedReads(backend: Backend, counter: { reads: number }): Backend {
-  const counted = (handle: LogHandle): LogHandle => ({
-    name: handle.name,
-    last: () => handle.last(),
-    follow: (from, onRecord, onError) => handle.follow(from, onRecord, onError),
-    append: (data) => handle.append(data),
-    close: () => handle.close(),
-    read(from, count) {
-      counter.reads++;
-      return handle.read(from, count);
-    },
-  });
-  return Object.assign(Object.create(backend) as Backend, {
-    open: async (name: string) => counted(await backend.open(name)),
-  });
-}
 
 Deno.test("catch-ups that start together read their history in time slices, not all in one turn", async () => {
   const fixture = await embeddedFixture();
