@@ -3,12 +3,15 @@
  * over turns of the event loop, so the gateway answers other requests while it
  * sends, and every socket still gets every record, in order. No timings are
  * asserted: the test checks *when* things happen relative to the burst, which
- * a fan-out that held the loop to its end could not pass.
+ * a fan-out that held the loop to its end could not pass. The same for the
+ * sockets' own writes, which complete together in one turn.
  */
 
 import assert from "node:assert/strict";
 import { range, TestClient, waitFor } from "./helpers/client.ts";
 import { embeddedFixture, serveForTest } from "./helpers/gateway.ts";
+import { slicesSettled } from "../src/time_slice.ts";
+import { ServerWebSocket } from "../src/websocket.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -93,3 +96,71 @@ for (const batch of [false, true]) {
     }
   });
 }
+
+/**
+ * A connection whose first write stays pending until `release()`; later writes
+ * complete at once after a little work, as a write syscall does.
+ */
+class HeldConn {
+  static writes = 0;
+  #release: (() => void) | undefined;
+  #held = true;
+  #closed = Promise.withResolvers<null>();
+
+  write(bytes: Uint8Array): Promise<number> {
+    if (this.#held) {
+      this.#held = false;
+      return new Promise((resolve) => this.#release = () => resolve(bytes.length));
+    }
+    HeldConn.writes++;
+    const until = performance.now() + 0.1;
+    while (performance.now() < until) { /* the syscall's cost */ }
+    return Promise.resolve(bytes.length);
+  }
+
+  release(): void {
+    this.#release?.();
+  }
+
+  read(): Promise<number | null> {
+    return this.#closed.promise;
+  }
+
+  close(): void {
+    this.#closed.resolve(null);
+  }
+
+  closeWrite(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+Deno.test("sockets whose writes complete in one turn send their next frames in time slices, each looking at the slice again when it resumes", async () => {
+  const conns = Array.from({ length: 200 }, () => new HeldConn());
+  const sockets = conns.map((conn) =>
+    new ServerWebSocket(conn as unknown as Deno.Conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 })
+  );
+  try {
+    for (const socket of sockets) {
+      socket.start();
+      socket.send("first"); // held
+      socket.send("second"); // queued behind it
+    }
+    HeldConn.writes = 0;
+    for (const conn of conns) conn.release();
+    // Timers fire in the order they were set: this one before the slice's, the next one after.
+    const inFirstTurn = await new Promise<number>((resolve) =>
+      setTimeout(() => resolve(HeldConn.writes), 0)
+    );
+    const inSecondTurn = await new Promise<number>((resolve) =>
+      setTimeout(() => resolve(HeldConn.writes - inFirstTurn), 0)
+    );
+    assert.ok(inFirstTurn < conns.length, `${inFirstTurn} writes in the first turn`);
+    // Every waiter of a slice resumes in the same turn; one that did not look again would write.
+    assert.ok(inSecondTurn < conns.length / 2, `${inSecondTurn} writes in the second turn`);
+    await waitFor(() => HeldConn.writes === conns.length, "every second frame written");
+  } finally {
+    for (const socket of sockets) socket.abort();
+    await slicesSettled();
+  }
+});
