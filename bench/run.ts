@@ -167,8 +167,9 @@ async function runAll(options: Options, results: Results, historyDir: string): P
     });
     // A lead of a quarter of the queue keeps every client that reads well inside it.
     const lead = Math.floor(plan.stalledSendQueue / plan.bigPayloadBytes / 4);
-    // Longer than the other rows: the kernel takes some MiB for a socket before the queue grows.
-    const seconds = plan.liveSeconds * 2.5;
+    // Longer than the other rows: the kernel takes some MiB for a socket before the queue grows
+    // (up to 4 MiB of send buffer here; at ~450 KB/s per subscriber 10 s was not always enough).
+    const seconds = plan.liveSeconds * 4;
     const stall = { ...at, payloadBytes: plan.bigPayloadBytes, batch: false, lead, seconds };
     // Alternating runs, the median of each kept: one pair differs by more than the target.
     const calm: ThroughputRow[] = [];
