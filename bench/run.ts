@@ -197,39 +197,29 @@ async function runAll(options: Options, results: Results, historyDir: string): P
       );
     }
     const onHistory = gateway({ dataDir: historyDir });
-    for (const batch of [false, true]) {
-      await fresh(
-        results.throughput,
-        `gdp-ws history ${mode(batch)}`,
-        onHistory,
-        (gw) =>
-          historyRun(gw, plan, {
-            scenario: "history",
-            logname: historyLog,
-            records: plan.historyRecords,
-            clients: plan.historyClients,
-            perClient: plan.historyPerClient,
-            payloadBytes: plan.payloadBytes,
-            batch,
-          }),
-      );
-    }
-    for (const batch of [false, true]) {
-      await fresh(
-        results.throughput,
-        `gdp-ws replay ${mode(batch)}`,
-        onHistory,
-        (gw) =>
-          historyRun(gw, plan, {
-            scenario: "replay",
-            logname: historyLog,
-            records: plan.historyRecords,
-            clients: 1,
-            perClient: plan.historyRecords,
-            payloadBytes: plan.payloadBytes,
-            batch,
-          }),
-      );
+    // Many readers of stored records, each from its own start; one reader of the whole log.
+    const readers = [
+      ["history", plan.historyClients, plan.historyPerClient],
+      ["replay", 1, plan.historyRecords],
+    ] as const;
+    for (const [scenario, clients, perClient] of readers) {
+      for (const batch of [false, true]) {
+        await fresh(
+          results.throughput,
+          `gdp-ws ${scenario} ${mode(batch)}`,
+          onHistory,
+          (gw) =>
+            historyRun(gw, plan, {
+              scenario,
+              logname: historyLog,
+              records: plan.historyRecords,
+              clients,
+              perClient,
+              payloadBytes: plan.payloadBytes,
+              batch,
+            }),
+        );
+      }
     }
 
     // Latency at a fixed rate.
