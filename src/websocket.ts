@@ -353,12 +353,23 @@ export class ServerWebSocket {
     // as well is given up after CLOSE_WAIT_MS.
     clearTimeout(this.#closeTimer);
     this.#closeTimer = setTimeout(() => this.#finish(code, reason, true), CLOSE_WAIT_MS);
-    if (this.#state === OPEN) {
+    const echo = this.#state === OPEN;
+    if (echo) {
       this.#state = CLOSING;
-      // Echo the peer's code (RFC 6455 §5.5.1); nothing more will be sent after it.
-      this.#dropQueue();
-      this.#sendClose(code === Status.NO_STATUS ? Status.NORMAL : code, "");
+      this.#dropQueue(); // nothing more will be sent but the echo
     }
+    void this.#endInSlice(echo, code, reason);
+  }
+
+  /**
+   * Echoes the peer's close code (RFC 6455 §5.5.1) and closes the connection,
+   * in a time slice: the write and the close are a syscall each, and 2,500
+   * peers closing together would otherwise hold one turn for tens of ms.
+   */
+  async #endInSlice(echo: boolean, code: number, reason: string): Promise<void> {
+    while (sliceSpent() && this.#state !== CLOSED) await nextSlice();
+    if (this.#state === CLOSED) return;
+    if (echo) this.#sendClose(code === Status.NO_STATUS ? Status.NORMAL : code, "");
     this.#afterWrites(() => this.#finish(code, reason, true));
   }
 

@@ -12,6 +12,7 @@ import { range, TestClient, waitFor } from "./helpers/client.ts";
 import { embeddedFixture, serveForTest } from "./helpers/gateway.ts";
 import { slicesSettled } from "../src/time_slice.ts";
 import { ServerWebSocket } from "../src/websocket.ts";
+import { maskedFrame } from "./helpers/raw_ws.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -159,6 +160,83 @@ Deno.test("sockets whose writes complete in one turn send their next frames in t
     // Every waiter of a slice resumes in the same turn; one that did not look again would write.
     assert.ok(inSecondTurn < conns.length / 2, `${inSecondTurn} writes in the second turn`);
     await waitFor(() => HeldConn.writes === conns.length, "every second frame written");
+  } finally {
+    for (const socket of sockets) socket.abort();
+    await slicesSettled();
+  }
+});
+
+/**
+ * A connection whose peer has sent its close frame: the first read returns it
+ * once `release()` is called. Writes and the close cost a little work, as their
+ * syscalls do.
+ */
+class ClosingConn {
+  static writes = 0;
+  static closes = 0;
+  #frame = Promise.withResolvers<void>();
+  #sent = false;
+  #closed = Promise.withResolvers<null>();
+
+  release(): void {
+    this.#frame.resolve();
+  }
+
+  async read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#sent) return await this.#closed.promise;
+    await this.#frame.promise;
+    this.#sent = true;
+    const frame = maskedFrame(0x8, new Uint8Array([0x03, 0xe8])); // 1000
+    buffer.set(frame);
+    return frame.length;
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    ClosingConn.writes++;
+    syscall();
+    return Promise.resolve(bytes.length);
+  }
+
+  close(): void {
+    ClosingConn.closes++;
+    syscall();
+    this.#closed.resolve(null);
+  }
+
+  closeWrite(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function syscall(): void {
+  const until = performance.now() + 0.05;
+  while (performance.now() < until) { /* the kernel's share */ }
+}
+
+Deno.test("peers whose close frames arrive in one turn get their echoes and closes in time slices; every one is answered with its code", async () => {
+  const conns = Array.from({ length: 200 }, () => new ClosingConn());
+  const codes: number[] = [];
+  const sockets = conns.map((conn) => {
+    const socket = new ServerWebSocket(conn as unknown as Deno.Conn, {
+      maxMessageBytes: 1024,
+      idleTimeoutSec: 0,
+    });
+    socket.onclose = (event) => codes.push(event.code);
+    socket.start();
+    return socket;
+  });
+  try {
+    ClosingConn.writes = ClosingConn.closes = 0;
+    for (const conn of conns) conn.release();
+    const inFirstTurn = await new Promise<number>((resolve) =>
+      setTimeout(() => resolve(ClosingConn.writes + ClosingConn.closes), 0)
+    );
+    // Answered at once, 200 echoes and 200 closes would all be done in that turn.
+    assert.ok(inFirstTurn < conns.length, `${inFirstTurn} writes and closes in the first turn`);
+    await waitFor(() => codes.length === conns.length, "every socket closed");
+    assert.equal(ClosingConn.writes, conns.length);
+    assert.equal(ClosingConn.closes, conns.length);
+    assert.ok(codes.every((code) => code === 1000));
   } finally {
     for (const socket of sockets) socket.abort();
     await slicesSettled();
