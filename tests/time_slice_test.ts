@@ -53,3 +53,26 @@ Deno.test("a waiter resumes even when each resumed one spends the whole slice", 
   await slicesSettled();
   assert.deepEqual(ran, [0, 1, 2]);
 });
+
+Deno.test("without network permission, yields to the event loop fall back to timers", async () => {
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { closeTurns, nextTurn } from "${new URL("../src/next_turn.ts", import.meta.url)}";
+      for (let i = 0; i < 3; i++) await nextTurn();
+      await closeTurns();
+      console.log("yielded");`,
+    );
+    const config = new URL("../deno.json", import.meta.url).pathname;
+    const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--config", config, script],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    assert.equal(code, 0);
+    assert.equal(new TextDecoder().decode(stdout).trim(), "yielded");
+  } finally {
+    await Deno.remove(script);
+  }
+});
