@@ -1,0 +1,66 @@
+/**
+ * The server WebSocket's send path on a connection that records its writes:
+ * what goes on the wire, and what is shared between sockets.
+ */
+
+import assert from "node:assert/strict";
+import { ServerWebSocket } from "../src/websocket.ts";
+import { slicesSettled } from "../src/time_slice.ts";
+import { waitFor } from "./helpers/client.ts";
+
+Deno.test.sanitizer({ ops: true, resources: true });
+
+/** A connection that keeps every buffer written to it and never reads a byte. */
+class RecordingConn {
+  readonly written: Uint8Array[] = [];
+  #closed = Promise.withResolvers<null>();
+
+  write(bytes: Uint8Array): Promise<number> {
+    this.written.push(bytes);
+    return Promise.resolve(bytes.length);
+  }
+
+  read(): Promise<number | null> {
+    return this.#closed.promise;
+  }
+
+  close(): void {
+    this.#closed.resolve(null);
+  }
+
+  closeWrite(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** The payload of an unmasked server frame with a 64-bit length. */
+function payloadOf(frame: Uint8Array): string {
+  assert.equal(frame[0], 0x81, "a final text frame");
+  assert.equal(frame[1], 127, "a 64-bit length");
+  const length = Number(new DataView(frame.buffer, frame.byteOffset).getBigUint64(2));
+  assert.equal(length, frame.length - 10);
+  return new TextDecoder().decode(frame.subarray(10));
+}
+
+Deno.test("a megabyte text frame sent to many sockets, one after another, is encoded once and written whole to each", async () => {
+  const text = `[${Array.from({ length: 250 }, (_, i) => JSON.stringify("é".repeat(2048) + i))}]`;
+  const conns = Array.from({ length: 20 }, () => new RecordingConn());
+  const sockets = conns.map((conn) =>
+    new ServerWebSocket(conn as unknown as Deno.Conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 })
+  );
+  try {
+    for (const socket of sockets) {
+      socket.start();
+      socket.send(text);
+    }
+    await waitFor(() => conns.every((conn) => conn.written.length === 1), "every frame written");
+    const first = conns[0]!.written[0]!;
+    assert.equal(payloadOf(first), text);
+    for (const conn of conns) {
+      assert.equal(conn.written[0]!.buffer, first.buffer, "the same bytes, not a copy");
+    }
+  } finally {
+    for (const socket of sockets) socket.abort();
+    await slicesSettled();
+  }
+});
