@@ -133,6 +133,11 @@ export class EventStream implements SubscriptionSink {
     return (this.#controller.desiredSize ?? 0) < this.#limits.sendQueueBytes / 2;
   }
 
+  /** In UTF-16 units, which the stream sends as up to 3 bytes each. */
+  room(): number {
+    return ((this.#controller.desiredSize ?? 0) - this.#limits.sendQueueBytes / 2) / 3;
+  }
+
   ended(_sub: Subscription): void {
     this.#close();
   }

@@ -43,6 +43,8 @@ import {
   encodeStatus,
   EventType,
   OK_STAT,
+  type RecordTemplate,
+  recordTemplate,
   type ReplyAddress,
   replyKey,
   type RequestId,
@@ -54,10 +56,24 @@ import {
 /** Where a subscription's events go: the session that owns it. */
 export interface SubscriptionSink {
   readonly style: Style;
-  /** One encoded event of this subscription; `recno` is given for a record (DATA). */
-  send(text: string, recno?: number): void;
+  /**
+   * True when one `send` may carry several DATA events joined by commas (a
+   * batch-mode session, whose frame is a JSON array of them).
+   */
+  readonly joinsEvents?: boolean;
+  /**
+   * One encoded event of this subscription; `recno` is given for a record
+   * (DATA). With `joinsEvents`, `count` DATA events up to `recno`.
+   */
+  send(text: string, recno?: number, count?: number): void;
   /** True while the client is behind; history reads wait for it to drain. */
   congested(): boolean;
+  /**
+   * Characters of events the sink takes before it is congested; history
+   * encoded by the store is read up to it. Absent: the store does not encode
+   * for this sink.
+   */
+  room?(): number;
   /** The subscription has ended (after its last event, if any, was sent). */
   ended(sub: Subscription): void;
   /**
@@ -250,6 +266,7 @@ export class Subscription {
   next = 0;
   #remaining: number;
   #ended = false;
+  #template: RecordTemplate | null | undefined;
   #fanOut: LogFanOut | undefined;
   readonly #onEnd: (sub: Subscription) => void;
 
@@ -285,6 +302,26 @@ export class Subscription {
     this.next = record.recno + 1;
     this.sink.send(text, record.recno);
     if (--this.#remaining === 0) this.end(EventType.DONE, OK_STAT);
+  }
+
+  /**
+   * Sends stored records from `next` on, encoded by the store ({@linkcode
+   * LogHandle.readEvents}): one event each, or all joined in one text.
+   */
+  deliverEncoded(events: readonly string[], count: number): void {
+    if (this.#ended) return;
+    const first = this.next;
+    this.next = first + count;
+    if (events.length === 1 && count > 1) this.sink.send(events[0]!, first + count - 1, count);
+    else for (let i = 0; i < events.length; i++) this.sink.send(events[i]!, first + i);
+    if ((this.#remaining -= count) === 0) this.end(EventType.DONE, OK_STAT);
+  }
+
+  /** The template of this subscription's DATA events, for stores that encode them. */
+  get template(): RecordTemplate | undefined {
+    // null: worked out, and there is none (base64).
+    this.#template ??= recordTemplate(this.address, this.sink.style) ?? null;
+    return this.#template ?? undefined;
   }
 
   /** Ends with a final event (DONE, SHUTDOWN) sent to the client. */
@@ -504,8 +541,11 @@ class LogFanOut {
       // the slice spent by its read instead of all reading in the same turn.
       while (sliceSpent()) await nextSlice();
       const from = sub.next;
-      const chunk = this.#recentChunk(from) ?? await this.#storedChunk(from);
-      this.#deliverChunk(sub, chunk);
+      const recent = this.#recentChunk(from);
+      if (recent) this.#deliverChunk(sub, recent);
+      else if (!this.#deliverEncoded(sub, from)) {
+        this.#deliverChunk(sub, await this.#storedChunk(from));
+      }
       if (sub.next === from && !sub.isEnded) {
         throw GdpError.of(500, `record ${from} could not be read`);
       }
@@ -530,6 +570,23 @@ class LogFanOut {
     const chunk: LogRecord[] = [];
     for await (const record of this.#handle.read(from, count)) chunk.push(record);
     return chunk;
+  }
+
+  /**
+   * Stored records from `from` on as events the backend builds itself, when it
+   * can; false when it cannot (then the records are read and encoded here).
+   */
+  #deliverEncoded(sub: Subscription, from: number): boolean {
+    const budget = sub.sink.room?.() ?? 0;
+    const template = this.#handle.readEvents && budget > 0 && sub.template;
+    if (!template) return false;
+    const end = Math.min(this.#last, from + this.#options.readChunk - 1, from + sub.remaining - 1);
+    const joined = !!sub.sink.joinsEvents;
+    const read = this.#handle.readEvents!(from, end - from + 1, template, { joined, budget });
+    if (!read) return false;
+    sub.deliverEncoded(read.events, read.count);
+    this.#counts.historyDeliveries += read.count;
+    return true;
   }
 
   /** One synchronous pass, so a batch-mode client gets the chunk in one frame. */

@@ -282,6 +282,37 @@ export function encodeRecord(record: LogRecord, address: ReplyAddress, style: St
     `${item}"ts"${key}${encodeTs(record.ts, style)}}${item}"type"${key}${EventType.DATA}}`;
 }
 
+/**
+ * A DATA event cut around its variable fields, so a store can build events
+ * itself (the embedded store does, in SQL): `start`, recno, `afterRecno`, the
+ * data as a JSON string, `afterData`, tv_sec, `afterSec`, tv_nsec, `afterNsec`,
+ * tv_accuracy, `end`. Filled in, it is exactly {@linkcode encodeRecord}'s text
+ * for a record without a status whose data is valid UTF-8.
+ */
+export interface RecordTemplate {
+  start: string;
+  afterRecno: string;
+  afterData: string;
+  afterSec: string;
+  afterNsec: string;
+  end: string;
+}
+
+/** The template of this address's DATA events; undefined when they carry base64. */
+export function recordTemplate(address: ReplyAddress, style: Style): RecordTemplate | undefined {
+  if (address.encoding === "base64") return undefined;
+  const { item, key } = style;
+  return {
+    start: `{${head(address, style)}"ep_stat"${key}${style.compact ? OK_COMPACT : OK}${item}` +
+      `"datum"${key}{"recno"${key}`,
+    afterRecno: `${item}"data"${key}`,
+    afterData: `${item}"ts"${key}{"tv_sec"${key}`,
+    afterSec: `${item}"tv_nsec"${key}`,
+    afterNsec: `${item}"tv_accuracy"${key}`,
+    end: `}}${item}"type"${key}${EventType.DATA}}`,
+  };
+}
+
 /** A status event without a datum: DONE, SHUTDOWN or FAILURE. */
 export function encodeStatus(
   type: number,

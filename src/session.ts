@@ -132,9 +132,14 @@ export class Session implements SubscriptionSink {
     return this.#subs.size;
   }
 
-  send(text: string): void {
+  /** Batch mode: DATA events joined by commas are one more stretch of the frame's array. */
+  get joinsEvents(): boolean {
+    return this.#options.batch;
+  }
+
+  send(text: string, _recno?: number, count = 1): void {
     if (this.#closing) return;
-    this.#events++;
+    this.#events += count;
     if (!this.#options.batch) return this.#write(text);
     if (this.#batch.push(text) === 1) queueMicrotask(() => this.#flush());
     this.#batchChars += text.length;
@@ -148,6 +153,10 @@ export class Session implements SubscriptionSink {
 
   congested(): boolean {
     return this.#queued() > this.#options.limits.sendQueueBytes / 2;
+  }
+
+  room(): number {
+    return this.#options.limits.sendQueueBytes / 2 - this.#queued();
   }
 
   /** Bytes waiting for this socket: its buffer and an unsent batch. */
@@ -355,9 +364,7 @@ export class Session implements SubscriptionSink {
   }
 
   #queued(): number {
-    let bytes = this.#socket.bufferedAmount;
-    for (const text of this.#batch) bytes += text.length;
-    return bytes;
+    return this.#socket.bufferedAmount + this.#batchChars;
   }
 
   #slowConsumer(): void {

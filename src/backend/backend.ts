@@ -7,6 +7,7 @@
  */
 
 import { GdpError } from "../errors.ts";
+import type { RecordTemplate } from "../protocol.ts";
 
 /** A record's commit time, as GDP's `EP_TIME_SPEC`. */
 export interface Timestamp {
@@ -65,6 +66,20 @@ export interface LogHandle {
    */
   read(from: number, count: number): AsyncIterable<LogRecord>;
   /**
+   * Records from `from` on, at most `count`, as DATA events the store builds
+   * from `template` itself: one string each, or (`joined`) all in one string,
+   * separated by commas. It stops before the event that would take the
+   * events' characters past `budget` (the first is always given). Undefined
+   * when it cannot build one of them (then `read` them). Optional: a history
+   * replay through it skips making and encoding a record object per record.
+   */
+  readEvents?(
+    from: number,
+    count: number,
+    template: RecordTemplate,
+    options: { joined: boolean; budget: number },
+  ): EncodedRecords | undefined;
+  /**
    * Every record with recno >= `from`, stored or future, in recno order with no
    * gap and no duplicate, until unfollowed. `onError` reports a broken follow
    * (the backend may keep retrying; see the libgdp backend's 503).
@@ -80,6 +95,14 @@ export interface LogHandle {
   append(data: Uint8Array): Promise<LogRecord>;
   /** Releases this handle. */
   close(): Promise<void>;
+}
+
+/** Records encoded by the store: {@linkcode LogHandle.readEvents}. */
+export interface EncodedRecords {
+  /** One event per record, or all of them joined by commas in one string. */
+  events: string[];
+  /** How many records, from the recno asked for on. */
+  count: number;
 }
 
 /** Health of a backend, reported by `/readyz`. */

@@ -1,0 +1,109 @@
+/**
+ * DATA events built by the embedded store in SQL (`readEvents`, the history
+ * replay's fast path) are exactly what `encodeRecord` builds from the same
+ * records, for any payload, address and style; and where SQL cannot build
+ * them (data that is not UTF-8), the store says so instead of guessing.
+ */
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { LogHandle, LogRecord } from "../src/backend/backend.ts";
+import { openEmbedded } from "../src/backend/embedded.ts";
+import {
+  COMPACT_STYLE,
+  encodeRecord,
+  PYTHON_STYLE,
+  recordTemplate,
+  type ReplyAddress,
+} from "../src/protocol.ts";
+import { withTempDir } from "./helpers/temp_dir.ts";
+
+Deno.test.sanitizer({ ops: true, resources: true });
+
+const encoder = new TextEncoder();
+/** Payloads that are valid UTF-8: any string, with controls, quotes, astral and U+2028 mixed in. */
+const textPayload = fc.oneof(
+  fc.string({ unit: "binary", maxLength: 64 }),
+  fc.string({
+    unit: fc.constantFrom("\0", "\x1f", "\x7f", '"', "\\", "\u2028", "é", "😀", "/"),
+    maxLength: 16,
+  }),
+).filter((s) => !s.includes("\uFFFD")).map((s) => encoder.encode(s));
+const address = fc.record({
+  logname: fc.option(fc.string({ maxLength: 12 }), { nil: undefined }),
+  id: fc.option(fc.oneof(fc.string({ maxLength: 8 }), fc.integer()), { nil: undefined }),
+}).map((a) => {
+  const out: ReplyAddress = {};
+  if (a.logname !== undefined) out.logname = a.logname;
+  if (a.id !== undefined) out.id = a.id;
+  return out;
+});
+
+async function records(log: LogHandle, from: number, count: number): Promise<LogRecord[]> {
+  const out: LogRecord[] = [];
+  for await (const record of log.read(from, count)) out.push(record);
+  return out;
+}
+
+Deno.test("events built in SQL equal encodeRecord's, one by one and joined, for any UTF-8 payload, address and style", async () => {
+  await withTempDir("gdp-ws-events-", async (dataDir) => {
+    const store = openEmbedded({ dataDir });
+    await store.create("events");
+    const log = await store.open("events");
+    const payloads = fc.sample(textPayload, { seed: 7, numRuns: 300 });
+    await Promise.all(payloads.map((p) => log.append(p)));
+    const stored = await records(log, 1, payloads.length);
+    const cases = fc.sample(
+      fc.tuple(
+        address,
+        fc.boolean(),
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 1, max: 40 }),
+      ),
+      { seed: 8, numRuns: 60 },
+    );
+    for (const [addr, compact, from, count] of cases) {
+      const style = compact ? COMPACT_STYLE : PYTHON_STYLE;
+      const template = recordTemplate(addr, style)!;
+      const want = stored.slice(from - 1, from - 1 + count).map((r) =>
+        encodeRecord(r, addr, style)
+      );
+      const one = log.readEvents!(from, count, template, { joined: false, budget: Infinity });
+      assert.deepEqual(one, { events: want, count: want.length });
+      const joined = log.readEvents!(from, count, template, { joined: true, budget: Infinity });
+      assert.deepEqual(joined, { events: [want.join(",")], count: want.length });
+    }
+    await store.close();
+  });
+});
+
+Deno.test("SQL keeps to the character budget (but always gives the first event) and gives up on data that is not UTF-8", async () => {
+  await withTempDir("gdp-ws-events-", async (dataDir) => {
+    const store = openEmbedded({ dataDir });
+    await store.create("events");
+    const log = await store.open("events");
+    for (let i = 0; i < 10; i++) await log.append(encoder.encode("x".repeat(100)));
+    await log.append(new Uint8Array([0x61, 0xff, 0x62])); // recno 11: not UTF-8
+    await log.append(encoder.encode("\uFFFD")); // recno 12: looks like what SQLite substitutes
+    const template = recordTemplate({ logname: "events" }, COMPACT_STYLE)!;
+    const address = { logname: "events" };
+    const [e1, e2] = (await records(log, 1, 2)).map((r) => encodeRecord(r, address, COMPACT_STYLE));
+    const budget = e1!.length + 1 + e2!.length;
+    const two = log.readEvents!(1, 10, template, { joined: false, budget });
+    assert.deepEqual(two, { events: [e1, e2], count: 2 }, "the longest run within the budget");
+    for (const joined of [false, true]) {
+      const read = log.readEvents!(1, 10, template, { joined, budget })!;
+      assert.ok(read.count >= 1 && read.events.join(",").length <= budget);
+      assert.equal(log.readEvents!(1, 10, template, { joined, budget: 1 })?.count, 1, "the first");
+      assert.equal(log.readEvents!(5, 10, template, { joined, budget: Infinity }), undefined);
+      assert.equal(log.readEvents!(12, 1, template, { joined, budget: Infinity }), undefined);
+      assert.equal(
+        log.readEvents!(13, 1, template, { joined, budget: Infinity }),
+        undefined,
+        "none",
+      );
+    }
+    assert.equal(recordTemplate({ encoding: "base64" }, COMPACT_STYLE), undefined);
+    await store.close();
+  });
+});
