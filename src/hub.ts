@@ -494,6 +494,10 @@ class LogFanOut {
     this.#sending = true;
     try {
       let unchecked = 0;
+      // Looked at before the first delivery too: a commit hands records to
+      // 1,000 logs in one call, and sweeps of 10 subscribers each would never
+      // reach a check of their own.
+      while (sliceSpent()) await nextSlice();
       while (this.#outbox.length > 0 && !this.#closed) {
         const records = this.#outbox;
         this.#outbox = [];

@@ -193,3 +193,46 @@ Deno.test("with sharing off (--dev-no-sharing) every subscription follows and en
     await fixture.teardown();
   }
 });
+
+/** A Collector whose every event costs a little work, as a socket write does. */
+class SlowCollector extends Collector {
+  static events = 0;
+  override send(text: string): void {
+    SlowCollector.events++;
+    const until = performance.now() + 0.01;
+    while (performance.now() < until) { /* the write's cost */ }
+    super.send(text);
+  }
+}
+
+Deno.test("one commit to 300 logs with 3 subscribers each is fanned out in time slices, not all in its turn", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    const LOGS = 300;
+    const names = range(1, LOGS).map((n) => `many.${n}`);
+    for (const name of names) await fixture.createLog(name);
+    const hub = new Hub(fixture.backend, { readChunk: 64, feedLingerMs: 0 });
+    const sinks = names.flatMap((logname) =>
+      [1, 2, 3].map(() => {
+        const sink = new SlowCollector();
+        hub.subscribe({ op: "subscribe", logname, startrec: 0, numrec: 0, encoding: "text" }, sink);
+        return sink;
+      })
+    );
+    await waitFor(() => hub.stats().live === sinks.length, "every subscription live");
+    const handles = await Promise.all(names.map((name) => fixture.backend.open(name)));
+    SlowCollector.events = 0;
+    // Appends queued in one turn share one commit, which hands a record to every log at once.
+    const appended = Promise.all(handles.map((h) => h.append(new TextEncoder().encode("x"))));
+    const inFirstTurn = await new Promise<number>((resolve) =>
+      setTimeout(() => resolve(SlowCollector.events), 0)
+    );
+    assert.ok(inFirstTurn < sinks.length, `${inFirstTurn} of ${sinks.length} in the commit's turn`);
+    await appended;
+    await waitFor(() => sinks.every((s) => s.recnos.length === 1), "every record everywhere");
+    await Promise.all(handles.map((h) => h.close()));
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
