@@ -45,9 +45,29 @@ export function nextTurn(): Promise<void> {
 async function turn(): Promise<void> {
   const pair = await (loopback ??= openLoopback());
   if (!pair) return await timer();
-  const read = pair.reader.read(received);
-  await pair.writer.write(ONE);
-  await read;
+  try {
+    // Caught here, so a failed write does not leave the read's rejection unhandled.
+    const read = pair.reader.read(received).catch((error: unknown) => error);
+    await pair.writer.write(ONE);
+    const got = await read;
+    if (typeof got !== "number") throw got ?? new Error("the loopback was closed");
+  } catch (error) {
+    // Whatever broke it, the waiters must still resume: this turn by a timer,
+    // later ones over a new connection.
+    log.warning("The loopback for yielding failed; opening another: {error}", { error });
+    if (loopback && (await loopback) === pair) loopback = undefined;
+    closeQuietly(pair.writer);
+    closeQuietly(pair.reader);
+    await timer();
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
 }
 
 /** Closes the loopback (the next yield opens it again); for shutdown and tests. */
@@ -56,16 +76,17 @@ export async function closeTurns(): Promise<void> {
   const pair = await loopback;
   loopback = undefined;
   if (!pair) return;
-  pair.writer.close();
-  pair.reader.close();
+  closeQuietly(pair.writer);
+  closeQuietly(pair.reader);
 }
 
 async function openLoopback(): Promise<Loopback | null> {
   let listener: Deno.Listener | undefined;
+  let writer: Deno.TcpConn | undefined;
   try {
     listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (listener.addr as Deno.NetAddr).port;
-    const writer = await Deno.connect({ hostname: "127.0.0.1", port });
+    writer = await Deno.connect({ hostname: "127.0.0.1", port });
     writer.setNoDelay(true);
     const local = (writer.localAddr as Deno.NetAddr).port;
     // Only our own connection is kept: another local process may have raced it.
@@ -75,6 +96,7 @@ async function openLoopback(): Promise<Loopback | null> {
       reader.close();
     }
   } catch (error) {
+    if (writer) closeQuietly(writer);
     log.warning("No loopback for yielding to the event loop; using timers: {error}", { error });
     return null;
   } finally {
