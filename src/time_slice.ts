@@ -1,11 +1,12 @@
 /**
  * Time slices for work that could hold the event loop: history catch-up, live
- * fan-out, and what each socket does when a write completes (the writes of
- * 10,000 sockets complete in one turn). Deno writes nothing to a socket, and serves no other client,
- * until the event loop turns; a catch-up that ran to its end, or a burst of
- * records fanned out to 10,000 sockets in one go, would stall the gateway for
- * seconds (no `/healthz`, no handshakes, no other log) and buffer the whole
- * burst in memory. Every such loop asks {@linkcode sliceSpent} now and then
+ * fan-out, what each socket does when a write completes (the writes of 10,000
+ * sockets complete in one turn) and answering a peer's close. Deno writes
+ * nothing to a socket, and serves no other client, until the event loop
+ * turns; a catch-up that ran to its end, or a burst of records fanned out to
+ * 10,000 sockets in one go, would stall the gateway for seconds (no
+ * `/healthz`, no handshakes, no other log) and buffer the whole burst in
+ * memory. Every such loop asks {@linkcode sliceSpent} now and then
  * and, once it is, waits for {@linkcode nextSlice}, in a `while` (a waiter
  * resumes in a slice with room, but work it did not start may spend it first).
  *
@@ -93,6 +94,7 @@ export function nextSlice(): Promise<void> {
   return resumed;
 }
 
+/** One round: a fresh slice, and waiters resumed oldest first while it has room. */
 async function resumeWaiters(): Promise<void> {
   sliceStart = performance.now();
   sliceEnd ??= delay(0).then(() => sliceEnd = undefined);
@@ -104,6 +106,7 @@ async function resumeWaiters(): Promise<void> {
     await null;
     resuming = false;
   } while (head < waiting.length && performance.now() - sliceStart < SLICE_MS);
+  // Forget the resumed: all of them, or the first 1,024 of a queue that never empties.
   if (head === waiting.length || head > 1024) {
     waiting = waiting.slice(head);
     head = 0;
