@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Backend, LogHandle, LogRecord } from "../src/backend/backend.ts";
 import { Hub, resolveStart, type Subscription, type SubscriptionSink } from "../src/hub.ts";
-import { PYTHON_STYLE } from "../src/protocol.ts";
+import { COMPACT_STYLE, PYTHON_STYLE } from "../src/protocol.ts";
 import { range, waitFor } from "./helpers/client.ts";
 import { appendRange, embeddedFixture } from "./helpers/gateway.ts";
 
@@ -232,6 +232,67 @@ Deno.test("one commit to 300 logs with 3 subscribers each is fanned out in time 
     await waitFor(() => sinks.every((s) => s.recnos.length === 1), "every record everywhere");
     await Promise.all(handles.map((h) => h.close()));
     await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
+
+/** A sink that keeps every text it is sent, joined events and all. */
+class TextSink implements SubscriptionSink {
+  readonly style = COMPACT_STYLE;
+  readonly texts: string[] = [];
+  done = false;
+  constructor(readonly joinsEvents: boolean, readonly roomLeft: number) {}
+  send(text: string): void {
+    this.texts.push(text);
+  }
+  congested(): boolean {
+    return false;
+  }
+  room(): number {
+    return this.roomLeft;
+  }
+  ended(_: Subscription): void {
+    this.done = true;
+  }
+  /** The DATA events received, however they were joined. */
+  events(): string[] {
+    const parsed = JSON.parse(`[${this.texts.join(",")}]`) as { type: number }[];
+    return parsed.filter((e) => e.type === 1).map((e) => JSON.stringify(e));
+  }
+}
+
+Deno.test("history the store encodes itself (joined or one by one, under a budget) equals history encoded here, and a count ends it with DONE", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("encoded");
+    await appendRange(fixture, "encoded", 1, 1_000);
+    const request = {
+      op: "subscribe",
+      logname: "encoded",
+      startrec: 1,
+      numrec: 900,
+      encoding: "text",
+    } as const;
+    const options = { readChunk: 128, feedLingerMs: 0, recentRecords: 4 };
+    // The same backend without readEvents: every record read and encoded by the hub.
+    const plain = new Hub(withReads(fixture.backend, (h, from, n) => h.read(from, n)), options);
+    const reference = new TextSink(false, 0);
+    plain.subscribe(request, reference);
+    const hub = new Hub(fixture.backend, options);
+    const sinks = [
+      new TextSink(true, Infinity),
+      new TextSink(true, 5_000),
+      new TextSink(false, 5_000),
+    ];
+    for (const sink of sinks) hub.subscribe(request, sink);
+    await waitFor(() => [reference, ...sinks].every((s) => s.done), "every subscription done");
+    const want = reference.events();
+    assert.equal(want.length, 900);
+    for (const sink of sinks) assert.deepEqual(sink.events(), want);
+    assert.ok(sinks[0]!.texts.length < 20, "joined: a text per chunk");
+    assert.equal(hub.stats().historyDeliveries, 2_700);
+    await Promise.all([plain.close(), hub.close()]);
   } finally {
     await fixture.teardown();
   }
