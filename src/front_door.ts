@@ -44,6 +44,7 @@ import type { Refusals } from "./limits.ts";
 import { LogThrottle } from "./throttle.ts";
 import { ServerWebSocket } from "./websocket.ts";
 import { concat } from "./bytes.ts";
+import { closeQuietly } from "./conn.ts";
 
 /** What an upgrade handler gets besides the request: the connection, to accept. */
 export interface RawUpgrade {
@@ -623,12 +624,4 @@ function reason(status: number): string {
     505: "HTTP Version Not Supported",
     503: "Service Unavailable",
   } as Record<number, string>)[status] ?? "Error";
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }

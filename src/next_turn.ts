@@ -23,6 +23,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { closeQuietly } from "./conn.ts";
 
 interface Loopback {
   writer: Deno.Conn;
@@ -59,14 +60,6 @@ async function turn(): Promise<void> {
     closeQuietly(pair.writer);
     closeQuietly(pair.reader);
     await timer();
-  }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
   }
 }
 

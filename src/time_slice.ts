@@ -64,6 +64,11 @@ export function sliceSpent(): boolean {
 
 function openSlice(): Promise<void> {
   sliceStart = performance.now();
+  return closeWithTurn();
+}
+
+/** Settles, and closes the open slice, at the next timer phase: when this turn is over. */
+function closeWithTurn(): Promise<void> {
   return delay(0).then(() => sliceEnd = undefined);
 }
 
@@ -97,7 +102,7 @@ export function nextSlice(): Promise<void> {
 /** One round: a fresh slice, and waiters resumed oldest first while it has room. */
 async function resumeWaiters(): Promise<void> {
   sliceStart = performance.now();
-  sliceEnd ??= delay(0).then(() => sliceEnd = undefined);
+  sliceEnd ??= closeWithTurn();
   do {
     resuming = true;
     waiting[head]!();

@@ -27,6 +27,7 @@
  */
 
 import { concat } from "./bytes.ts";
+import { closeQuietly } from "./conn.ts";
 import { nextSlice, sliceSpent } from "./time_slice.ts";
 
 export interface ServerWebSocketOptions {
@@ -497,11 +498,7 @@ export class ServerWebSocket {
     this.#queued = 0;
     this.#input = NOTHING;
     this.#fragments = [];
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(this.#conn);
     const info = this.#closeInfo ?? { code, reason, wasClean };
     this.onclose?.(info);
     for (const listener of this.#closeListeners) listener(info);

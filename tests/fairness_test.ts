@@ -13,6 +13,7 @@ import { embeddedFixture, serveForTest } from "./helpers/gateway.ts";
 import { slicesSettled } from "../src/time_slice.ts";
 import { ServerWebSocket } from "../src/websocket.ts";
 import { maskedFrame } from "./helpers/raw_ws.ts";
+import { FakeConn } from "./helpers/fake_conn.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -102,11 +103,10 @@ for (const batch of [false, true]) {
  * A connection whose first write stays pending until `release()`; later writes
  * complete at once after a little work, as a write syscall does.
  */
-class HeldConn {
+class HeldConn extends FakeConn {
   static writes = 0;
   #release: (() => void) | undefined;
   #held = true;
-  #closed = Promise.withResolvers<null>();
 
   write(bytes: Uint8Array): Promise<number> {
     if (this.#held) {
@@ -122,24 +122,12 @@ class HeldConn {
   release(): void {
     this.#release?.();
   }
-
-  read(): Promise<number | null> {
-    return this.#closed.promise;
-  }
-
-  close(): void {
-    this.#closed.resolve(null);
-  }
-
-  closeWrite(): Promise<void> {
-    return Promise.resolve();
-  }
 }
 
 Deno.test("sockets whose writes complete in one turn send their next frames in time slices, each looking at the slice again when it resumes", async () => {
   const conns = Array.from({ length: 200 }, () => new HeldConn());
   const sockets = conns.map((conn) =>
-    new ServerWebSocket(conn as unknown as Deno.Conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 })
+    new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 })
   );
   try {
     for (const socket of sockets) {
@@ -171,19 +159,18 @@ Deno.test("sockets whose writes complete in one turn send their next frames in t
  * once `release()` is called. Writes and the close cost a little work, as their
  * syscalls do.
  */
-class ClosingConn {
+class ClosingConn extends FakeConn {
   static writes = 0;
   static closes = 0;
   #frame = Promise.withResolvers<void>();
   #sent = false;
-  #closed = Promise.withResolvers<null>();
 
   release(): void {
     this.#frame.resolve();
   }
 
-  async read(buffer: Uint8Array): Promise<number | null> {
-    if (this.#sent) return await this.#closed.promise;
+  override async read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#sent) return await super.read(buffer);
     await this.#frame.promise;
     this.#sent = true;
     const frame = maskedFrame(0x8, new Uint8Array([0x03, 0xe8])); // 1000
@@ -197,14 +184,10 @@ class ClosingConn {
     return Promise.resolve(bytes.length);
   }
 
-  close(): void {
+  override close(): void {
     ClosingConn.closes++;
     syscall();
-    this.#closed.resolve(null);
-  }
-
-  closeWrite(): Promise<void> {
-    return Promise.resolve();
+    super.close();
   }
 }
 
@@ -217,7 +200,7 @@ Deno.test("peers whose close frames arrive in one turn get their echoes and clos
   const conns = Array.from({ length: 200 }, () => new ClosingConn());
   const codes: number[] = [];
   const sockets = conns.map((conn) => {
-    const socket = new ServerWebSocket(conn as unknown as Deno.Conn, {
+    const socket = new ServerWebSocket(conn.conn, {
       maxMessageBytes: 1024,
       idleTimeoutSec: 0,
     });

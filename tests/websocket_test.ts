@@ -7,29 +7,17 @@ import assert from "node:assert/strict";
 import { ServerWebSocket } from "../src/websocket.ts";
 import { slicesSettled } from "../src/time_slice.ts";
 import { waitFor } from "./helpers/client.ts";
+import { FakeConn } from "./helpers/fake_conn.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
 /** A connection that keeps every buffer written to it and never reads a byte. */
-class RecordingConn {
+class RecordingConn extends FakeConn {
   readonly written: Uint8Array[] = [];
-  #closed = Promise.withResolvers<null>();
 
   write(bytes: Uint8Array): Promise<number> {
     this.written.push(bytes);
     return Promise.resolve(bytes.length);
-  }
-
-  read(): Promise<number | null> {
-    return this.#closed.promise;
-  }
-
-  close(): void {
-    this.#closed.resolve(null);
-  }
-
-  closeWrite(): Promise<void> {
-    return Promise.resolve();
   }
 }
 
@@ -49,7 +37,7 @@ for (const letter of ["é", "a"]) {
     }]`;
     const conns = Array.from({ length: 20 }, () => new RecordingConn());
     const sockets = conns.map((conn) =>
-      new ServerWebSocket(conn as unknown as Deno.Conn, {
+      new ServerWebSocket(conn.conn, {
         maxMessageBytes: 1024,
         idleTimeoutSec: 0,
       })

@@ -1,0 +1,21 @@
+/**
+ * What the modules holding sockets share.
+ *
+ * @example
+ * ```ts
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * closeQuietly(listener);
+ * closeQuietly(listener); // already closed: nothing happens
+ * ```
+ *
+ * @module
+ */
+
+/** Closes `conn`, which may already be closed (by its peer's end, or by us). */
+export function closeQuietly(conn: { close(): void }): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
