@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { LogHandle, LogRecord } from "../src/backend/backend.ts";
-import { openEmbedded } from "../src/backend/embedded.ts";
+import { DB_FILE, openEmbedded } from "../src/backend/embedded.ts";
+import { DatabaseSync } from "node:sqlite";
 import {
   COMPACT_STYLE,
   encodeRecord,
@@ -77,7 +78,7 @@ Deno.test("events built in SQL equal encodeRecord's, one by one and joined, for 
   });
 });
 
-Deno.test("SQL keeps to the character budget (but always gives the first event) and gives up on data that is not UTF-8", async () => {
+Deno.test("SQL keeps to the character budget (but always gives the first event) and gives up on data that is not UTF-8 or a tv_accuracy SQL would print otherwise", async () => {
   await withTempDir("gdp-ws-events-", async (dataDir) => {
     const store = openEmbedded({ dataDir });
     await store.create("events");
@@ -104,6 +105,14 @@ Deno.test("SQL keeps to the character budget (but always gives the first event) 
       );
     }
     assert.equal(recordTemplate({ encoding: "base64" }, COMPACT_STYLE), undefined);
+    // A tv_accuracy other than 0 (another writer's records): JavaScript prints it, not SQL.
+    const other = new DatabaseSync(`${dataDir}/${DB_FILE}`);
+    other.prepare("UPDATE records SET ts_accuracy = 0.25 WHERE recno = 3").run();
+    other.close();
+    for (const joined of [false, true]) {
+      assert.equal(log.readEvents!(1, 2, template, { joined, budget: Infinity })?.count, 2);
+      assert.equal(log.readEvents!(1, 5, template, { joined, budget: Infinity }), undefined);
+    }
     await store.close();
   });
 });

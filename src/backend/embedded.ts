@@ -491,9 +491,11 @@ class EmbeddedLog implements LogHandle {
 /**
  * A DATA event from a record row and a {@linkcode RecordTemplate} (?1 to ?6).
  * A tv_accuracy other than 0 (JavaScript would print it otherwise) gives NULL.
+ * One concat(), not a chain of ||: each || copies everything before it again
+ * (a third of the query's time for 100-byte records).
  */
-const EVENT_SQL = "?1 || recno || ?2 || json_quote(CAST(data AS TEXT)) || ?3 || ts_sec || ?4 || " +
-  "ts_nsec || ?5 || CASE WHEN ts_accuracy = 0 THEN '0.0' END || ?6";
+const EVENT_SQL = "CASE WHEN ts_accuracy = 0 THEN concat(?1, recno, ?2, " +
+  "json_quote(CAST(data AS TEXT)), ?3, ts_sec, ?4, ts_nsec, ?5, '0.0', ?6) END";
 /** The events of records ?8 to ?9 of log ?7, in recno order. */
 const EVENTS = `(SELECT recno, ${EVENT_SQL} AS e FROM records ` +
   "WHERE log = ?7 AND recno BETWEEN ?8 AND ?9 ORDER BY recno)";
