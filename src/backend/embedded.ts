@@ -25,6 +25,7 @@ import { GdpError } from "../errors.ts";
 import { checkLogname, internalName, isInternalName } from "../names.ts";
 import type { RecordTemplate } from "../protocol.ts";
 import { LogThrottle } from "../throttle.ts";
+import { type EventStatements, prepareEvents, readEvents } from "./event_sql.ts";
 import type {
   Backend,
   BackendState,
@@ -122,6 +123,7 @@ export class EmbeddedBackend implements Backend {
   readonly kind = "embedded";
   readonly #db: DatabaseSync;
   readonly #sql: ReturnType<typeof prepare>;
+  readonly #eventSql: EventStatements;
   readonly #followers = new Map<number, Set<Follower>>();
   readonly #lagging = new Set<Follower>();
   readonly #counts = { commits: 0, appends: 0 };
@@ -148,6 +150,7 @@ export class EmbeddedBackend implements Backend {
     // another process (the CLI) fails at once and the append retries on a timer.
     this.#db.exec("PRAGMA busy_timeout=0");
     this.#sql = prepare(this.#db);
+    this.#eventSql = prepareEvents(this.#db);
     this.#pollMs = pollMs;
     this.#lockWaitMs = lockWaitMs;
   }
@@ -232,12 +235,7 @@ export class EmbeddedBackend implements Backend {
 
   /**
    * Records of the log with row id `logId` from `from` on, at most `count`,
-   * as DATA events built by SQLite from `template` (its `json_quote` escapes
-   * as `JSON.stringify` does); `joined`: in one string. At most `budget`
-   * characters, unless the first event alone is more: a read over it is cut
-   * in proportion and read again. Undefined when one cannot be built there:
-   * data that is not UTF-8 (SQLite passes it on, and it arrives here with
-   * U+FFFD in its place), a tv_accuracy other than 0, or a record missing.
+   * as DATA events built by SQLite from `template` (see event_sql.ts).
    */
   readEvents(
     logId: number,
@@ -246,18 +244,7 @@ export class EmbeddedBackend implements Backend {
     template: RecordTemplate,
     options: { joined: boolean; budget: number },
   ): EncodedRecords | undefined {
-    const { start, afterRecno, afterData, afterSec, afterNsec, end } = template;
-    const args = [start, afterRecno, afterData, afterSec, afterNsec, end, logId, from];
-    if (!options.joined) {
-      return eventList(this.#sql.events.all(...args, from + count - 1), from, options.budget);
-    }
-    for (let n = count;;) {
-      const read = joinedEvents(this.#sql.eventsJoined.get(...args, from + n - 1), from);
-      const size = read ? read.events[0]!.length : 0;
-      if (!read || size <= options.budget || read.count === 1) return read;
-      // n events of about L characters join to n * (L + 1) - 1.
-      n = Math.max(1, Math.floor(read.count * (options.budget + 1) / (size + 1)));
-    }
+    return readEvents(this.#eventSql, { logId, from, count, template, ...options });
   }
 
   /**
@@ -471,7 +458,6 @@ class EmbeddedLog implements LogHandle {
     template: RecordTemplate,
     options: { joined: boolean; budget: number },
   ): EncodedRecords | undefined {
-    if (from < 1 || count < 1) return undefined;
     return this.#store.readEvents(this.#id, from, count, template, options);
   }
 
@@ -486,54 +472,6 @@ class EmbeddedLog implements LogHandle {
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-/**
- * A DATA event from a record row and a {@linkcode RecordTemplate} (?1 to ?6).
- * A tv_accuracy other than 0 (JavaScript would print it otherwise) gives NULL.
- * One concat(), not a chain of ||: each || copies everything before it again
- * (a third of the query's time for 100-byte records).
- */
-const EVENT_SQL = "CASE WHEN ts_accuracy = 0 THEN concat(?1, recno, ?2, " +
-  "json_quote(CAST(data AS TEXT)), ?3, ts_sec, ?4, ts_nsec, ?5, '0.0', ?6) END";
-/** The events of records ?8 to ?9 of log ?7, in recno order. */
-const EVENTS = `(SELECT recno, ${EVENT_SQL} AS e FROM records ` +
-  "WHERE log = ?7 AND recno BETWEEN ?8 AND ?9 ORDER BY recno)";
-
-interface EventRow {
-  recno: number;
-  e: string | null;
-}
-
-interface JoinedRow {
-  n: number;
-  built: number;
-  last: number | null;
-  events: string;
-}
-
-/** A joined read, if every row was built and they run from `from` without a gap. */
-function joinedEvents(result: unknown, from: number): EncodedRecords | undefined {
-  const row = result as JoinedRow;
-  if (row.n === 0 || row.built !== row.n || row.last !== from + row.n - 1) return undefined;
-  if (row.events.includes("\uFFFD")) return undefined;
-  return { events: [row.events], count: row.n };
-}
-
-/**
- * The rows' events as far as `budget` characters go (at least one), if every
- * row was built and they run from `from` without a gap.
- */
-function eventList(result: unknown, from: number, budget: number): EncodedRecords | undefined {
-  const rows = result as EventRow[];
-  const events: string[] = [];
-  let size = 0;
-  for (const { recno, e } of rows) {
-    if (e === null || recno !== from + events.length || e.includes("\uFFFD")) return undefined;
-    if ((size += e.length) > budget && events.length > 0) break;
-    events.push(e);
-  }
-  return events.length > 0 ? { events, count: events.length } : undefined;
 }
 
 function prepare(db: DatabaseSync) {
@@ -555,13 +493,6 @@ function prepare(db: DatabaseSync) {
     range: q(
       "SELECT recno, ts_sec, ts_nsec, ts_accuracy, data FROM records " +
         "WHERE log = ? AND recno BETWEEN ? AND ? ORDER BY recno",
-    ),
-    events: q(`SELECT recno, e FROM ${EVENTS}`),
-    // The subquery is read in primary-key order (a co-routine): group_concat's
-    // own ORDER BY would sort the rows again in a temporary b-tree.
-    eventsJoined: q(
-      "SELECT count(*) AS n, count(e) AS built, max(recno) AS last, " +
-        `coalesce(group_concat(e, ','), '') AS events FROM ${EVENTS}`,
     ),
     append: q(
       "INSERT INTO records (log, recno, ts_sec, ts_nsec, ts_accuracy, data) " +
