@@ -29,6 +29,7 @@
 
 import {
   type Backend,
+  type EncodedRecords,
   type LogHandle,
   type LogRecord,
   openOrCreate,
@@ -61,11 +62,13 @@ export interface SubscriptionSink {
    * batch-mode session, whose frame is a JSON array of them).
    */
   readonly joinsEvents?: boolean;
+  /** One encoded event of this subscription; `recno` is given for a record (DATA). */
+  send(text: string, recno?: number): void;
   /**
-   * One encoded event of this subscription; `recno` is given for a record
-   * (DATA). With `joinsEvents`, `count` DATA events up to `recno`.
+   * `count` DATA events up to `recno`, separated by commas, in UTF-8: history
+   * the store encoded. Asked of a sink that `joinsEvents`.
    */
-  send(text: string, recno?: number, count?: number): void;
+  sendJoined?(utf8: Uint8Array, recno: number, count: number): void;
   /** True while the client is behind; history reads wait for it to drain. */
   congested(): boolean;
   /**
@@ -306,14 +309,15 @@ export class Subscription {
 
   /**
    * Sends stored records from `next` on, encoded by the store ({@linkcode
-   * LogHandle.readEvents}): one event each, or all joined in one text.
+   * LogHandle.readEvents}): one event each, or all joined.
    */
-  deliverEncoded(events: readonly string[], count: number): void {
+  deliverEncoded(read: EncodedRecords): void {
     if (this.#ended) return;
+    const { count } = read;
     const first = this.next;
     this.next = first + count;
-    if (events.length === 1 && count > 1) this.sink.send(events[0]!, first + count - 1, count);
-    else for (let i = 0; i < events.length; i++) this.sink.send(events[i]!, first + i);
+    if ("utf8" in read) this.sink.sendJoined!(read.utf8, first + count - 1, count);
+    else for (let i = 0; i < count; i++) this.sink.send(read.events[i]!, first + i);
     if ((this.#remaining -= count) === 0) this.end(EventType.DONE, OK_STAT);
   }
 
@@ -585,10 +589,10 @@ class LogFanOut {
     const template = this.#handle.readEvents && budget > 0 && sub.template;
     if (!template) return false;
     const end = Math.min(this.#last, from + this.#options.readChunk - 1, from + sub.remaining - 1);
-    const joined = !!sub.sink.joinsEvents;
+    const joined = !!sub.sink.joinsEvents && sub.sink.sendJoined !== undefined;
     const read = this.#handle.readEvents!(from, end - from + 1, template, { joined, budget });
     if (!read) return false;
-    sub.deliverEncoded(read.events, read.count);
+    sub.deliverEncoded(read);
     this.#counts.historyDeliveries += read.count;
     return true;
   }

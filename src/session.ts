@@ -90,8 +90,9 @@ export class Session implements SubscriptionSink {
   #logged: Set<string> | undefined;
   #grant: Grant | undefined;
   #cancelExpiry: () => void = noop;
-  #batch: string[] = [];
-  /** Characters in `#batch`. */
+  /** Events for the next batch frame: strings, and history the store joined (UTF-8). */
+  #batch: (string | Uint8Array)[] = [];
+  /** Characters (bytes for UTF-8) in `#batch`. */
   #batchChars = 0;
   #closing = false;
   #requests = 0;
@@ -137,14 +138,18 @@ export class Session implements SubscriptionSink {
     return this.#options.batch;
   }
 
-  send(text: string, _recno?: number, count = 1): void {
+  send(text: string): void {
+    if (this.#closing) return;
+    this.#events++;
+    if (!this.#options.batch) return this.#write(text);
+    this.#add(text, text.length);
+  }
+
+  /** Batch mode only (`joinsEvents`). */
+  sendJoined(utf8: Uint8Array, _recno: number, count: number): void {
     if (this.#closing) return;
     this.#events += count;
-    if (!this.#options.batch) return this.#write(text);
-    if (this.#batch.push(text) === 1) queueMicrotask(() => this.#flush());
-    this.#batchChars += text.length;
-    const limit = this.#options.limits.sendQueueBytes;
-    if (this.#socket.bufferedAmount + this.#batchChars > limit) this.#slowConsumer();
+    this.#add(utf8, utf8.length);
   }
 
   flush(): void {
@@ -337,15 +342,25 @@ export class Session implements SubscriptionSink {
     this.#log.warning("Refused {conn} {peer}: {limit} limit: {reason}", { limit, reason });
   }
 
-  #write(text: string): void {
+  /** A text frame: a string, or parts of UTF-8 already checked. */
+  #write(text: string | Utf8Parts): void {
     if (this.#socket.readyState !== OPEN) return;
-    if (this.#socket.bufferedAmount + text.length > this.#options.limits.sendQueueBytes) {
+    const size = typeof text === "string" ? text.length : text.size;
+    if (this.#socket.bufferedAmount + size > this.#options.limits.sendQueueBytes) {
       return this.#slowConsumer();
     }
     this.#frames++;
     this.#options.traffic.framesOut++;
-    this.#options.traffic.bytesOut += text.length;
-    this.#socket.send(text);
+    this.#options.traffic.bytesOut += size;
+    if (typeof text === "string") this.#socket.send(text);
+    else this.#socket.sendUtf8(text.parts);
+  }
+
+  #add(event: string | Uint8Array, size: number): void {
+    if (this.#batch.push(event) === 1) queueMicrotask(() => this.#flush());
+    this.#batchChars += size;
+    const limit = this.#options.limits.sendQueueBytes;
+    if (this.#socket.bufferedAmount + this.#batchChars > limit) this.#slowConsumer();
   }
 
   /**
@@ -421,14 +436,39 @@ let lastFrame = "";
  * A batch frame: `[event,event,…]`. The sessions of one fan-out flush one after
  * another with the same shared event strings, so the last frame is kept and
  * reused when the next batch holds the same strings: 1,000 batch sockets on a
- * log cost one join per flush, not 1,000.
+ * log cost one join per flush, not 1,000. With history the store joined, the
+ * frame is put together in UTF-8, copied once, into the frame itself.
  */
-function batchFrame(events: readonly string[]): string {
+function batchFrame(events: readonly (string | Uint8Array)[]): string | Utf8Parts {
+  if (!events.every((e): e is string => typeof e === "string")) return utf8Parts(events);
   if (events.length !== lastBatch.length || events.some((e, i) => e !== lastBatch[i])) {
     lastBatch = events;
     lastFrame = `[${events.join(",")}]`;
   }
   return lastFrame;
+}
+
+/** A frame's text as UTF-8 pieces, and their total size. */
+interface Utf8Parts {
+  parts: Uint8Array[];
+  size: number;
+}
+
+const OPEN_BRACKET = new Uint8Array([0x5b]);
+const COMMA = new Uint8Array([0x2c]);
+const CLOSE_BRACKET = new Uint8Array([0x5d]);
+
+function utf8Parts(events: readonly (string | Uint8Array)[]): Utf8Parts {
+  const parts: Uint8Array[] = [OPEN_BRACKET];
+  let size = 1 + events.length;
+  for (const event of events) {
+    if (parts.length > 1) parts.push(COMMA);
+    const part = typeof event === "string" ? encoder.encode(event) : event;
+    parts.push(part);
+    size += part.length;
+  }
+  parts.push(CLOSE_BRACKET);
+  return { parts, size };
 }
 
 function isTooBig(data: string | ArrayBuffer, limit: number): boolean {

@@ -170,6 +170,20 @@ export class ServerWebSocket {
     this.#enqueue(typeof data === "string" ? textFrame(data) : frame(Opcode.BINARY, data));
   }
 
+  /** A text frame of `parts` one after another: UTF-8 the caller has checked. */
+  sendUtf8(parts: readonly Uint8Array[]): void {
+    if (this.#state !== OPEN) return;
+    let size = 0;
+    for (const part of parts) size += part.length;
+    const out = new Uint8Array(headerSize(size) + size);
+    let at = writeHeader(out, Opcode.TEXT, size);
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    this.#enqueue(out);
+  }
+
   /**
    * Starts the closing handshake. Frames already queued go first, unless `drop`
    * (by default for 1013, a slow consumer: its queue is what it cannot take).

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { LogHandle, LogRecord } from "../src/backend/backend.ts";
+import type { EncodedRecords, LogHandle, LogRecord } from "../src/backend/backend.ts";
 import { DB_FILE, openEmbedded } from "../src/backend/embedded.ts";
 import { DatabaseSync } from "node:sqlite";
 import {
@@ -72,20 +72,25 @@ Deno.test("events built in SQL equal encodeRecord's, one by one and joined, for 
       const one = log.readEvents!(from, count, template, { joined: false, budget: Infinity });
       assert.deepEqual(one, { events: want, count: want.length });
       const joined = log.readEvents!(from, count, template, { joined: true, budget: Infinity });
-      assert.deepEqual(joined, { events: [want.join(",")], count: want.length });
+      assert.deepEqual(joined, { utf8: encoder.encode(want.join(",")), count: want.length });
     }
     await store.close();
   });
 });
 
-Deno.test("SQL keeps to the character budget (but always gives the first event) and gives up on data that is not UTF-8 or a tv_accuracy SQL would print otherwise", async () => {
+/** Characters of a one-by-one read; bytes of a joined one. */
+function sizeOf(read: EncodedRecords): number {
+  return "utf8" in read ? read.utf8.length : read.events.join(",").length;
+}
+
+Deno.test("SQL keeps to the budget (but always gives the first event) and gives up on data that is not UTF-8 or a tv_accuracy SQL would print otherwise", async () => {
   await withTempDir("gdp-ws-events-", async (dataDir) => {
     const store = openEmbedded({ dataDir });
     await store.create("events");
     const log = await store.open("events");
     for (let i = 0; i < 10; i++) await log.append(encoder.encode("x".repeat(100)));
     await log.append(new Uint8Array([0x61, 0xff, 0x62])); // recno 11: not UTF-8
-    await log.append(encoder.encode("\uFFFD")); // recno 12: looks like what SQLite substitutes
+    await log.append(encoder.encode("\uFFFD")); // recno 12: in a string, looks like SQLite's substitute
     const template = recordTemplate({ logname: "events" }, COMPACT_STYLE)!;
     const address = { logname: "events" };
     const [e1, e2] = (await records(log, 1, 2)).map((r) => encodeRecord(r, address, COMPACT_STYLE));
@@ -94,10 +99,13 @@ Deno.test("SQL keeps to the character budget (but always gives the first event) 
     assert.deepEqual(two, { events: [e1, e2], count: 2 }, "the longest run within the budget");
     for (const joined of [false, true]) {
       const read = log.readEvents!(1, 10, template, { joined, budget })!;
-      assert.ok(read.count >= 1 && read.events.join(",").length <= budget);
+      assert.ok(read.count >= 1 && sizeOf(read) <= budget);
       assert.equal(log.readEvents!(1, 10, template, { joined, budget: 1 })?.count, 1, "the first");
       assert.equal(log.readEvents!(5, 10, template, { joined, budget: Infinity }), undefined);
-      assert.equal(log.readEvents!(12, 1, template, { joined, budget: Infinity }), undefined);
+      const replaced = log.readEvents!(12, 1, template, { joined, budget: Infinity });
+      // Joined, the bytes are checked as they are: U+FFFD stored is U+FFFD sent.
+      const twelve = encodeRecord((await records(log, 12, 1))[0]!, address, COMPACT_STYLE);
+      assert.deepEqual(replaced, joined ? { utf8: encoder.encode(twelve), count: 1 } : undefined);
       assert.equal(
         log.readEvents!(13, 1, template, { joined, budget: Infinity }),
         undefined,

@@ -246,6 +246,9 @@ class TextSink implements SubscriptionSink {
   send(text: string): void {
     this.texts.push(text);
   }
+  sendJoined(utf8: Uint8Array): void {
+    this.texts.push(new TextDecoder("utf-8", { fatal: true }).decode(utf8));
+  }
   congested(): boolean {
     return false;
   }

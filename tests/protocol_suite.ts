@@ -355,6 +355,28 @@ function subscriptionTests(test: Register): void {
     assert.equal(plain.socket.protocol, "some.other.protocol", "an offered subprotocol is echoed");
   });
 
+  test("batch mode delivers stored text of any kind exactly, in arrays, with DONE", async (ctx) => {
+    const log = ctx.log("demo.batch.text");
+    await ctx.fixture.createLog(log);
+    const texts = ["héllo ✓", 'a "quote" and a \\', "tab\tnew\nline\u0001", "\uFFFD", "😀 \u2028"];
+    for (const text of texts) await ctx.fixture.append(log, encoder.encode(text));
+    await ctx.fixture.append(log, new Uint8Array([0x61, 0xff])); // recno 6: not UTF-8
+    const client = await ctx.connect("", ["gdp-ws.batch"]);
+    // 1-5: text only (the store may join them itself); 1-6: one record is base64.
+    for (const numrec of [5, 6]) {
+      client.send({ logname: log, startrec: 1, numrec });
+      const events: WireEvent[] = [];
+      while (events.at(-1)?.type !== 2) {
+        const frame = JSON.parse(await client.nextFrame()) as WireEvent[];
+        assert.ok(Array.isArray(frame), "a batch frame is an array");
+        events.push(...frame);
+      }
+      const data = events.filter((e) => e.type === 1).map((e) => e.datum!.data);
+      assert.deepEqual(data, [...texts, "Yf8="].slice(0, numrec), `numrec ${numrec}`);
+      assert.equal(events.at(-1)!.type, 2, "DONE last");
+    }
+  });
+
   test("append over the WebSocket answers SUCCESS with recno and ts", async (ctx) => {
     const log = ctx.log("demo.append");
     await ctx.fixture.createLog(log);

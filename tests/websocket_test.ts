@@ -59,3 +59,28 @@ for (const letter of ["é", "a"]) {
     }
   });
 }
+
+Deno.test("a text frame sent as UTF-8 parts is the frame of their text, at every length form", async () => {
+  const encoder = new TextEncoder();
+  // 7-bit, 16-bit and 64-bit payload lengths; ASCII, two-, three- and four-byte characters.
+  const cases = [["[", '"é✓😀"', "]"], ["x".repeat(200), "é"], ["é".repeat(40_000), "a"]];
+  for (const texts of cases) {
+    const text = texts.join("");
+    const [asParts, asText] = [new RecordingConn(), new RecordingConn()];
+    const options = { maxMessageBytes: 1024, idleTimeoutSec: 0 };
+    const sockets = [
+      new ServerWebSocket(asParts.conn, options),
+      new ServerWebSocket(asText.conn, options),
+    ];
+    try {
+      for (const socket of sockets) socket.start();
+      sockets[0]!.sendUtf8(texts.map((t) => encoder.encode(t)));
+      sockets[1]!.send(text);
+      await waitFor(() => asParts.written.length === 1 && asText.written.length === 1, "written");
+      assert.deepEqual(asParts.written[0], asText.written[0], `${text.length} characters`);
+    } finally {
+      for (const socket of sockets) socket.abort();
+      await slicesSettled();
+    }
+  }
+});

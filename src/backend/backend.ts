@@ -67,11 +67,12 @@ export interface LogHandle {
   read(from: number, count: number): AsyncIterable<LogRecord>;
   /**
    * Records from `from` on, at most `count`, as DATA events the store builds
-   * from `template` itself: one string each, or (`joined`) all in one string,
-   * separated by commas. It stops before the event that would take the
-   * events' characters past `budget` (the first is always given). Undefined
-   * when it cannot build one of them (then `read` them). Optional: a history
-   * replay through it skips making and encoding a record object per record.
+   * from `template` itself: one string each, or (`joined`) all of them
+   * separated by commas, as UTF-8. It stops before the event that would take
+   * the events' size (characters; bytes when joined) past `budget` (the first
+   * is always given). Undefined when it cannot build one of them (then `read`
+   * them). Optional: a history replay through it skips making and encoding a
+   * record object per record.
    */
   readEvents?(
     from: number,
@@ -98,9 +99,18 @@ export interface LogHandle {
 }
 
 /** Records encoded by the store: {@linkcode LogHandle.readEvents}. */
-export interface EncodedRecords {
-  /** One event per record, or all of them joined by commas in one string. */
+export type EncodedRecords = EventList | JoinedEvents;
+
+/** One event per record. */
+export interface EventList {
   events: string[];
+  /** How many records, from the recno asked for on. */
+  count: number;
+}
+
+/** All the events, separated by commas, in UTF-8 (checked): what a batch frame holds. */
+export interface JoinedEvents {
+  utf8: Uint8Array;
   /** How many records, from the recno asked for on. */
   count: number;
 }

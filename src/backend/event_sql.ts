@@ -9,7 +9,8 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { RecordTemplate } from "../protocol.ts";
-import type { EncodedRecords } from "./backend.ts";
+import { isUtf8 } from "node:buffer";
+import type { EncodedRecords, EventList, JoinedEvents } from "./backend.ts";
 
 /** What to read: records `from` .. `from + count - 1` of the log with row id `logId`. */
 export interface EventQuery {
@@ -40,10 +41,11 @@ export function prepareEvents(db: DatabaseSync): EventStatements {
   return {
     events: db.prepare(`SELECT recno, e FROM ${EVENTS}`),
     // The subquery is read in primary-key order (a co-routine): group_concat's
-    // own ORDER BY would sort the rows again in a temporary b-tree.
+    // own ORDER BY would sort the rows again in a temporary b-tree. A BLOB:
+    // the bytes go into a frame as they are, never through a JavaScript string.
     joined: db.prepare(
       "SELECT count(*) AS n, count(e) AS built, max(recno) AS last, " +
-        `coalesce(group_concat(e, ','), '') AS events FROM ${EVENTS}`,
+        `CAST(coalesce(group_concat(e, ','), '') AS BLOB) AS events FROM ${EVENTS}`,
     ),
   };
 }
@@ -56,8 +58,8 @@ export interface EventStatements {
 /**
  * The events `query` asks for. A joined read over the budget is cut in
  * proportion and read again. Undefined when one cannot be built there: data
- * that is not UTF-8 (SQLite passes it on, and it arrives here with U+FFFD in
- * its place), a tv_accuracy other than 0, or a record missing.
+ * that is not UTF-8 (SQLite passes it on: as U+FFFD in a string, as it is in
+ * bytes), a tv_accuracy other than 0, or a record missing.
  */
 export function readEvents(sql: EventStatements, query: EventQuery): EncodedRecords | undefined {
   const { logId, from, count, template, budget } = query;
@@ -67,7 +69,7 @@ export function readEvents(sql: EventStatements, query: EventQuery): EncodedReco
   if (!query.joined) return eventList(sql.events.all(...args, from + count - 1), from, budget);
   for (let n = count;;) {
     const read = joinedEvents(sql.joined.get(...args, from + n - 1), from);
-    const size = read ? read.events[0]!.length : 0;
+    const size = read ? read.utf8.length : 0;
     if (!read || size <= budget || read.count === 1) return read;
     // n events of about L characters join to n * (L + 1) - 1.
     n = Math.max(1, Math.floor(read.count * (budget + 1) / (size + 1)));
@@ -83,22 +85,25 @@ interface JoinedRow {
   n: number;
   built: number;
   last: number | null;
-  events: string;
+  events: Uint8Array;
 }
 
-/** A joined read, if every row was built and they run from `from` without a gap. */
-function joinedEvents(result: unknown, from: number): EncodedRecords | undefined {
+/**
+ * A joined read, if every row was built, they run from `from` without a gap,
+ * and the bytes are UTF-8 (a text frame may hold nothing else).
+ */
+function joinedEvents(result: unknown, from: number): JoinedEvents | undefined {
   const row = result as JoinedRow;
   if (row.n === 0 || row.built !== row.n || row.last !== from + row.n - 1) return undefined;
-  if (row.events.includes("\uFFFD")) return undefined;
-  return { events: [row.events], count: row.n };
+  if (!isUtf8(row.events)) return undefined;
+  return { utf8: row.events, count: row.n };
 }
 
 /**
  * The rows' events as far as `budget` characters go (at least one), if every
  * row was built and they run from `from` without a gap.
  */
-function eventList(result: unknown, from: number, budget: number): EncodedRecords | undefined {
+function eventList(result: unknown, from: number, budget: number): EventList | undefined {
   const rows = result as EventRow[];
   const events: string[] = [];
   let size = 0;
