@@ -24,6 +24,8 @@ export interface Plan {
   /** The history rows: this many subscribers read this many records each. */
   historyClients: number;
   historyPerClient: number;
+  /** Replays one after another on one server; the median is reported. */
+  replayRuns: number;
   /** How long the producer of a live throughput run appends, in s. */
   liveSeconds: number;
   /** Upper bound on records per live run. */
@@ -64,6 +66,7 @@ export const FULL: Plan = {
   historyRecords: 100_000,
   historyClients: 50,
   historyPerClient: 2_000,
+  replayRuns: 3,
   liveSeconds: 4,
   liveMax: 2_000_000,
   window: 64,
@@ -88,6 +91,7 @@ export const QUICK: Plan = {
   historyRecords: 5_000,
   historyClients: 5,
   historyPerClient: 1_000,
+  replayRuns: 1,
   liveSeconds: 0.5,
   latencyRate: 500,
   latencySeconds: 0.5,
