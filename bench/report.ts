@@ -286,6 +286,8 @@ export function report(m: Machine, plan: Plan, command: string, r: Results): str
     "Every server and every client is its own process on 127.0.0.1; every row starts a fresh",
     "server. A row's subscribers are spread over up to",
     `${plan.maxClientProcesses} client processes (one per 500); the first also holds the producer.`,
+    "Client processes run at `nice -n 10`, so that on this one machine they do not take the",
+    "cores from the server and the probe, as they would not in a deployment.",
     `The producer runs a closed loop: at most ${plan.window} appends unacknowledged and at most`,
     `${int(plan.lead)} records (${int(plan.leadTotal)} ÷ subscribers when less) ahead of the`,
     "slowest subscriber of any client process.",
