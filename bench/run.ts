@@ -277,7 +277,24 @@ async function runAll(options: Options, results: Results, historyDir: string): P
   }
 }
 
+const HELP = `Usage: deno task bench [--quick] [--only REGEX] [--out FILE] [--fan-out 1,100,1000]
+                        [--before DIR] [--real-gdp LOG] [--profile DIR]
+
+  (no options)     the full run (about 7 minutes); rewrites BENCHMARKS.md from a clean tree
+  --quick          small sizes, under a minute; prints the report, writes nothing
+  --only REGEX     only the rows whose label matches, e.g. "fan-out, append op 1000 100B"
+  --out FILE       write the report here (a partial run writes nothing without it)
+  --fan-out LIST   the subscriber counts of the fan-out rows
+  --before DIR     also run the gateway in DIR (e.g. a git archive) on the compared rows
+  --real-gdp LOG   add the real-GDP latency rows on LOG (needs gdp-local up and its env)
+  --profile DIR    write the gateway's CPU profiles (--cpu-prof) into DIR
+  --help           this text`;
+
 async function main(): Promise<number> {
+  if (Deno.args.includes("--help")) {
+    console.log(HELP);
+    return 0;
+  }
   const { values } = parseArgs({
     args: Deno.args,
     options: {
