@@ -55,14 +55,9 @@ export class JsonProcess {
     });
   }
 
-  /**
-   * `deno run ARGS` with bench/'s config and a raised fd limit; with `nice`, at
-   * that lower priority (`nice -n`).
-   */
-  static async deno(args: string[], options: { nice?: number } = {}): Promise<JsonProcess> {
-    const run = [Deno.execPath(), "run", "--config", BENCH_CONFIG, ...args];
-    const [cmd0, ...rest] = options.nice ? ["nice", "-n", String(options.nice), ...run] : run;
-    const cmd = await command(cmd0!, rest, {
+  /** `deno run ARGS` with bench/'s config and a raised fd limit. */
+  static async deno(args: string[]): Promise<JsonProcess> {
+    const cmd = await command(Deno.execPath(), ["run", "--config", BENCH_CONFIG, ...args], {
       cwd: ROOT,
       stdin: "piped",
       stdout: "piped",

@@ -30,13 +30,6 @@ import { JsonProcess } from "./process.ts";
 import type { Target } from "./servers.ts";
 
 const CLIENTS = fileURLToPath(new URL("./clients.ts", import.meta.url));
-/**
- * Client processes run at this lower priority. On one machine they share the
- * cores with the server under test and the probe, which in a deployment they
- * do not: at equal priority a mass disconnect's client-side work delayed the
- * probe by up to half a second whoever the server was.
- */
-const CLIENT_NICE = 10;
 
 /** What a run cost and how it ended: the columns every table closes with. */
 export interface RunCost {
@@ -175,9 +168,7 @@ async function measure(
 ): Promise<Measured> {
   const configs = split(config, plan);
   const processes = await Promise.all(
-    configs.map((c) =>
-      JsonProcess.deno(["--allow-all", CLIENTS, JSON.stringify(c)], { nice: CLIENT_NICE })
-    ),
+    configs.map((c) => JsonProcess.deno(["--allow-all", CLIENTS, JSON.stringify(c)])),
   );
   try {
     await Promise.all(processes.map((p) => p.next("ready", 180_000)));
