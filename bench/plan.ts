@@ -76,7 +76,7 @@ export const FULL: Plan = {
   latencySeconds: 5,
   latencyWarmup: 1,
   stalledSendQueue: 1024 * 1024,
-  stalledRepeats: 3,
+  stalledRepeats: 5,
   deadlineMs: 40_000,
   maxClientProcesses: 4,
 };
