@@ -280,7 +280,7 @@ async function runAll(options: Options, results: Results, historyDir: string): P
 const HELP = `Usage: deno task bench [--quick] [--only REGEX] [--out FILE] [--fan-out 1,100,1000]
                         [--before DIR] [--real-gdp LOG] [--profile DIR]
 
-  (no options)     the full run (about 7 minutes); rewrites BENCHMARKS.md from a clean tree
+  (no options)     the full run (about 8 minutes); rewrites BENCHMARKS.md from a clean tree
   --quick          small sizes, under a minute; prints the report, writes nothing
   --only REGEX     only the rows whose label matches, e.g. "fan-out, append op 1000 100B"
   --out FILE       write the report here (a partial run writes nothing without it)
