@@ -228,6 +228,10 @@ export class ServerWebSocket {
     } catch {
       // Reset by the peer, or closed by us: either way the socket is done.
     }
+    // In a time slice: peers that drop their connections together (a network
+    // gone, a client fleet restarted) end in one turn, each with its teardown.
+    // (Closed by us already: nothing to wait for, and no slice to start.)
+    while (this.#state !== CLOSED && sliceSpent()) await nextSlice();
     this.#finish(
       this.#closeInfo?.code ?? Status.ABNORMAL,
       this.#closeInfo?.reason ?? "",
@@ -385,7 +389,17 @@ export class ServerWebSocket {
     while (sliceSpent() && this.#state !== CLOSED) await nextSlice();
     if (this.#state === CLOSED) return;
     if (echo) this.#sendClose(code === Status.NO_STATUS ? Status.NORMAL : code, "");
-    this.#afterWrites(() => this.#finish(code, reason, true));
+    this.#afterWrites(() => void this.#finishInSlice(code, reason));
+  }
+
+  /**
+   * Closes the connection once the echo is written, in a time slice too: the
+   * echoes of 2,500 peers complete together, and each close brings the
+   * session's teardown with it.
+   */
+  async #finishInSlice(code: number, reason: string): Promise<void> {
+    while (this.#state !== CLOSED && sliceSpent()) await nextSlice();
+    this.#finish(code, reason, true);
   }
 
   /**

@@ -225,3 +225,91 @@ Deno.test("peers whose close frames arrive in one turn get their echoes and clos
     await slicesSettled();
   }
 });
+
+/** A peer that has sent its close frame, and whose echo's write completes when all are let go. */
+class EchoHeldConn extends ClosingConn {
+  static gate = Promise.withResolvers<void>();
+  static pending = 0;
+
+  override async write(bytes: Uint8Array): Promise<number> {
+    EchoHeldConn.pending++;
+    await EchoHeldConn.gate.promise;
+    return super.write(bytes);
+  }
+}
+
+Deno.test("echoes of close frames that complete in one turn close their connections in time slices", async () => {
+  EchoHeldConn.gate = Promise.withResolvers<void>();
+  EchoHeldConn.pending = 0;
+  const conns = Array.from({ length: 200 }, () => new EchoHeldConn());
+  const codes: number[] = [];
+  const sockets = conns.map((conn) => {
+    const socket = new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 });
+    socket.onclose = (event) => codes.push(event.code);
+    socket.start();
+    return socket;
+  });
+  try {
+    for (const conn of conns) conn.release();
+    await waitFor(() => EchoHeldConn.pending === conns.length, "every echo being written");
+    ClosingConn.closes = 0;
+    EchoHeldConn.gate.resolve();
+    const inThatTurn = await new Promise<number>((resolve) =>
+      setTimeout(() => resolve(ClosingConn.closes), 0)
+    );
+    // Closed as each write completed, all 200 would close (and tear down) in that turn.
+    assert.ok(inThatTurn < conns.length, `${inThatTurn} closes in the turn the echoes completed`);
+    await waitFor(() => codes.length === conns.length, "every socket closed");
+    assert.equal(ClosingConn.closes, conns.length);
+    assert.ok(codes.every((code) => code === 1000));
+  } finally {
+    for (const socket of sockets) socket.abort();
+    await slicesSettled();
+  }
+});
+
+/** A peer that drops its connection (no close frame) when let go. */
+class DroppingConn extends FakeConn {
+  static gate = Promise.withResolvers<void>();
+  static closes = 0;
+
+  override async read(_buffer: Uint8Array): Promise<number | null> {
+    await DroppingConn.gate.promise;
+    return null;
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return Promise.resolve(bytes.length);
+  }
+
+  override close(): void {
+    DroppingConn.closes++;
+    syscall();
+    super.close();
+  }
+}
+
+Deno.test("peers that drop their connections in one turn are closed in time slices, each with 1006", async () => {
+  DroppingConn.gate = Promise.withResolvers<void>();
+  DroppingConn.closes = 0;
+  const conns = Array.from({ length: 200 }, () => new DroppingConn());
+  const codes: number[] = [];
+  const sockets = conns.map((conn) => {
+    const socket = new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 });
+    socket.onclose = (event) => codes.push(event.code);
+    socket.start();
+    return socket;
+  });
+  try {
+    DroppingConn.gate.resolve();
+    const inThatTurn = await new Promise<number>((resolve) =>
+      setTimeout(() => resolve(DroppingConn.closes), 0)
+    );
+    assert.ok(inThatTurn < conns.length, `${inThatTurn} closes in the turn the peers left`);
+    await waitFor(() => codes.length === conns.length, "every socket closed");
+    assert.ok(codes.every((code) => code === 1006));
+  } finally {
+    for (const socket of sockets) socket.abort();
+    await slicesSettled();
+  }
+});
