@@ -173,15 +173,7 @@ export class ServerWebSocket {
   /** A text frame of `parts` one after another: UTF-8 the caller has checked. */
   sendUtf8(parts: readonly Uint8Array[]): void {
     if (this.#state !== OPEN) return;
-    let size = 0;
-    for (const part of parts) size += part.length;
-    const out = new Uint8Array(headerSize(size) + size);
-    let at = writeHeader(out, Opcode.TEXT, size);
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    this.#enqueue(out);
+    this.#enqueue(frameOf(Opcode.TEXT, parts));
   }
 
   /**
@@ -230,8 +222,7 @@ export class ServerWebSocket {
     }
     // In a time slice: peers that drop their connections together (a network
     // gone, a client fleet restarted) end in one turn, each with its teardown.
-    // (Closed by us already: nothing to wait for, and no slice to start.)
-    while (this.#state !== CLOSED && sliceSpent()) await nextSlice();
+    while (this.#waitsForSlice()) await nextSlice();
     this.#finish(
       this.#closeInfo?.code ?? Status.ABNORMAL,
       this.#closeInfo?.reason ?? "",
@@ -386,7 +377,7 @@ export class ServerWebSocket {
    * peers closing together would otherwise hold one turn for tens of ms.
    */
   async #endInSlice(echo: boolean, code: number, reason: string): Promise<void> {
-    while (sliceSpent() && this.#state !== CLOSED) await nextSlice();
+    while (this.#waitsForSlice()) await nextSlice();
     if (this.#state === CLOSED) return;
     if (echo) this.#sendClose(code === Status.NO_STATUS ? Status.NORMAL : code, "");
     this.#afterWrites(() => void this.#finishInSlice(code, reason));
@@ -398,8 +389,16 @@ export class ServerWebSocket {
    * session's teardown with it.
    */
   async #finishInSlice(code: number, reason: string): Promise<void> {
-    while (this.#state !== CLOSED && sliceSpent()) await nextSlice();
+    while (this.#waitsForSlice()) await nextSlice();
     this.#finish(code, reason, true);
+  }
+
+  /**
+   * Whether this socket's next step waits for a time slice: not once it is
+   * closed (nothing to wait for, and no slice is started for it).
+   */
+  #waitsForSlice(): boolean {
+    return this.#state !== CLOSED && sliceSpent();
   }
 
   /**
@@ -475,7 +474,7 @@ export class ServerWebSocket {
         // (A socket with nothing left goes on to its drain at once: its batch
         // frame is what a busy client waits for.)
         if (this.#queue.length > 0) {
-          while (sliceSpent() && this.#state !== CLOSED) await nextSlice();
+          while (this.#waitsForSlice()) await nextSlice();
         }
       }
     } catch {
@@ -651,8 +650,19 @@ function largeTextFrame(text: string): Uint8Array {
 
 /** An unmasked server frame. */
 function frame(opcode: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(headerSize(payload.length) + payload.length);
-  out.set(payload, writeHeader(out, opcode, payload.length));
+  return frameOf(opcode, [payload]);
+}
+
+/** An unmasked server frame whose payload is `parts` one after another. */
+function frameOf(opcode: number, parts: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const out = new Uint8Array(headerSize(size) + size);
+  let at = writeHeader(out, opcode, size);
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }
 

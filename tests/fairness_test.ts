@@ -196,24 +196,29 @@ function syscall(): void {
   while (performance.now() < until) { /* the kernel's share */ }
 }
 
-Deno.test("peers whose close frames arrive in one turn get their echoes and closes in time slices; every one is answered with its code", async () => {
-  const conns = Array.from({ length: 200 }, () => new ClosingConn());
-  const codes: number[] = [];
-  const sockets = conns.map((conn) => {
-    const socket = new ServerWebSocket(conn.conn, {
-      maxMessageBytes: 1024,
-      idleTimeoutSec: 0,
-    });
+/** Started sockets on `conns`; each one's close code goes into `codes`. */
+function startSockets(conns: readonly FakeConn[], codes: number[]): ServerWebSocket[] {
+  return conns.map((conn) => {
+    const socket = new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 });
     socket.onclose = (event) => codes.push(event.code);
     socket.start();
     return socket;
   });
+}
+
+/** What `count` gives at the next timer: once the work of the current turn is done. */
+function atNextTimer(count: () => number): Promise<number> {
+  return new Promise((resolve) => setTimeout(() => resolve(count()), 0));
+}
+
+Deno.test("peers whose close frames arrive in one turn get their echoes and closes in time slices; every one is answered with its code", async () => {
+  const conns = Array.from({ length: 200 }, () => new ClosingConn());
+  const codes: number[] = [];
+  const sockets = startSockets(conns, codes);
   try {
     ClosingConn.writes = ClosingConn.closes = 0;
     for (const conn of conns) conn.release();
-    const inFirstTurn = await new Promise<number>((resolve) =>
-      setTimeout(() => resolve(ClosingConn.writes + ClosingConn.closes), 0)
-    );
+    const inFirstTurn = await atNextTimer(() => ClosingConn.writes + ClosingConn.closes);
     // Answered at once, 200 echoes and 200 closes would all be done in that turn.
     assert.ok(inFirstTurn < conns.length, `${inFirstTurn} writes and closes in the first turn`);
     await waitFor(() => codes.length === conns.length, "every socket closed");
@@ -243,20 +248,13 @@ Deno.test("echoes of close frames that complete in one turn close their connecti
   EchoHeldConn.pending = 0;
   const conns = Array.from({ length: 200 }, () => new EchoHeldConn());
   const codes: number[] = [];
-  const sockets = conns.map((conn) => {
-    const socket = new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 });
-    socket.onclose = (event) => codes.push(event.code);
-    socket.start();
-    return socket;
-  });
+  const sockets = startSockets(conns, codes);
   try {
     for (const conn of conns) conn.release();
     await waitFor(() => EchoHeldConn.pending === conns.length, "every echo being written");
     ClosingConn.closes = 0;
     EchoHeldConn.gate.resolve();
-    const inThatTurn = await new Promise<number>((resolve) =>
-      setTimeout(() => resolve(ClosingConn.closes), 0)
-    );
+    const inThatTurn = await atNextTimer(() => ClosingConn.closes);
     // Closed as each write completed, all 200 would close (and tear down) in that turn.
     assert.ok(inThatTurn < conns.length, `${inThatTurn} closes in the turn the echoes completed`);
     await waitFor(() => codes.length === conns.length, "every socket closed");
@@ -294,17 +292,10 @@ Deno.test("peers that drop their connections in one turn are closed in time slic
   DroppingConn.closes = 0;
   const conns = Array.from({ length: 200 }, () => new DroppingConn());
   const codes: number[] = [];
-  const sockets = conns.map((conn) => {
-    const socket = new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 });
-    socket.onclose = (event) => codes.push(event.code);
-    socket.start();
-    return socket;
-  });
+  const sockets = startSockets(conns, codes);
   try {
     DroppingConn.gate.resolve();
-    const inThatTurn = await new Promise<number>((resolve) =>
-      setTimeout(() => resolve(DroppingConn.closes), 0)
-    );
+    const inThatTurn = await atNextTimer(() => DroppingConn.closes);
     assert.ok(inThatTurn < conns.length, `${inThatTurn} closes in the turn the peers left`);
     await waitFor(() => codes.length === conns.length, "every socket closed");
     assert.ok(codes.every((code) => code === 1006));

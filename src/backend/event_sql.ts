@@ -18,9 +18,9 @@ export interface EventQuery {
   from: number;
   count: number;
   template: RecordTemplate;
-  /** All events in one string, separated by commas. */
+  /** All events in one stretch of UTF-8, separated by commas. */
   joined: boolean;
-  /** At most this many characters, unless the first event alone is more. */
+  /** At most this many characters (bytes when joined), unless the first event alone is more. */
   budget: number;
 }
 
