@@ -6,6 +6,6 @@
  * @module
  */
 
-import { run } from "./src/cli.ts";
+import { run } from "./src/cli/cli.ts";
 
 if (import.meta.main) Deno.exit(await run(Deno.args));

@@ -27,7 +27,7 @@
 
 import { setPriority } from "node:os";
 import process from "node:process";
-import { lines } from "../src/lines.ts";
+import { lines } from "../src/io/lines.ts";
 import { RawWebSocket } from "../tests/helpers/raw_ws.ts";
 import {
   type ClientConfig,
@@ -500,7 +500,7 @@ async function connectStore(
   tally: Tally,
   production: Production,
 ): Promise<{ produce: (seq: number) => void; close: () => Promise<void> }> {
-  const { openEmbedded } = await import("../src/backend/embedded.ts");
+  const { openEmbedded } = await import("../src/backend/embedded/store.ts");
   const store = openEmbedded({ dataDir });
   const handle = await store.open(config.subject);
   const encoder = new TextEncoder();

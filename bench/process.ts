@@ -7,7 +7,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { lines } from "../src/lines.ts";
+import { lines } from "../src/io/lines.ts";
 import { sleep } from "./common.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));

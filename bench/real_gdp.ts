@@ -22,7 +22,7 @@
  * @module
  */
 
-import { lines } from "../src/lines.ts";
+import { lines } from "../src/io/lines.ts";
 import { type Percentiles, percentiles, readPayload, wallMs } from "./common.ts";
 import type { Plan } from "./plan.ts";
 import { memoryMb } from "./proc.ts";

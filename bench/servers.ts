@@ -7,8 +7,8 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { openEmbedded } from "../src/backend/embedded.ts";
-import { lines } from "../src/lines.ts";
+import { openEmbedded } from "../src/backend/embedded/store.ts";
+import { lines } from "../src/io/lines.ts";
 import {
   command,
   freePort,

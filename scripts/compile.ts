@@ -1,6 +1,6 @@
 /**
  * `deno task compile`: builds the single `gdp-ws` executable. It bakes in the
- * permission flags of src/permissions.ts and, after the script, the same paths
+ * permission flags of src/cli/permissions.ts and, after the script, the same paths
  * as `--baked-*` arguments, which become the binary's defaults: started with
  * no flags, it uses the folder and library it may touch. Paths are made
  * absolute, since the binary checks them at run time wherever it is started.
@@ -9,9 +9,9 @@
  */
 
 import { resolve } from "node:path";
-import { parseFlags } from "../src/args.ts";
+import { parseFlags } from "../src/cli/args.ts";
 import { ConfigError } from "../src/config.ts";
-import { type Baked, bakedArgs, grantsOf, permissionFlags } from "../src/permissions.ts";
+import { type Baked, bakedArgs, grantsOf, permissionFlags } from "../src/cli/permissions.ts";
 
 const HELP = `Usage: deno task compile [--data DIR] [--libgdp PATH] [--cert FILE --key FILE]
                          [--auth-secret FILE | --auth-keys FILE]

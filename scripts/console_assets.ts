@@ -1,5 +1,5 @@
 /**
- * `deno task console`: writes src/console_assets.ts, the console's files
+ * `deno task console`: writes src/gateway/console_assets.ts, the console's files
  * (web/) and the client library (client/gdp-ws.js) as one TypeScript module,
  * so `deno compile` builds them into the binary like any other import and the
  * gateway needs no read permission to serve them. tests/console_test.ts fails
@@ -21,7 +21,9 @@ export const ASSET_SOURCES: Readonly<Record<string, { file: string; type: string
 };
 
 /** Where the generated module goes. */
-export const ASSETS_MODULE = fileURLToPath(new URL("../src/console_assets.ts", import.meta.url));
+export const ASSETS_MODULE = fileURLToPath(
+  new URL("../src/gateway/console_assets.ts", import.meta.url),
+);
 
 /** The generated module's text, from the files as they are now. */
 export async function assetsModule(): Promise<string> {

@@ -22,7 +22,7 @@
  */
 
 import { join, resolve } from "node:path";
-import { lines } from "../src/lines.ts";
+import { lines } from "../src/io/lines.ts";
 
 const REPO = resolve(import.meta.dirname!, "..");
 const MAIN = join(REPO, "main.ts");

@@ -16,8 +16,8 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { lines } from "../src/lines.ts";
-import { grantsOf, permissionFlags } from "../src/permissions.ts";
+import { lines } from "../src/io/lines.ts";
+import { grantsOf, permissionFlags } from "../src/cli/permissions.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 /** gdp-local beside the repository, as CI lays it out (`--gdp-local` elsewhere). */

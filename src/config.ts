@@ -6,7 +6,7 @@
  */
 
 import { getLogLevels, isLogLevel, type LogLevel } from "@logtape/logtape";
-import { MAX_LOGNAME_LENGTH } from "./names.ts";
+import { MAX_LOGNAME_LENGTH } from "./core/names.ts";
 
 export type { LogLevel };
 

@@ -15,7 +15,7 @@
  */
 
 import type { Limits } from "./config.ts";
-import { GdpError } from "./errors.ts";
+import { GdpError } from "./core/errors.ts";
 
 /** One limit: its configured value and how many times it refused something. */
 export interface LimitCounter {

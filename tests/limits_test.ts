@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { DB_FILE, openEmbedded } from "../src/backend/embedded.ts";
+import { DB_FILE, openEmbedded } from "../src/backend/embedded/store.ts";
 import { TestClient } from "./helpers/client.ts";
 import { withEmbeddedGateway } from "./helpers/gateway.ts";
 import { rawRequest, upgradeHead } from "./helpers/raw_http.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
-import { defaultText, flagUsage, SERVE_FLAGS } from "../src/serve_flags.ts";
+import { defaultText, flagUsage, SERVE_FLAGS } from "../src/cli/serve_flags.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { HubStats } from "../src/hub.ts";
+import type { HubStats } from "../src/fanout/hub.ts";
 import { range, recnos, TestClient, type WireEvent } from "./helpers/client.ts";
 import { appendRange, serveForTest, type SuiteFixture } from "./helpers/gateway.ts";
 import { SANITIZED } from "./helpers/sanitize.ts";

@@ -6,46 +6,11 @@
  * @module
  */
 
-import { GdpError } from "../errors.ts";
-import type { RecordTemplate } from "../protocol.ts";
+import { GdpError } from "../core/errors.ts";
+import type { LogInfo, LogRecord } from "../core/records.ts";
+import type { RecordTemplate } from "../wire/protocol.ts";
 
-/** A record's commit time, as GDP's `EP_TIME_SPEC`. */
-export interface Timestamp {
-  /** Seconds since the Unix epoch. */
-  sec: number;
-  /** Nanoseconds within the second, 0 to 999,999,999. */
-  nsec: number;
-  /** Clock accuracy in seconds (a float); 0 when unknown. */
-  accuracy: number;
-}
-
-/** `ep_stat` as a backend reports it: GDP's detail code and its text. */
-export type RecordStatus = readonly [code: number, text: string];
-
-/** One record of a log. */
-export interface LogRecord {
-  /** Record number, from 1, without gaps. */
-  recno: number;
-  ts: Timestamp;
-  data: Uint8Array;
-  /**
-   * The status the record came with, sent as its `ep_stat` (libgdp's own
-   * text, e.g. `[200, "OK [200 = 0xc8]"]`); absent means `[200, "OK"]`.
-   */
-  status?: RecordStatus;
-}
-
-/** What a backend knows about one log. */
-export interface LogInfo {
-  /** 43-character base64url internal name. */
-  name: string;
-  /** The human name, when the backend knows it. */
-  human?: string;
-  /** Number of records (the last recno). */
-  count: number;
-  first?: Timestamp;
-  last?: Timestamp;
-}
+export type { LogInfo, LogRecord, RecordStatus, Timestamp } from "../core/records.ts";
 
 /** Stops a {@linkcode LogHandle.follow}; calling it twice is harmless. */
 export type Unfollow = () => void;
@@ -115,7 +80,6 @@ export interface JoinedEvents {
   count: number;
 }
 
-/** Health of a backend, reported by `/readyz`. */
 /** One page of {@linkcode Backend.list}. */
 export interface ListPage {
   /** Only logs whose label (human name, else internal name) sorts after this. */
@@ -123,6 +87,7 @@ export interface ListPage {
   limit: number;
 }
 
+/** Health of a backend, reported by `/readyz`. */
 export interface BackendState {
   ready: boolean;
   /** A short word: `"ok"`, `"connecting"`, `"down"`, `"closed"`. */
@@ -153,8 +118,6 @@ export interface Backend {
   counters?(): Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
-
-export { GdpError };
 
 /** Opens a log, creating it first when it does not exist (code 600); `beforeCreate` may throw to refuse. */
 export async function openOrCreate(

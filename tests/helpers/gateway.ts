@@ -1,9 +1,9 @@
 /** Starts a real gateway in this process on an ephemeral port, for tests. */
 
 import type { Backend } from "../../src/backend/backend.ts";
-import { type EmbeddedBackend, openEmbedded } from "../../src/backend/embedded.ts";
+import { type EmbeddedBackend, openEmbedded } from "../../src/backend/embedded/store.ts";
 import { type Config, type Limits, makeConfig } from "../../src/config.ts";
-import { type Gateway, startGateway } from "../../src/server.ts";
+import { type Gateway, startGateway } from "../../src/gateway/gateway.ts";
 
 /** What the shared protocol suite needs from a backend under test. */
 export interface SuiteFixture {

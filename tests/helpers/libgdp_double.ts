@@ -27,7 +27,7 @@ import {
   type LibgdpOptions,
   openLibgdpBackend,
 } from "../../src/backend/libgdp/backend.ts";
-import type { Gateway } from "../../src/server.ts";
+import type { Gateway } from "../../src/gateway/gateway.ts";
 import { serveForTest, type SuiteFixture } from "./gateway.ts";
 
 const SOURCE = new URL("../fixtures/libgdp_double.c", import.meta.url);

@@ -1,7 +1,7 @@
 /** Runs main.ts as a child process, as users and the compiled binary do. */
 
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { lines } from "../../src/lines.ts";
+import { lines } from "../../src/io/lines.ts";
 
 export const MAIN = fromFileUrl(new URL("../../main.ts", import.meta.url));
 export const REPO = fromFileUrl(new URL("../..", import.meta.url));

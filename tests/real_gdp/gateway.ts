@@ -1,7 +1,7 @@
 /**
  * A gateway on the real libgdp, run as users run it: `main.ts serve` in a
  * child process under exactly the compiled binary's permission flags for a
- * libgdp-only build (`--allow-net --allow-ffi=$GDP_LIB`, src/permissions.ts).
+ * libgdp-only build (`--allow-net --allow-ffi=$GDP_LIB`, src/cli/permissions.ts).
  * Tests talk to it over WebSocket and HTTP only, and read its state from
  * `GET /readyz` (hub stats and the binding's counters).
  *
@@ -9,8 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { HubStats } from "../../src/hub.ts";
-import { permissionFlags } from "../../src/permissions.ts";
+import type { HubStats } from "../../src/fanout/hub.ts";
+import { permissionFlags } from "../../src/cli/permissions.ts";
 import { serveMain, type ServeProcess } from "../helpers/process.ts";
 import { GDP_LIB } from "./stack.ts";
 

@@ -19,7 +19,7 @@
  */
 
 import type { Backend, BackendState, LogHandle, LogInfo, LogRecord, Unfollow } from "../backend.ts";
-import { GdpError } from "../../errors.ts";
+import { GdpError } from "../../core/errors.ts";
 import { LIBGDP_DEFAULTS } from "../../config.ts";
 import { type FfiCounters, IoMode, Libgdp } from "./ffi.ts";
 import { EventPump } from "./pump.ts";

@@ -20,8 +20,8 @@
  */
 
 import type { LogRecord, RecordStatus, Timestamp } from "../backend.ts";
-import { EventType } from "../../protocol.ts";
-import { GdpError } from "../../errors.ts";
+import { EventType } from "../../core/records.ts";
+import { GdpError } from "../../core/errors.ts";
 import { CallGate } from "./gate.ts";
 
 /** The libgdp functions the gateway calls, as Deno FFI declarations. */

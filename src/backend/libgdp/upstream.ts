@@ -30,8 +30,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { LogRecord, Unfollow } from "../backend.ts";
-import { GdpError } from "../../errors.ts";
-import { EventType } from "../../protocol.ts";
+import { GdpError } from "../../core/errors.ts";
+import { EventType } from "../../core/records.ts";
 import { type GdpEvent, GdpStatusError, type IoMode, isGdpStat, type Libgdp } from "./ffi.ts";
 import { CallGate } from "./gate.ts";
 import type { EventSink } from "./pump.ts";

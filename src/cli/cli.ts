@@ -1,0 +1,330 @@
+/**
+ * The command line: `serve` (the default) and the embedded store's `create`,
+ * `append`, `tail` and `info`. Each subcommand has `--help`. `run` returns the
+ * exit code instead of exiting, so tests can call it.
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await run(["serve", "--port", "9000", "--data", "/tmp/x"]));
+ * ```
+ *
+ * @module
+ */
+
+import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
+import { getLogger } from "@logtape/logtape";
+import { mintToken, readSecret } from "../auth/auth.ts";
+import { type Backend, type LogInfo, openOrCreate } from "../backend/backend.ts";
+import { openEmbedded } from "../backend/embedded/store.ts";
+import PACKAGE from "../../deno.json" with { type: "json" };
+import { type Config, ConfigError, DEFAULTS, makeConfig } from "../config.ts";
+import { setupLogging, stopLogging } from "../ops/log.ts";
+import { lines } from "../io/lines.ts";
+import { infoObject } from "../wire/protocol.ts";
+import { type Baked, denialMessage, grantsOf, permissionFlags, takeBaked } from "./permissions.ts";
+import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
+import { type Gateway, startGateway } from "../gateway/gateway.ts";
+import { tail } from "./tail.ts";
+
+const log = getLogger(["gdp-ws", "cli"]);
+
+interface Command {
+  summary: string;
+  usage: string;
+  flags: FlagKinds;
+  /** The `Options:` text, showing `defaults`. */
+  help(defaults: Config): string;
+  run(parsed: ParsedFlags, defaults: Config): Promise<number>;
+}
+
+const DATA_FLAG = SERVE_FLAGS.find((flag) => flag.name === "data")!;
+const dataHelp = (defaults: Config) => serveHelp([DATA_FLAG], defaults);
+const DATA_ONLY: FlagKinds = { data: "value" };
+
+/** `NAME [--data DIR]`: `act` on the embedded store, then print the log's info as JSON. */
+function storeInfoCommand(
+  name: string,
+  summary: string,
+  act: (store: Backend, logname: string) => Promise<LogInfo>,
+): Command {
+  return {
+    summary,
+    usage: `${name} NAME [--data DIR]`,
+    flags: DATA_ONLY,
+    help: dataHelp,
+    run: ({ positionals, values }, defaults) => {
+      const logname = lognameArgument(positionals, 1);
+      return withStore(
+        values.get("data") ?? defaults.dataDir,
+        async (store) => print(infoObject(await act(store, logname))),
+      );
+    },
+  };
+}
+
+/** How long a `gdp-ws token` lasts unless `--lifetime` says otherwise. */
+const TOKEN_LIFETIME_SEC = 3600;
+
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    summary: "run the gateway (the default subcommand)",
+    usage: "serve [options]",
+    flags: SERVE_FLAG_KINDS,
+    help: (defaults) => serveHelp(SERVE_FLAGS, defaults),
+    run: (parsed, defaults) => serve(serveConfigFrom(parsed, defaults)),
+  },
+  create: storeInfoCommand(
+    "create",
+    "create a log in the embedded store",
+    (store, logname) => store.create(logname),
+  ),
+  append: {
+    summary: "append TEXT, or one record per line of standard input",
+    usage: "append NAME [TEXT] [--data DIR]",
+    flags: DATA_ONLY,
+    help: (defaults) => `${dataHelp(defaults)}\nThe log is created when missing.`,
+    run: ({ positionals, values }, defaults) => {
+      const logname = lognameArgument(positionals, 2);
+      return withStore(
+        values.get("data") ?? defaults.dataDir,
+        (store) => append(store, logname, positionals[1]),
+      );
+    },
+  },
+  tail: {
+    summary: "print a log's records as they arrive, through a running gateway",
+    usage: "tail NAME [--start N] [--count N] [--url ws://HOST:PORT/] [--token T]",
+    flags: { start: "value", count: "value", url: "value", token: "value" },
+    help: (defaults) =>
+      `Options:
+  --start N             startrec: -10 (default) the last ten, 0 only new ones, N from record N
+  --count N             numrec: records to print before exiting; 0 (default) follows forever
+  --url URL             the gateway (default ws://127.0.0.1:${defaults.port}/)
+  --token TOKEN         a bearer token, for a gateway that requires them (see gdp-ws token)
+A dropped connection is retried with backoff; tail resumes after the last record printed.`,
+    run: ({ positionals, values }, defaults) => {
+      const integer = (flag: string, fallback: number) => {
+        const text = values.get(flag);
+        return text === undefined ? fallback : parseInteger(text, flag);
+      };
+      const token = values.get("token");
+      return tail({
+        ...(token === undefined ? {} : { token }),
+        url: values.get("url") ?? `ws://127.0.0.1:${defaults.port}/`,
+        logname: lognameArgument(positionals, 1),
+        startrec: integer("start", -10),
+        numrec: integer("count", 0),
+      });
+    },
+  },
+  token: {
+    summary: "mint an HS256 token for development (prints it)",
+    usage: "token --secret FILE [--read PATTERN]… [--append PATTERN]… [--lifetime S]",
+    flags: {
+      secret: "value",
+      read: "list",
+      append: "list",
+      lifetime: "value",
+      audience: "value",
+      subject: "value",
+    },
+    help: () =>
+      `Options:
+  --secret FILE         the HS256 secret the gateway reads with --auth-secret (required)
+  --read PATTERN        repeatable: logs the holder may subscribe to (* matches any characters)
+  --append PATTERN      repeatable: logs the holder may append to
+  --lifetime S          seconds until the token expires (default ${TOKEN_LIFETIME_SEC})
+  --audience AUD        the aud claim (default ${DEFAULTS.authAudience})
+  --subject SUB         the sub claim, shown in the gateway's logs`,
+    run: async ({ positionals, values, lists }) => {
+      if (positionals.length > 0) {
+        throw new ConfigError(`token takes no arguments, got ${JSON.stringify(positionals[0])}`);
+      }
+      const secretFile = values.get("secret");
+      if (!secretFile) throw new ConfigError("--secret FILE is required");
+      const lifetime = values.get("lifetime");
+      const subject = values.get("subject");
+      console.log(
+        await mintToken({
+          secret: await readSecret(secretFile),
+          read: lists.get("read") ?? [],
+          append: lists.get("append") ?? [],
+          lifetimeSec: lifetime === undefined
+            ? TOKEN_LIFETIME_SEC
+            : parseInteger(lifetime, "lifetime"),
+          audience: values.get("audience") ?? DEFAULTS.authAudience,
+          ...(subject === undefined ? {} : { subject }),
+        }),
+      );
+      return 0;
+    },
+  },
+  info: storeInfoCommand(
+    "info",
+    "name, internal name, record count, first and last timestamps of a log",
+    (store, logname) => store.info(logname),
+  ),
+};
+
+/**
+ * Runs the command line `args`; resolves to the process exit code. A compiled
+ * binary's arguments start with what `deno task compile` baked in.
+ */
+export async function run(args: string[]): Promise<number> {
+  const { baked, rest: given } = takeBaked(args);
+  const first = given[0];
+  if (first === "--help" || first === "-h" || first === "help") return usage();
+  if (first === "--version") return version(baked);
+  const commandName = first !== undefined && first in COMMANDS ? first : "serve";
+  let rest = commandName === first ? given.slice(1) : given;
+  // `deno task start -- --port 9000` hands the "--" on; it separates nothing here.
+  if (rest[0] === "--") rest = rest.slice(1);
+  const command = COMMANDS[commandName]!;
+  try {
+    const defaults = baked ? bakedDefaults(baked) : DEFAULTS;
+    const parsed = parseFlags(rest, { ...command.flags, help: "switch" }, `gdp-ws ${commandName}`);
+    if (parsed.switches.has("help")) {
+      const help = command.help(defaults);
+      console.log(`Usage: gdp-ws ${command.usage}\n\n${command.summary}\n\n${help}`);
+      return 0;
+    }
+    return await command.run(parsed, defaults);
+  } catch (error) {
+    return fail(error, baked);
+  }
+}
+
+/** config.ts's defaults, with the paths a compiled binary was built for. */
+function bakedDefaults(baked: Baked): Config {
+  const { data, libgdp, cert, key } = baked;
+  const secret = baked["auth-secret"];
+  const keys = baked["auth-keys"];
+  return makeConfig({
+    ...(data ? { dataDir: data } : {}),
+    ...(libgdp ? { libgdp: { path: libgdp } } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(secret ? { authSecretFile: secret } : {}),
+    ...(keys ? { authKeyFile: keys } : {}),
+  });
+}
+
+function usage(): number {
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(54)} ${c.summary}`);
+  console.log(
+    "gdp-ws: a WebSocket gateway onto the Global Data Plane\n\n" +
+      `Usage: gdp-ws [subcommand] [options]\n       gdp-ws --version\n\n${
+        lines.join("\n")
+      }\n\nEach subcommand takes --help.`,
+  );
+  return 0;
+}
+
+/** `gdp-ws --version`: this version, the Deno it runs on, and the grants baked in. */
+function version(baked: Baked | undefined): number {
+  const grants = baked
+    ? `${permissionFlags(grantsOf(baked)).join(" ")} (baked in by deno task compile)`
+    : "none baked in (main.ts run by deno run: its flags decide)";
+  console.log(
+    `gdp-ws ${PACKAGE.version}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8}, ` +
+      `typescript ${Deno.version.typescript})\ngrants: ${grants}`,
+  );
+  return 0;
+}
+
+/** Reports `error` on one line; usage and configuration mistakes exit 2, the rest 1. */
+function fail(error: unknown, baked: Baked | undefined): number {
+  const denial = denialMessage(error, baked);
+  console.error(`gdp-ws: ${denial ?? describe(error)}`);
+  return error instanceof ConfigError && !denial ? 2 : 1;
+}
+
+/** The message of an error and of its causes, so a wrapped permission error stays visible. */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error; e !== undefined && parts.length < 5; e = (e as Error).cause) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join(": ");
+}
+
+async function serve(config: Config): Promise<number> {
+  await setupLogging(config.logLevel, config.logFormat);
+  const backend = await openBackend(config);
+  const gateway = await startGateway(config, backend);
+  // SIGINT stops at once; SIGTERM drains first (a second one stops at once); SIGHUP re-reads keys.
+  const signals: [Deno.Signal, () => void][] = [
+    ["SIGINT", () => void gateway.shutdown()],
+    ["SIGTERM", () => void gateway.drain()],
+    ["SIGHUP", () => void reloadKeys(gateway)],
+  ];
+  for (const [signal, handler] of signals) Deno.addSignalListener(signal, handler);
+  await gateway.finished;
+  await gateway.shutdown();
+  for (const [signal, handler] of signals) Deno.removeSignalListener(signal, handler);
+  await stopLogging();
+  return 0;
+}
+
+async function reloadKeys(gateway: Gateway): Promise<void> {
+  try {
+    await gateway.reloadKeys();
+    log.info("Token keys reloaded");
+  } catch (error) {
+    log.error("Token keys not reloaded, the old ones stay: {error}", { error: describe(error) });
+  }
+}
+
+async function openBackend(config: Config): Promise<Backend> {
+  if (config.backend === "embedded") return openEmbedded({ dataDir: config.dataDir });
+  // Loaded only when asked for, so embedded mode never touches FFI.
+  const { openLibgdpBackend } = await import("../backend/libgdp/backend.ts");
+  return await openLibgdpBackend(config.libgdp);
+}
+
+async function withStore(
+  dataDir: string,
+  body: (store: Backend) => Promise<number>,
+): Promise<number> {
+  const store = openEmbedded({ dataDir });
+  try {
+    return await body(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function append(store: Backend, logname: string, text: string | undefined): Promise<number> {
+  const encoder = new TextEncoder();
+  const add = async (line: string) => {
+    const handle = await openOrCreate(store, logname);
+    try {
+      const record = await handle.append(encoder.encode(line));
+      console.log(`${record.recno}`);
+    } finally {
+      await handle.close();
+    }
+  };
+  if (text !== undefined) {
+    await add(text);
+    return 0;
+  }
+  for await (const line of lines(Deno.stdin.readable)) await add(line);
+  return 0;
+}
+
+function print(value: unknown): number {
+  console.log(JSON.stringify(value, null, 2));
+  return 0;
+}
+
+/** The NAME argument, checking that at most `max` arguments were given. */
+function lognameArgument(positionals: string[], max: number): string {
+  const logname = positionals[0];
+  if (!logname) throw new ConfigError("NAME is required");
+  if (positionals.length > max) {
+    throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[max])}`);
+  }
+  return logname;
+}

@@ -1,0 +1,479 @@
+/**
+ * One WebSocket connection: decodes request frames, owns the connection's
+ * subscriptions, and sends their events through a byte-bounded queue. A client
+ * that falls behind by more than `sendQueueBytes` is closed with 1013; nothing
+ * it does slows the hub or other sessions. No exception escapes a session:
+ * every failure becomes a JSON error to this client.
+ *
+ * @module
+ */
+
+import type { ServerWebSocket } from "../net/websocket.ts";
+import { getLogger } from "@logtape/logtape";
+import { allows, atExpiry, forbidden, type Grant } from "../auth/auth.ts";
+import type { Limits } from "../config.ts";
+import { GdpError } from "../core/errors.ts";
+import type { Hub, Subscription, SubscriptionSink } from "../fanout/hub.ts";
+import { limitLabel, RateLimit, type Refusals } from "../limits.ts";
+import type { Traffic } from "./gateway_metrics.ts";
+import type { Metrics } from "../ops/metrics.ts";
+import {
+  type AppendRequest,
+  COMPACT_STYLE,
+  encodeAppended,
+  encodeError,
+  encodeStatus,
+  EventType,
+  isFailure,
+  OK_STAT,
+  parseFrame,
+  PYTHON_STYLE,
+  type RefreshRequest,
+  type ReplyAddress,
+  type RequestId,
+  SHUTDOWN_REASON,
+  SHUTDOWN_STAT,
+  type Style,
+  type SubscribeRequest,
+} from "../wire/protocol.ts";
+
+export interface SessionOptions {
+  limits: Limits;
+  /** Batch mode: every frame is a JSON array of events (docs/protocol.md#batch-mode). */
+  batch: boolean;
+  /** Appends to a missing log create it. */
+  autoCreate: boolean;
+  /** Remote address, for the logs. */
+  peer: string;
+  /** Connection id, carried on every log line of this connection. */
+  id: string;
+  metrics: Metrics;
+  /** Frame and byte totals, shared by every session (plain numbers: this is the hot path). */
+  traffic: Traffic;
+  /** Where refusals are counted (shown by /readyz and /metrics). */
+  refusals: Refusals;
+  /** Called before an append creates a log; throws (429) when this client may not now. */
+  createGate?: () => void;
+  /** What the connection's token allows; absent when tokens are off. */
+  grant?: Grant;
+  /** Verifies a fresh token sent with the refresh op (tokens on). */
+  verify?: (token: string) => Promise<Grant>;
+}
+
+/** Close codes (docs/protocol.md#connection-close-codes). */
+export const CloseCode = {
+  GOING_AWAY: 1001,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  TRY_AGAIN_LATER: 1013,
+} as const;
+
+const OPEN = 1;
+const noop = () => {};
+const sessionLog = getLogger(["gdp-ws", "session"]);
+const encoder = new TextEncoder();
+
+export class Session implements SubscriptionSink {
+  readonly style: Style;
+  readonly #socket: ServerWebSocket;
+  /** `closed`, once asked for, and its resolve. */
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
+  #ended = false;
+  readonly #hub: Hub;
+  readonly #options: SessionOptions;
+  readonly #subs = new Set<Subscription>();
+  readonly #opened = Date.now();
+  readonly #log: ReturnType<typeof sessionLog.with>;
+  readonly #metrics: Metrics;
+  /** Limits this connection has met, each logged once (made at the first). */
+  #logged: Set<string> | undefined;
+  #grant: Grant | undefined;
+  #cancelExpiry: () => void = noop;
+  /** Events for the next batch frame: strings, and history the store joined (UTF-8). */
+  #batch: (string | Uint8Array)[] = [];
+  /** Characters (bytes for UTF-8) in `#batch`. */
+  #batchChars = 0;
+  #closing = false;
+  #requests = 0;
+  #events = 0;
+  #frames = 0;
+  #subscribed = 0;
+  readonly #rate: RateLimit;
+
+  constructor(socket: ServerWebSocket, hub: Hub, options: SessionOptions) {
+    this.#socket = socket;
+    this.#hub = hub;
+    this.#options = options;
+    this.#rate = new RateLimit(options.limits.maxRequestRate, 1000);
+    this.#metrics = options.metrics;
+    this.#log = sessionLog.with({ conn: options.id, peer: options.peer });
+    this.#grant = options.grant;
+    this.#scheduleExpiry();
+    this.style = options.batch ? COMPACT_STYLE : PYTHON_STYLE;
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () =>
+      this.#log.info("Open {conn} {peer} batch={batch}", { batch: options.batch });
+    socket.onmessage = (event) => this.#onMessage(event.data);
+    socket.onclose = (event) => this.#onClose(event.code, event.reason);
+    socket.ondrain = () => this.#flush();
+  }
+
+  /**
+   * Settles when the socket has closed. Made when asked for (by a shutdown):
+   * a promise per idle connection that nobody awaits costs memory for nothing.
+   */
+  get closed(): Promise<void> {
+    if (this.#ended) return Promise.resolve();
+    return this.#closed ??= new Promise((resolve) => this.#resolveClosed = resolve);
+  }
+
+  /** Subscriptions this connection holds now. */
+  get subscriptions(): number {
+    return this.#subs.size;
+  }
+
+  /** Batch mode: DATA events joined by commas are one more stretch of the frame's array. */
+  get joinsEvents(): boolean {
+    return this.#options.batch;
+  }
+
+  send(text: string): void {
+    if (this.#closing) return;
+    this.#events++;
+    if (!this.#options.batch) return this.#write(text);
+    this.#add(text, text.length);
+  }
+
+  /** Batch mode only (`joinsEvents`). */
+  sendJoined(utf8: Uint8Array, _recno: number, count: number): void {
+    if (this.#closing) return;
+    this.#events += count;
+    this.#add(utf8, utf8.length);
+  }
+
+  flush(): void {
+    this.#flush();
+  }
+
+  congested(): boolean {
+    return this.#queued() > this.#options.limits.sendQueueBytes / 2;
+  }
+
+  room(): number {
+    return this.#options.limits.sendQueueBytes / 2 - this.#queued();
+  }
+
+  /** Bytes waiting for this socket: its buffer and an unsent batch. */
+  get queuedBytes(): number {
+    return this.#queued();
+  }
+
+  ended(sub: Subscription): void {
+    this.#subs.delete(sub);
+  }
+
+  /** Ends every subscription with SHUTDOWN, then closes with 1001. */
+  shutdown(): void {
+    for (const sub of [...this.#subs]) {
+      sub.end(EventType.SHUTDOWN, SHUTDOWN_STAT);
+    }
+    this.#flush(true);
+    this.#close(CloseCode.GOING_AWAY, SHUTDOWN_REASON);
+  }
+
+  #onMessage(data: unknown): void {
+    this.#requests++;
+    try {
+      if (typeof data !== "string" && !(data instanceof ArrayBuffer)) {
+        throw GdpError.badRequest("frame", "must be text or binary");
+      }
+      if (isTooBig(data, this.#options.limits.maxFrameBytes)) return this.#tooBig();
+      const request = parseFrame(data, this.#options.limits);
+      if (isFailure(request)) {
+        if (request.error.code === 413) this.#refused("maxRecordBytes", request.error.message);
+        return this.#error(request.error, request);
+      }
+      if (!this.#rate.take()) return this.#error(this.#tooFast(), request);
+      if (request.op === "subscribe") this.#subscribe(request);
+      else if (request.op === "unsubscribe") this.#unsubscribe(request.id);
+      else if (request.op === "refresh") void this.#refresh(request);
+      else void this.#append(request);
+    } catch (error) {
+      this.#error(GdpError.from(error), {});
+    }
+  }
+
+  #subscribe(request: SubscribeRequest): void {
+    if (!allows(this.#grant, "read", request.logname)) {
+      return this.#error(forbidden("reading", request.logname), request);
+    }
+    if (this.#subs.size >= this.#options.limits.maxSubscriptions) {
+      const max = this.#options.limits.maxSubscriptions;
+      const error = GdpError.of(429, `at most ${max} subscriptions per connection`);
+      this.#refused("maxSubscriptions", error.message);
+      return this.#error(error, request);
+    }
+    try {
+      this.#subs.add(this.#hub.subscribe(request, this));
+      this.#subscribed++;
+    } catch (error) {
+      this.#error(GdpError.from(error), request);
+    }
+  }
+
+  #tooFast(): GdpError {
+    const max = this.#options.limits.maxRequestRate;
+    const error = GdpError.of(429, `more than ${max} requests per second on this connection`);
+    this.#refused("maxRequestRate", error.message);
+    return error;
+  }
+
+  #unsubscribe(id: RequestId): void {
+    const matches = [...this.#subs].filter((sub) => sub.id === id);
+    if (matches.length === 0) {
+      return this.#error(
+        GdpError.badRequest("unsubscribe", `names no subscription (id ${JSON.stringify(id)})`),
+        { id },
+      );
+    }
+    for (const sub of matches) sub.end(EventType.DONE, OK_STAT);
+  }
+
+  async #append(request: AppendRequest): Promise<void> {
+    const address: ReplyAddress = { logname: request.logname };
+    if (request.id !== undefined) address.id = request.id;
+    try {
+      if (!allows(this.#grant, "append", request.logname)) {
+        throw forbidden("appending to", request.logname);
+      }
+      const record = await this.#hub.append(
+        request.logname,
+        request.data,
+        this.#options.autoCreate && (this.#options.createGate ?? true),
+      );
+      this.#metrics.inc("gdpws_records_in_total", { via: "ws" });
+      this.send(encodeAppended(record, address, this.style));
+    } catch (error) {
+      this.#error(GdpError.from(error), address);
+    }
+  }
+
+  /** A fresh token: its claims replace the old ones and its `exp` sets the new deadline. */
+  async #refresh(request: RefreshRequest): Promise<void> {
+    const address: ReplyAddress = request.id === undefined ? {} : { id: request.id };
+    try {
+      if (!this.#options.verify) throw GdpError.of(400, "this gateway does not check tokens");
+      const grant = await this.#options.verify(request.token);
+      if (this.#closing) return;
+      this.#grant = grant;
+      this.#scheduleExpiry();
+      // Subscriptions the new token no longer covers end here.
+      for (const sub of [...this.#subs]) {
+        const logname = sub.address.logname!;
+        if (!allows(grant, "read", logname)) {
+          sub.fail(forbidden("reading", logname));
+        }
+      }
+      const until = new Date(grant.expiresAt).toISOString();
+      this.send(
+        encodeStatus(
+          EventType.SUCCESS,
+          [200, `OK: token valid until ${until}`],
+          address,
+          this.style,
+        ),
+      );
+    } catch (error) {
+      const failure = GdpError.from(error);
+      if (failure.code === 401) {
+        this.#log.warning("Refresh refused for {conn} {peer}: {reason}", {
+          reason: failure.message,
+        });
+      }
+      this.#error(failure, address);
+    }
+  }
+
+  /** Closes with 1008 when the token expires: a stream must not outlive its token. */
+  #scheduleExpiry(): void {
+    this.#cancelExpiry();
+    this.#cancelExpiry = atExpiry(this.#grant, () => {
+      this.#log.info("Token expired for {conn} {peer}", {});
+      this.#metrics.inc("gdpws_auth_failures_total", { reason: "expired" });
+      this.#flush(true);
+      this.#close(CloseCode.POLICY, "token expired");
+    });
+  }
+
+  #error(error: GdpError, address: ReplyAddress): void {
+    this.#metrics.inc("gdpws_errors_total", { code: error.code });
+    // Only the unexpected: 503 and 507 are states the operator sees elsewhere.
+    if (error.code === 500) this.#log.error("Request failed for {conn} {peer}: {error}", { error });
+    this.send(encodeError(error, address, this.style));
+  }
+
+  /** A request frame over the limit, refused by the socket from its header: 413, then 1009. */
+  refuseOversize(): void {
+    this.#tooBig();
+  }
+
+  #tooBig(): void {
+    const error = GdpError.of(
+      413,
+      `frame is over the ${this.#options.limits.maxFrameBytes}-byte limit`,
+    );
+    this.#refused("maxFrameBytes", error.message);
+    this.#error(error, {});
+    this.#flush(true);
+    this.#close(CloseCode.TOO_BIG, "request frame too large");
+  }
+
+  /**
+   * Counts a refusal by `limit`, and logs it the first time this connection
+   * meets that limit: a client hammering a limit must not flood the log.
+   */
+  #refused(name: keyof Refusals, reason: string): void {
+    this.#options.refusals[name].refused++;
+    const limit = limitLabel(name);
+    this.#logged ??= new Set();
+    if (this.#logged.has(limit)) return;
+    this.#logged.add(limit);
+    this.#log.warning("Refused {conn} {peer}: {limit} limit: {reason}", { limit, reason });
+  }
+
+  /** A text frame: a string, or parts of UTF-8 already checked. */
+  #write(text: string | Utf8Parts): void {
+    if (this.#socket.readyState !== OPEN) return;
+    const size = typeof text === "string" ? text.length : text.size;
+    if (this.#socket.bufferedAmount + size > this.#options.limits.sendQueueBytes) {
+      return this.#slowConsumer();
+    }
+    this.#frames++;
+    this.#options.traffic.framesOut++;
+    this.#options.traffic.bytesOut += size;
+    if (typeof text === "string") this.#socket.send(text);
+    else this.#socket.sendUtf8(text.parts);
+  }
+
+  #add(event: string | Uint8Array, size: number): void {
+    if (this.#batch.push(event) === 1) queueMicrotask(() => this.#flush());
+    this.#batchChars += size;
+    const limit = this.#options.limits.sendQueueBytes;
+    if (this.#socket.bufferedAmount + this.#batchChars > limit) this.#slowConsumer();
+  }
+
+  /**
+   * Sends the batch as one frame. While the socket is still writing an earlier
+   * frame, the batch waits and grows (unless `now`): the socket's drain sends it.
+   * A client that keeps up gets every event at once; one that is busy gets
+   * fewer, larger frames, which cost both sides less per event.
+   */
+  #flush(now = false): void {
+    if (this.#batch.length === 0) return;
+    if (!now && this.#socket.bufferedAmount > 0) return;
+    const frame = batchFrame(this.#batch);
+    this.#batch = [];
+    this.#batchChars = 0;
+    this.#write(frame);
+  }
+
+  #queued(): number {
+    return this.#socket.bufferedAmount + this.#batchChars;
+  }
+
+  #slowConsumer(): void {
+    const limit = this.#options.limits.sendQueueBytes;
+    this.#refused("sendQueueBytes", `slow consumer: send queue over ${limit} bytes`);
+    this.#close(CloseCode.TRY_AGAIN_LATER, `send queue over ${limit} bytes`);
+  }
+
+  #close(code: number, reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#cancelAll();
+    try {
+      this.#socket.close(code, reason);
+    } catch {
+      // Already closed by the peer.
+    }
+  }
+
+  #cancelAll(): void {
+    this.#cancelExpiry();
+    for (const sub of [...this.#subs]) sub.cancel();
+    this.#batch = [];
+    this.#batchChars = 0;
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#closing = true;
+    this.#ended = true;
+    this.#resolveClosed?.();
+    this.#cancelAll();
+    this.#metrics.inc("gdpws_closes_total", { code });
+    this.#log.info(
+      "Close {conn} {peer} code={code} reason={reason} seconds={seconds} requests={requests} " +
+        "subscriptions={subscriptions} events={events} frames={frames}",
+      {
+        code,
+        reason,
+        seconds: (Date.now() - this.#opened) / 1000,
+        requests: this.#requests,
+        subscriptions: this.#subscribed,
+        events: this.#events,
+        frames: this.#frames,
+      },
+    );
+  }
+}
+
+/** The events of the last batch frame built, and that frame. */
+let lastBatch: readonly string[] = [];
+let lastFrame = "";
+
+/**
+ * A batch frame: `[event,event,…]`. The sessions of one fan-out flush one after
+ * another with the same shared event strings, so the last frame is kept and
+ * reused when the next batch holds the same strings: 1,000 batch sockets on a
+ * log cost one join per flush, not 1,000. With history the store joined, the
+ * frame is put together in UTF-8, copied once, into the frame itself.
+ */
+function batchFrame(events: readonly (string | Uint8Array)[]): string | Utf8Parts {
+  if (!events.every((e): e is string => typeof e === "string")) return utf8Parts(events);
+  if (events.length !== lastBatch.length || events.some((e, i) => e !== lastBatch[i])) {
+    lastBatch = events;
+    lastFrame = `[${events.join(",")}]`;
+  }
+  return lastFrame;
+}
+
+/** A frame's text as UTF-8 pieces, and their total size. */
+interface Utf8Parts {
+  parts: Uint8Array[];
+  size: number;
+}
+
+const OPEN_BRACKET = new Uint8Array([0x5b]);
+const COMMA = new Uint8Array([0x2c]);
+const CLOSE_BRACKET = new Uint8Array([0x5d]);
+
+function utf8Parts(events: readonly (string | Uint8Array)[]): Utf8Parts {
+  const parts: Uint8Array[] = [OPEN_BRACKET];
+  let size = 1 + events.length;
+  for (const event of events) {
+    if (parts.length > 1) parts.push(COMMA);
+    const part = typeof event === "string" ? encoder.encode(event) : event;
+    parts.push(part);
+    size += part.length;
+  }
+  parts.push(CLOSE_BRACKET);
+  return { parts, size };
+}
+
+function isTooBig(data: string | ArrayBuffer, limit: number): boolean {
+  if (typeof data !== "string") return data.byteLength > limit;
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes: only encode when the length alone cannot tell.
+  if (data.length > limit) return true;
+  return data.length * 3 > limit && encoder.encode(data).byteLength > limit;
+}

@@ -1,0 +1,4 @@
+import { libgdpFixture } from "../../helpers/libgdp_double.ts";
+import { protocolSuite } from "../../protocol_suite.ts";
+
+await protocolSuite("libgdp", libgdpFixture);

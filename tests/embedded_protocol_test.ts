@@ -1,4 +1,0 @@
-import { embeddedFixture } from "./helpers/gateway.ts";
-import { protocolSuite } from "./protocol_suite.ts";
-
-await protocolSuite("embedded", embeddedFixture);
