@@ -49,8 +49,22 @@ const DEFAULT_DATA = "/var/lib/gdp-ws";
 const DEFAULT_LIBGDP = "/usr/local/lib/libgdp.so.2.1";
 const MAIN = resolve(import.meta.dirname!, "../main.ts");
 
-/** The `deno compile` arguments for a parsed command line. */
-function compileArgs(values: Map<string, string>): string[] {
+/** What `deno compile` is given: the grants, the script and the baked defaults. */
+export interface CompilePlan {
+  /** Deno permission flags: exactly what the binary may touch. */
+  permissions: string[];
+  /** `--baked-*` arguments after the script: the binary's defaults. */
+  baked: string[];
+  target?: string;
+  output: string;
+}
+
+/**
+ * The plan for a command line's options (`data`, `libgdp`, `cert`, `key`,
+ * `auth-secret`, `auth-keys`, `output`, `target`). Tests start gateways under
+ * exactly these grants (tests/helpers/shipped.ts).
+ */
+export function compilePlan(values: ReadonlyMap<string, string>): CompilePlan {
   const path = (flag: string) => values.has(flag) ? resolve(values.get(flag)!) : undefined;
   const baked: Baked = {
     data: path("data") ?? DEFAULT_DATA,
@@ -64,15 +78,30 @@ function compileArgs(values: Map<string, string>): string[] {
     throw new ConfigError("--cert and --key go together: give both or neither");
   }
   const target = values.get("target");
+  return {
+    permissions: permissionFlags(grantsOf(baked)),
+    baked: bakedArgs(baked),
+    ...(target ? { target } : {}),
+    output: values.get("output") ?? "gdp-ws",
+  };
+}
+
+/** The `deno compile` arguments of a plan. */
+export function compileArgs(plan: CompilePlan): string[] {
   return [
     "compile",
-    ...permissionFlags(grantsOf(baked)),
-    ...(target ? ["--target", target] : []),
+    ...plan.permissions,
+    ...(plan.target ? ["--target", plan.target] : []),
     "--output",
-    values.get("output") ?? "gdp-ws",
+    plan.output,
     MAIN,
-    ...bakedArgs(baked),
+    ...plan.baked,
   ];
+}
+
+/** The `deno run` arguments that run what a plan's binary runs, under its grants. */
+export function runArgs(plan: CompilePlan): string[] {
+  return ["run", "--no-prompt", ...plan.permissions, MAIN, ...plan.baked];
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -88,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
       `deno task compile takes no arguments, got ${JSON.stringify(positionals[0])}`,
     );
   }
-  const compile = compileArgs(values);
+  const compile = compileArgs(compilePlan(values));
   console.log(`deno ${compile.join(" ")}`);
   if (switches.has("dry-run")) return 0;
   const { code } = await new Deno.Command(Deno.execPath(), { args: compile }).spawn().status;
