@@ -11,7 +11,7 @@
  *
  * const auth = await Auth.load({ allowOrigins: ["*.example.org"], secretFile: "/etc/gdp-ws/secret" });
  * async function handle(request: Request): Promise<Response> {
- *   const access = await auth.guard(request);
+ *   const access = await auth.guard(request, "read");
  *   if (!access.ok) return access.response; // 401 or 403
  *   const readable = allows(access.grant, "read", "edu.berkeley.demo.temp"); // per request
  *   return new Response(readable ? "yes" : "no", { headers: access.cors });
@@ -60,15 +60,12 @@ export interface Grant {
   subject?: string;
 }
 
-/** How a request uses the gateway: decides which checks apply. */
-export type RouteKind = "upgrade" | "stream" | "read" | "write";
-
-/** A WebSocket upgrade, an event stream, a plain read (GET, HEAD) or anything else. */
-export function routeKind(request: Request): RouteKind {
-  if (request.headers.get("upgrade")?.toLowerCase() === "websocket") return "upgrade";
-  if (request.method !== "GET" && request.method !== "HEAD") return "write";
-  return request.headers.get("accept")?.includes("text/event-stream") ? "stream" : "read";
-}
+/**
+ * How a route uses the gateway, which decides the checks: a WebSocket upgrade,
+ * an event stream, a plain read (GET, HEAD) or an append. Each route declares
+ * its kind (src/gateway/routes.ts).
+ */
+export type RouteKind = "upgrade" | "stream" | "read" | "append";
 
 /** The result of {@linkcode Auth.guard}. */
 export type Access =
@@ -131,8 +128,7 @@ export class Auth {
    * streams and state-changing requests), then its token when tokens are on.
    * A CORS preflight is answered by {@linkcode preflight} and needs no token.
    */
-  async guard(request: Request): Promise<Access> {
-    const kind = routeKind(request);
+  async guard(request: Request, kind: RouteKind): Promise<Access> {
     const origin = request.headers.get("origin");
     const originOk = origin === null || this.#origins.allows(origin, request);
     if (!originOk && kind !== "read") {
@@ -169,12 +165,12 @@ export class Auth {
   }
 
   /** Answers a CORS preflight (`OPTIONS`) that {@linkcode guard} let through. */
-  preflight(access: Access & { ok: true }): Response {
+  preflight(access: Access & { ok: true }, methods: readonly string[]): Response {
     return new Response(null, {
       status: 204,
       headers: {
         ...access.cors,
-        "access-control-allow-methods": "GET, POST, OPTIONS",
+        "access-control-allow-methods": methods.join(", "),
         "access-control-allow-headers": "authorization, content-type",
         "access-control-max-age": "600",
       },

@@ -14,7 +14,9 @@
  * @module
  */
 
+import { refusal } from "./answers.ts";
 import { CONSOLE_ASSETS } from "./console_assets.ts";
+import type { RouteContext } from "./route_context.ts";
 
 /** The policy every console file is served with. */
 export const CONSOLE_CSP = [
@@ -48,4 +50,10 @@ export function consoleResponse(method: string, path: string): Response | undefi
   return new Response(method === "HEAD" ? null : asset.body, {
     headers: { ...HEADERS, ...cors, "content-type": asset.type },
   });
+}
+
+/** The console's route: its file at the request's path, or 404. */
+export function consoleFile({ request, url }: RouteContext): Response {
+  return consoleResponse(request.method, url.pathname) ??
+    refusal(404, `nothing at ${url.pathname}`);
 }

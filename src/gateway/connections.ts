@@ -1,0 +1,93 @@
+/**
+ * The gateway's open connections: WebSocket sessions and event streams, in
+ * total and per client address, and the admission check that keeps both under
+ * `--max-connections` and `--max-connections-per-address`.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LIMITS } from "../config.ts";
+ * import { makeRefusals } from "../limits.ts";
+ *
+ * const connections = new Connections(DEFAULT_LIMITS, makeRefusals(DEFAULT_LIMITS));
+ * const refused = connections.admit("203.0.113.7");
+ * if (!refused) {
+ *   const release = connections.hold("203.0.113.7");
+ *   release(); // when the connection ends
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Limits } from "../config.ts";
+import { GdpError } from "../core/errors.ts";
+import { limitLabel, type Refusals } from "../limits.ts";
+import type { EventStream } from "./event_stream.ts";
+import type { Session } from "./session.ts";
+
+const log = getLogger(["gdp-ws", "server"]);
+
+/** Which connection limit refused a connection, and the error the client gets. */
+export interface ConnectionRefusal {
+  limit: "maxConnections" | "maxConnectionsPerAddress";
+  error: GdpError;
+}
+
+/** Open WebSockets and event streams, counted in total and by client address. */
+export class Connections {
+  /** Open WebSocket sessions. */
+  readonly sessions: Set<Session> = new Set();
+  /** Open event streams (GET /logs/NAME/events); they count as connections too. */
+  readonly streams: Set<EventStream> = new Set();
+  readonly #perAddress = new Map<string, number>();
+  readonly #limits: Limits;
+  readonly #refusals: Refusals;
+
+  constructor(limits: Limits, refusals: Refusals) {
+    this.#limits = limits;
+    this.#refusals = refusals;
+  }
+
+  /** WebSockets and event streams open now. */
+  get size(): number {
+    return this.sessions.size + this.streams.size;
+  }
+
+  /**
+   * Undefined when one more connection from `address` fits both limits; else
+   * the refusal, counted and logged (`peer` names the client in the log).
+   */
+  admit(address: string, peer = address): ConnectionRefusal | undefined {
+    const { maxConnections, maxConnectionsPerAddress } = this.#limits;
+    const limit = this.size >= maxConnections
+      ? "maxConnections"
+      : (this.#perAddress.get(address) ?? 0) >= maxConnectionsPerAddress
+      ? "maxConnectionsPerAddress"
+      : undefined;
+    if (!limit) return undefined;
+    this.#refusals[limit].refused++;
+    const max = this.#limits[limit];
+    const what = limit === "maxConnections" ? "open" : `open from ${address}`;
+    log.warning("Refused {peer}: {limit} limit: {max} {what}", {
+      peer,
+      limit: limitLabel(limit),
+      max,
+      what,
+    });
+    return { limit, error: GdpError.of(503, `too many connections (${max} ${what})`) };
+  }
+
+  /** Counts one more connection from `address`; the function returned lets it go, once. */
+  hold(address: string): () => void {
+    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const count = (this.#perAddress.get(address) ?? 1) - 1;
+      if (count > 0) this.#perAddress.set(address, count);
+      else this.#perAddress.delete(address);
+    };
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The HTTP API on logs: `GET /logs` (a page of logs), `GET /logs/NAME` (one
+ * log's info), `POST /logs/NAME` (append the body as a record) and
+ * `GET /logs/NAME/events` (the log as Server-Sent Events). Each runs after the
+ * guard; the grant it returned limits what it shows, streams and appends.
+ *
+ * @example
+ * ```ts
+ * import type { RouteContext } from "./route_context.ts";
+ *
+ * async function info(ctx: RouteContext): Promise<Response> {
+ *   return await logInfo(ctx); // {"name": …, "count": …} or 404
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { allows, atExpiry, permit } from "../auth/auth.ts";
+import type { LogInfo } from "../core/records.ts";
+import { GdpError } from "../core/errors.ts";
+import { checkLogname } from "../core/names.ts";
+import { concat } from "../io/bytes.ts";
+import { type Refusals, refuse } from "../limits.ts";
+import { infoObject, tsObject } from "../wire/protocol.ts";
+import { errorAnswer, json } from "./answers.ts";
+import type { GatewayContext } from "./context.ts";
+import { EventStream, parseEventsRequest } from "./event_stream.ts";
+import type { RouteContext } from "./route_context.ts";
+
+/**
+ * `GET /logs[?after=LABEL][&limit=N]`: a page of logs in label order. A full
+ * page has a `Link: <…>; rel="next"` header; building it is bounded by the page.
+ */
+export async function listLogs({ gw, url, grant }: RouteContext): Promise<Response> {
+  const max = gw.config.limits.maxListLogs;
+  const limitParam = url.searchParams.get("limit");
+  const limit = limitParam === null ? max : Number(limitParam);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) {
+    throw GdpError.badRequest("limit", `must be an integer from 1 to ${max}`);
+  }
+  const after = url.searchParams.get("after") ?? undefined;
+  const page = (await gw.backend.list({ limit, ...(after ? { after } : {}) })).slice(0, limit);
+  const headers: Record<string, string> = {};
+  const last = page.at(-1);
+  if (page.length === limit && last) {
+    const next = new URLSearchParams({ after: last.human ?? last.name, limit: String(limit) });
+    headers.link = `</logs?${next}>; rel="next"`;
+  }
+  // A token sees the logs its read claims cover (a page may come out short).
+  const readable = (info: LogInfo) =>
+    allows(grant, "read", info.name) ||
+    (info.human !== undefined && allows(grant, "read", info.human));
+  return json(page.filter(readable).map(infoObject), 200, headers);
+}
+
+/** `GET /logs/NAME`: what the backend knows of one log. */
+export async function logInfo({ gw, params, grant }: RouteContext): Promise<Response> {
+  const name = lognameParam(gw, params);
+  permit(grant, "read", name);
+  return json(infoObject(await gw.backend.info(name)));
+}
+
+/** `POST /logs/NAME`: the body becomes one record (201 with its recno and ts). */
+export async function appendRecord(ctx: RouteContext): Promise<Response> {
+  const { gw, params, grant, request, peer } = ctx;
+  const name = lognameParam(gw, params);
+  permit(grant, "append", name);
+  const { config, refusals, hub, metrics } = gw;
+  const create = config.autoCreate && (() => allowCreate(gw, peer.hostname));
+  const body = await readBody(request, config.limits.maxRecordBytes, refusals);
+  const record = await hub.append(name, body, create);
+  metrics.inc("gdpws_records_in_total", { via: "http" });
+  return json({ logname: name, recno: record.recno, ts: tsObject(record.ts) }, 201);
+}
+
+/** `GET /logs/NAME/events?start=&count=`: the log as Server-Sent Events (event_stream.ts). */
+export async function eventStream(ctx: RouteContext): Promise<Response> {
+  const { gw, params, grant, request, url, peer } = ctx;
+  const { config, backend, hub, connections } = gw;
+  const name = lognameParam(gw, params);
+  permit(grant, "read", name);
+  const subscription = parseEventsRequest(name, url, request.headers, config.limits);
+  // 204 tells a browser's EventSource to stop reconnecting.
+  if (subscription === "done") return new Response(null, { status: 204 });
+  const address = peer.hostname;
+  const full = connections.admit(address, `${address}:${peer.port}`);
+  if (full) return errorAnswer(full.error);
+  // A missing log is a 404 before the stream starts, so EventSource does not retry it forever.
+  await backend.info(name);
+  const release = connections.hold(address);
+  // A stream must not outlive its token: at `exp` it ends with a 401 FAILURE event.
+  const cancelExpiry = atExpiry(
+    grant,
+    () => stream.fail(GdpError.of(401, "the token has expired")),
+  );
+  const stream: EventStream = new EventStream(hub, subscription, config.limits, () => {
+    cancelExpiry();
+    connections.streams.delete(stream);
+    release();
+  });
+  connections.streams.add(stream);
+  return stream.response;
+}
+
+/** Throws 429 when `address` has created its share of logs this minute. */
+export function allowCreate(gw: GatewayContext, address: string): void {
+  if (gw.creates.take(address)) return;
+  const max = gw.config.limits.maxLogCreatesPerMinute;
+  throw refuse(
+    gw.refusals,
+    "maxLogCreatesPerMinute",
+    GdpError.of(429, `more than ${max} new logs per minute from ${address}`),
+  );
+}
+
+function lognameParam(gw: GatewayContext, params: Readonly<Record<string, string>>): string {
+  return checkLogname(params.name ?? "", gw.config.limits.maxLognameLength);
+}
+
+/** The request body, refused (413) as soon as it passes `max` bytes: never buffered whole. */
+async function readBody(request: Request, max: number, refusals: Refusals): Promise<Uint8Array> {
+  const tooBig = () =>
+    refuse(refusals, "maxRecordBytes", GdpError.of(413, `the body is over the ${max}-byte limit`));
+  if (Number(request.headers.get("content-length") ?? 0) > max) throw tooBig();
+  if (!request.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooBig();
+    }
+    chunks.push(value);
+  }
+  return concat(chunks);
+}

@@ -1,0 +1,133 @@
+/**
+ * Dispatches a request through {@linkcode ROUTES}: 404 for a path no route has,
+ * 405 with `Allow` for a method it does not take, the origin and token checks
+ * (and CORS preflights) before every route that is not public, then the
+ * route's handler. Whatever a handler throws becomes an `{ep_stat}` answer.
+ *
+ * @example
+ * ```ts
+ * import type { GatewayContext } from "./context.ts";
+ *
+ * function serve(gw: GatewayContext, request: Request, peer: Deno.NetAddr) {
+ *   return dispatch(gw, request, peer);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Access as GuardResult } from "../auth/auth.ts";
+import { GdpError } from "../core/errors.ts";
+import type { FrontDoorStats, RawUpgrade } from "../net/front_door.ts";
+import { errorAnswer } from "./answers.ts";
+import type { GatewayContext } from "./context.ts";
+import type { RouteContext } from "./route_context.ts";
+import { CORS_METHODS, matchRoute, type RouteMatch, UPGRADE_PATHS } from "./routes.ts";
+
+const log = getLogger(["gdp-ws", "server"]);
+
+/** What the front door knows of a request besides the request itself. */
+export interface Arrival {
+  /** The connection to take over, for a WebSocket upgrade. */
+  raw?: RawUpgrade;
+  /** The front door's counts, for `/readyz`. */
+  front?: () => FrontDoorStats;
+}
+
+/** Answers `request` from `peer`. */
+export async function dispatch(
+  gw: GatewayContext,
+  request: Request,
+  peer: Deno.NetAddr,
+  arrival: Arrival = {},
+): Promise<Response> {
+  const url = new URL(request.url);
+  const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+  let match: RouteMatch | undefined;
+  try {
+    match = matchRoute(request.method, url.pathname, upgrade);
+  } catch {
+    return answer(gw, GdpError.badRequest("path", "is not valid percent-encoding"));
+  }
+  if (!match) {
+    const where = upgrade
+      ? `WebSocket upgrades are served at ${UPGRADE_PATHS.join(" and ")}`
+      : `nothing at ${url.pathname}`;
+    return answer(gw, GdpError.of(404, where));
+  }
+  if ("allow" in match) {
+    if (request.method === "OPTIONS" && match.allow.includes("OPTIONS")) {
+      const access = await gw.auth.guard(request, "append");
+      if (!access.ok) return refused(gw, access, peer, url.pathname, false);
+      return gw.auth.preflight(access, CORS_METHODS);
+    }
+    const allow = match.allow.join(", ");
+    return answer(gw, GdpError.of(405, `use ${allow}`), { allow });
+  }
+  const { route, params } = match;
+  const base = {
+    gw,
+    request,
+    url,
+    params,
+    peer,
+    ...(arrival.raw ? { raw: arrival.raw } : {}),
+    ...(arrival.front ? { front: arrival.front } : {}),
+  };
+  try {
+    if (route.access === "public") return await route.handle(base);
+    const access = await gw.auth.guard(request, route.access);
+    if (!access.ok) return refused(gw, access, peer, url.pathname, route.access === "upgrade");
+    const ctx: RouteContext = {
+      ...base,
+      ...(access.grant ? { grant: access.grant } : {}),
+      ...(access.bearerProtocol ? { bearerProtocol: access.bearerProtocol } : {}),
+    };
+    let response: Response;
+    try {
+      response = await route.handle(ctx);
+    } catch (error) {
+      // Errors of a guarded route carry its CORS headers, so a page can read them.
+      response = answer(gw, GdpError.from(error));
+    }
+    for (const [name, value] of Object.entries(access.cors)) response.headers.set(name, value);
+    return response;
+  } catch (error) {
+    return answer(gw, GdpError.from(error));
+  }
+}
+
+/** An error answer, counted; the unexpected (500) is logged too. */
+export function answer(
+  gw: GatewayContext,
+  error: GdpError,
+  headers: Record<string, string> = {},
+): Response {
+  gw.metrics.inc("gdpws_errors_total", { code: error.code });
+  // Only the unexpected: 503 and 507 are states the operator sees elsewhere.
+  if (error.code === 500) log.error("HTTP request failed: {error}", { error });
+  return errorAnswer(error, headers);
+}
+
+/** Counts and logs (once, with the reason and never the token) a request the guard refused. */
+function refused(
+  gw: GatewayContext,
+  access: GuardResult & { ok: false },
+  peer: Deno.NetAddr,
+  path: string,
+  isUpgrade: boolean,
+): Response {
+  gw.metrics.inc("gdpws_auth_failures_total", { reason: access.kind });
+  if (isUpgrade) {
+    const result = access.kind === "origin" ? "origin" : "unauthorized";
+    gw.metrics.inc("gdpws_handshakes_total", { result });
+  }
+  gw.metrics.inc("gdpws_errors_total", { code: access.response.status });
+  log.warning("Refused {peer} {path}: {reason}", {
+    peer: `${peer.hostname}:${peer.port}`,
+    path,
+    reason: access.reason,
+  });
+  return access.response;
+}

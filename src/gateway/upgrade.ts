@@ -1,0 +1,99 @@
+/**
+ * The WebSocket upgrade route (`/` and `/ws`): checks the opening handshake
+ * (RFC 6455 §4.2.1) and the connection limits, agrees on a subprotocol, and
+ * hands the connection to a new {@linkcode Session}. The front door writes the
+ * 101 once this returns.
+ *
+ * @example
+ * ```ts
+ * import type { RouteContext } from "./route_context.ts";
+ *
+ * async function onUpgrade(ctx: RouteContext): Promise<Response> {
+ *   return await upgrade(ctx); // 101 written by the front door, or a refusal
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { BEARER_PREFIX } from "../auth/auth.ts";
+import { type HandshakeProblem, handshakeProblem, WEBSOCKET_VERSION } from "../net/handshake.ts";
+import { errorAnswer, refusal } from "./answers.ts";
+import { allowCreate } from "./logs_api.ts";
+import type { RouteContext } from "./route_context.ts";
+import { Session } from "./session.ts";
+
+/** The subprotocol that asks for batch mode. */
+export const BATCH_PROTOCOL = "gdp-ws.batch";
+
+/** Connection ids, unique within the process. */
+let lastConnectionId = 0;
+
+/** Takes the connection over as a WebSocket session, or refuses it. */
+export function upgrade(ctx: RouteContext): Response {
+  const { gw, request, raw, peer, url } = ctx;
+  const { config, hub, metrics, refusals, connections } = gw;
+  if (!raw) {
+    // Only the front door can take a connection over (frame limits, close codes).
+    return refusal(400, "a WebSocket upgrade needs a connection of its own");
+  }
+  const problem = handshakeProblem(request.method, raw.httpVersion, request.headers);
+  if (problem) return handshakeRefusal(problem);
+  const address = peer.hostname;
+  const peerText = `${address}:${peer.port}`;
+  const full = connections.admit(address, peerText);
+  if (full) {
+    metrics.inc("gdpws_handshakes_total", { result: "limit" });
+    return errorAnswer(full.error);
+  }
+  const offered = (request.headers.get("sec-websocket-protocol") ?? "")
+    .split(",").map((p) => p.trim()).filter((p) => p);
+  const batch = offered.includes(BATCH_PROTOCOL) || url.searchParams.get("batch") === "1";
+  const socket = raw.accept(chosenProtocol(offered, ctx.bearerProtocol));
+  const session = new Session(socket, hub, {
+    limits: config.limits,
+    batch,
+    autoCreate: config.autoCreate,
+    peer: peerText,
+    id: `c${++lastConnectionId}`,
+    metrics,
+    refusals,
+    createGate: () => allowCreate(gw, address),
+    traffic: gw.traffic,
+    ...(ctx.grant ? { grant: ctx.grant, verify: (t: string) => gw.auth.verify(t) } : {}),
+  });
+  metrics.inc("gdpws_handshakes_total", { result: "accepted" });
+  metrics.inc("gdpws_connections_total");
+  connections.sessions.add(session);
+  const release = connections.hold(address);
+  socket.addEventListener("close", () => {
+    connections.sessions.delete(session);
+    release();
+  });
+  socket.onoversize = () => session.refuseOversize();
+  // The front door writes the 101; this response is not sent.
+  return new Response(null, { status: 200 });
+}
+
+/**
+ * Browsers fail an upgrade that ignores the subprotocols they offered, so one
+ * is echoed back: batch mode if offered, else the first other one; the
+ * `bearer.<token>` protocol only when nothing else was offered, so the token is
+ * not repeated in a response without need.
+ */
+function chosenProtocol(offered: string[], bearer: string | undefined): { protocol?: string } {
+  if (offered.includes(BATCH_PROTOCOL)) return { protocol: BATCH_PROTOCOL };
+  const other = offered.find((p) => !p.startsWith(BEARER_PREFIX));
+  const protocol = other ?? bearer ?? offered[0];
+  return protocol ? { protocol } : {};
+}
+
+/** The answer to a malformed upgrade: 400, 405 or 426, naming the problem. */
+function handshakeRefusal(problem: HandshakeProblem): Response {
+  const headers: Record<string, string> = problem.status === 426
+    ? { "sec-websocket-version": WEBSOCKET_VERSION }
+    : problem.status === 405
+    ? { allow: "GET" }
+    : {};
+  return refusal(problem.status, problem.error, headers);
+}
