@@ -92,6 +92,10 @@ export interface Config {
   libgdp: LibgdpConfig;
   /** Origins allowed besides the gateway's own (`https://app.example.org`, `*.example.org`, `*`). */
   allowOrigins: string[];
+  /** Origins clients reach the gateway under: their hosts are served, their pages are its own. */
+  publicOrigins: string[];
+  /** Without tokens, any client may append and create logs (else loopback clients only). */
+  openAppends: boolean;
   /** HS256 secret file: tokens are required when this or `authKeyFile` is set. */
   authSecretFile?: string;
   /** ES256/RS256 public keys, a PEM or JWKS file (re-read on SIGHUP). */
@@ -165,6 +169,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
     probeMs: LIBGDP_DEFAULTS.probeMs,
   },
   allowOrigins: [],
+  publicOrigins: [],
+  openAppends: false,
   authAudience: "gdp-ws",
   limits: DEFAULT_LIMITS,
   shareFanOut: true,

@@ -13,7 +13,7 @@
 
 import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
 import { getLogger } from "@logtape/logtape";
-import { mintToken, readSecret } from "../auth/auth.ts";
+import { mintToken, readSecret } from "../auth/tokens.ts";
 import { type Backend, type LogInfo, openOrCreate } from "../backend/backend.ts";
 import { openEmbedded } from "../backend/embedded/store.ts";
 import PACKAGE from "../../deno.json" with { type: "json" };

@@ -292,6 +292,21 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     unset: "the gateway's own origin only",
   },
   {
+    name: "public-origin",
+    type: "list",
+    arg: "ORIGIN",
+    field: "publicOrigins",
+    help: "repeatable: an origin clients reach the gateway under (`https://gw.example.org`): " +
+      "its host is served and its pages are the gateway's own",
+    unset: "loopback names and IP addresses only",
+  },
+  {
+    name: "open-appends",
+    type: "switch",
+    field: "openAppends",
+    help: "without tokens, let any client append and create logs (else only loopback clients may)",
+  },
+  {
     name: "auth-secret",
     type: "string",
     arg: "FILE",

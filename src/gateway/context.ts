@@ -25,6 +25,7 @@ import { AddressRateLimits, makeRefusals, type Refusals } from "../limits.ts";
 import { Metrics } from "../ops/metrics.ts";
 import { Connections } from "./connections.ts";
 import { observeLatency, type Traffic, watchGateway } from "./gateway_metrics.ts";
+import { PageCursors } from "./page_cursor.ts";
 
 /** The parts of one gateway its routes use. */
 export interface GatewayContext {
@@ -40,6 +41,8 @@ export interface GatewayContext {
   readonly creates: AddressRateLimits;
   /** Frames and bytes sent by every session. */
   readonly traffic: Traffic;
+  /** Seals positions in the list of logs that must not name a log (`GET /logs`). */
+  readonly cursors: PageCursors;
   /** Lame duck: `/readyz` answers 503. */
   draining: boolean;
 }
@@ -67,6 +70,7 @@ export function makeContext(config: Config, backend: Backend, auth: Auth): Gatew
     connections,
     creates: new AddressRateLimits(config.limits.maxLogCreatesPerMinute, 60_000),
     traffic,
+    cursors: new PageCursors(),
     draining: false,
   };
 }

@@ -63,6 +63,9 @@ const log = getLogger(["gdp-ws", "server"]);
 export async function startGateway(config: Config, backend: Backend): Promise<Gateway> {
   const auth = await Auth.load({
     allowOrigins: config.allowOrigins,
+    publicOrigins: config.publicOrigins,
+    tls: config.cert !== undefined,
+    listen: config.hostname,
     audience: config.authAudience,
     ...(config.authSecretFile ? { secretFile: config.authSecretFile } : {}),
     ...(config.authKeyFile ? { keyFile: config.authKeyFile } : {}),
@@ -107,6 +110,14 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     url,
     tokens: auth.enabled ? "required" : "off",
   });
+  if (!auth.enabled) {
+    log.info(
+      config.openAppends
+        ? "No tokens and --open-appends: any client may append and create logs"
+        : "No tokens: only local clients may append and create logs " +
+          "(--open-appends lets any client; --auth-secret or --auth-keys requires tokens)",
+    );
+  }
   const lifecycle = new Lifecycle(gw, server, door);
   return {
     url,

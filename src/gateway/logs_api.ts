@@ -16,7 +16,7 @@
  * @module
  */
 
-import { allows, atExpiry, permit } from "../auth/auth.ts";
+import { allows, atExpiry, permit } from "../auth/grants.ts";
 import type { LogInfo } from "../core/records.ts";
 import { GdpError } from "../core/errors.ts";
 import { checkLogname } from "../core/names.ts";
@@ -25,12 +25,20 @@ import { type Refusals, refuse } from "../limits.ts";
 import { infoObject, tsObject } from "../wire/protocol.ts";
 import { errorAnswer, json } from "./answers.ts";
 import type { GatewayContext } from "./context.ts";
+import { appendsClosed, appendsOpen } from "./local_client.ts";
+import { SEALED } from "./page_cursor.ts";
 import { EventStream, parseEventsRequest } from "./event_stream.ts";
 import type { RouteContext } from "./route_context.ts";
 
+/** Logs one page may scan, as a multiple of its size, before it ends short with a `Link`. */
+const SCAN_PAGES = 10;
+
 /**
- * `GET /logs[?after=LABEL][&limit=N]`: a page of logs in label order. A full
- * page has a `Link: <…>; rel="next"` header; building it is bounded by the page.
+ * `GET /logs[?after=CURSOR][&limit=N]`: a page of the logs the client may read,
+ * in label order. While there may be more, a `Link: <…>; rel="next"` header
+ * names the next page: after the page's last log, or (when the page stopped
+ * among logs the token may not read) after a sealed position that names none
+ * of them. Building a page reads at most {@linkcode SCAN_PAGES} pages' worth.
  */
 export async function listLogs({ gw, url, grant }: RouteContext): Promise<Response> {
   const max = gw.config.limits.maxListLogs;
@@ -39,19 +47,56 @@ export async function listLogs({ gw, url, grant }: RouteContext): Promise<Respon
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) {
     throw GdpError.badRequest("limit", `must be an integer from 1 to ${max}`);
   }
-  const after = url.searchParams.get("after") ?? undefined;
-  const page = (await gw.backend.list({ limit, ...(after ? { after } : {}) })).slice(0, limit);
-  const headers: Record<string, string> = {};
-  const last = page.at(-1);
-  if (page.length === limit && last) {
-    const next = new URLSearchParams({ after: last.human ?? last.name, limit: String(limit) });
-    headers.link = `</logs?${next}>; rel="next"`;
-  }
-  // A token sees the logs its read claims cover (a page may come out short).
+  let position = await cursorParam(gw, url.searchParams.get("after"));
   const readable = (info: LogInfo) =>
     allows(grant, "read", info.name) ||
     (info.human !== undefined && allows(grant, "read", info.human));
-  return json(page.filter(readable).map(infoObject), 200, headers);
+  const page: LogInfo[] = [];
+  let more = true;
+  scan: for (let scanned = 0; scanned < SCAN_PAGES * limit; scanned += limit) {
+    const batch = await gw.backend.list({ limit, ...(position ? { after: position } : {}) });
+    for (const [i, info] of batch.entries()) {
+      position = labelOf(info);
+      if (!readable(info)) continue;
+      page.push(info);
+      if (page.length === limit) {
+        more = batch.length === limit || i < batch.length - 1;
+        break scan;
+      }
+    }
+    if (batch.length < limit) {
+      more = false;
+      break;
+    }
+  }
+  const headers: Record<string, string> = {};
+  if (more && position !== undefined) {
+    const last = page.at(-1);
+    // A label may itself start with the sealed mark: then it is sealed too.
+    const plain = last && labelOf(last) === position && !position.startsWith(SEALED);
+    const after = plain ? position : await gw.cursors.seal(position);
+    headers.link = `</logs?${new URLSearchParams({ after, limit: String(limit) })}>; rel="next"`;
+  }
+  return json(page.map(infoObject), 200, headers);
+}
+
+/** How logs are ordered in a listing: by human name, else internal name. */
+function labelOf(info: LogInfo): string {
+  return info.human ?? info.name;
+}
+
+/** The position `after` names: a label, or a sealed one this process made. */
+async function cursorParam(gw: GatewayContext, after: string | null): Promise<string | undefined> {
+  if (after === null || after === "") return undefined;
+  if (!after.startsWith(SEALED)) return after;
+  const label = await gw.cursors.open(after);
+  if (label === undefined) {
+    throw GdpError.badRequest(
+      "after",
+      "is a position this gateway did not make (or made before it restarted); list from the start",
+    );
+  }
+  return label;
 }
 
 /** `GET /logs/NAME`: what the backend knows of one log. */
@@ -66,6 +111,7 @@ export async function appendRecord(ctx: RouteContext): Promise<Response> {
   const { gw, params, grant, request, peer } = ctx;
   const name = lognameParam(gw, params);
   permit(grant, "append", name);
+  if (!appendsOpen(gw, request, peer)) throw appendsClosed();
   const { config, refusals, hub, metrics } = gw;
   const create = config.autoCreate && (() => allowCreate(gw, peer.hostname));
   const body = await readBody(request, config.limits.maxRecordBytes, refusals);

@@ -13,6 +13,7 @@
  * @module
  */
 
+import type { FrontDoorStats } from "../net/front_door.ts";
 import { json } from "./answers.ts";
 import type { RouteContext } from "./route_context.ts";
 
@@ -33,7 +34,7 @@ export function readyz({ gw, front }: RouteContext): Response {
     ...state,
     ...hub.stats(),
     connections: connections.size,
-    ...(front ? { front: front() } : {}),
+    ...(front ? { front: publicCounts(front()) } : {}),
     limits: refusals,
     ...(counters ? { counters } : {}),
   };
@@ -44,4 +45,10 @@ export function readyz({ gw, front }: RouteContext): Response {
 export async function metricsText({ gw }: RouteContext): Promise<Response> {
   const { metrics } = gw;
   return new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } });
+}
+
+/** The front door's counts that tell an operator something; not its descriptor limit. */
+function publicCounts(stats: FrontDoorStats): Partial<FrontDoorStats> {
+  const { open, handshakes, acceptErrors } = stats;
+  return { open, handshakes, acceptErrors };
 }

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Grant } from "../auth/auth.ts";
+import type { Grant } from "../auth/grants.ts";
 import type { FrontDoorStats, RawUpgrade } from "../net/front_door.ts";
 import type { GatewayContext } from "./context.ts";
 

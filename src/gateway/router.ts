@@ -17,7 +17,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Access as GuardResult } from "../auth/auth.ts";
+import type { GuardResult } from "../auth/auth.ts";
 import { GdpError } from "../core/errors.ts";
 import type { FrontDoorStats, RawUpgrade } from "../net/front_door.ts";
 import { errorAnswer } from "./answers.ts";
@@ -42,6 +42,8 @@ export async function dispatch(
   peer: Deno.NetAddr,
   arrival: Arrival = {},
 ): Promise<Response> {
+  const misdirected = gw.auth.hostProblem(request);
+  if (misdirected) return answer(gw, misdirected);
   const url = new URL(request.url);
   const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
   let match: RouteMatch | undefined;

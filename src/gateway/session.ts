@@ -10,12 +10,13 @@
 
 import type { ServerWebSocket } from "../net/websocket.ts";
 import { getLogger } from "@logtape/logtape";
-import { allows, atExpiry, forbidden, type Grant } from "../auth/auth.ts";
+import { allows, atExpiry, forbidden, type Grant } from "../auth/grants.ts";
 import type { Limits } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
 import type { Hub, Subscription, SubscriptionSink } from "../fanout/hub.ts";
 import { limitLabel, RateLimit, type Refusals } from "../limits.ts";
 import type { Traffic } from "./gateway_metrics.ts";
+import { appendsClosed } from "./local_client.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import {
   type AppendRequest,
@@ -52,6 +53,8 @@ export interface SessionOptions {
   traffic: Traffic;
   /** Where refusals are counted (shown by /readyz and /metrics). */
   refusals: Refusals;
+  /** False when this client may not append at all (no tokens and not a local client). */
+  appendsOpen?: boolean;
   /** Called before an append creates a log; throws (429) when this client may not now. */
   createGate?: () => void;
   /** What the connection's token allows; absent when tokens are off. */
@@ -247,6 +250,7 @@ export class Session implements SubscriptionSink {
       if (!allows(this.#grant, "append", request.logname)) {
         throw forbidden("appending to", request.logname);
       }
+      if (this.#options.appendsOpen === false) throw appendsClosed();
       const record = await this.#hub.append(
         request.logname,
         request.data,
@@ -266,6 +270,8 @@ export class Session implements SubscriptionSink {
       if (!this.#options.verify) throw GdpError.of(400, "this gateway does not check tokens");
       const grant = await this.#options.verify(request.token);
       if (this.#closing) return;
+      // Everything that can fail comes first: a refused refresh leaves the old token in force.
+      const until = new Date(grant.expiresAt).toISOString();
       this.#grant = grant;
       this.#scheduleExpiry();
       // Subscriptions the new token no longer covers end here.
@@ -275,7 +281,6 @@ export class Session implements SubscriptionSink {
           sub.fail(forbidden("reading", logname));
         }
       }
-      const until = new Date(grant.expiresAt).toISOString();
       this.send(
         encodeStatus(
           EventType.SUCCESS,
@@ -411,7 +416,7 @@ export class Session implements SubscriptionSink {
     this.#ended = true;
     this.#resolveClosed?.();
     this.#cancelAll();
-    this.#metrics.inc("gdpws_closes_total", { code });
+    this.#metrics.inc("gdpws_closes_total", { code: closeLabel(code) });
     this.#log.info(
       "Close {conn} {peer} code={code} reason={reason} seconds={seconds} requests={requests} " +
         "subscriptions={subscriptions} events={events} frames={frames}",
@@ -476,4 +481,16 @@ function isTooBig(data: string | ArrayBuffer, limit: number): boolean {
   // A UTF-16 unit is 1 to 3 UTF-8 bytes: only encode when the length alone cannot tell.
   if (data.length > limit) return true;
   return data.length * 3 > limit && encoder.encode(data).byteLength > limit;
+}
+
+/**
+ * A close code as a metric label: the codes RFC 6455 defines as themselves,
+ * an application's (3000-4999, chosen by the client) by their range only, so
+ * clients cannot add label values without bound.
+ */
+export function closeLabel(code: number): string {
+  if (code >= 1000 && code <= 1015) return String(code);
+  if (code >= 3000 && code <= 3999) return "3xxx";
+  if (code >= 4000 && code <= 4999) return "4xxx";
+  return "other";
 }

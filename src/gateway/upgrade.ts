@@ -16,9 +16,10 @@
  * @module
  */
 
-import { BEARER_PREFIX } from "../auth/auth.ts";
+import { BEARER_PREFIX } from "../auth/tokens.ts";
 import { type HandshakeProblem, handshakeProblem, WEBSOCKET_VERSION } from "../net/handshake.ts";
 import { errorAnswer, refusal } from "./answers.ts";
+import { appendsOpen } from "./local_client.ts";
 import { allowCreate } from "./logs_api.ts";
 import type { RouteContext } from "./route_context.ts";
 import { Session } from "./session.ts";
@@ -59,6 +60,7 @@ export function upgrade(ctx: RouteContext): Response {
     metrics,
     refusals,
     createGate: () => allowCreate(gw, address),
+    appendsOpen: appendsOpen(gw, request, peer),
     traffic: gw.traffic,
     ...(ctx.grant ? { grant: ctx.grant, verify: (t: string) => gw.auth.verify(t) } : {}),
   });

@@ -19,7 +19,7 @@ export interface SuiteFixture {
 export const TEST_LIMITS: Partial<Limits> = { feedLingerMs: 0, shutdownGraceMs: 50 };
 
 /** Settings of a test gateway other than its limits (auth, origins, ...). */
-export type TestSettings = Partial<Omit<Config, "limits" | "port" | "hostname">>;
+export type TestSettings = Partial<Omit<Config, "limits" | "port">>;
 
 /** A gateway on 127.0.0.1 with an ephemeral port. */
 export function serveForTest(
@@ -28,9 +28,9 @@ export function serveForTest(
   settings: TestSettings = {},
 ): Promise<Gateway> {
   const config = makeConfig({
+    hostname: "127.0.0.1",
     ...settings,
     port: 0,
-    hostname: "127.0.0.1",
     limits: { ...TEST_LIMITS, ...limits },
   });
   return startGateway(config, backend);
@@ -102,6 +102,24 @@ export async function withEmbeddedGateway(
   settings: TestSettings = {},
 ): Promise<void> {
   const dataDir = await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
+  try {
+    await withGatewayIn(dataDir, limits, fn, settings);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+/**
+ * {@linkcode withEmbeddedGateway} on a store in `dataDir`, which it leaves in
+ * place: for tests under the binary's grants (`shippedTest`), which may touch
+ * no other folder.
+ */
+export async function withGatewayIn(
+  dataDir: string,
+  limits: Partial<Limits>,
+  fn: (g: EmbeddedGateway) => Promise<void>,
+  settings: TestSettings = {},
+): Promise<void> {
   const backend = openEmbedded({ dataDir, pollMs: 20 });
   try {
     const gateway = await serveForTest(backend, limits, settings);
@@ -112,7 +130,6 @@ export async function withEmbeddedGateway(
     }
   } finally {
     await backend.close();
-    await Deno.remove(dataDir, { recursive: true });
   }
 }
 

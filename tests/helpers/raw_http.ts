@@ -13,8 +13,17 @@ export interface RawResponse {
 }
 
 /** Sends `text` and reads one response; rejects if the server closes first. */
-export async function rawRequest(port: number, text: string): Promise<RawResponse> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+export function rawRequest(port: number, text: string): Promise<RawResponse> {
+  return rawRequestAt("127.0.0.1", port, text);
+}
+
+/** {@linkcode rawRequest} to another address of this machine. */
+export async function rawRequestAt(
+  hostname: string,
+  port: number,
+  text: string,
+): Promise<RawResponse> {
+  const conn = await Deno.connect({ hostname, port });
   try {
     await conn.write(encoder.encode(text));
     return await readResponse(conn);

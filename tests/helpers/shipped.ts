@@ -70,3 +70,53 @@ export function serveShipped(
     cwd,
   });
 }
+
+/**
+ * The Deno permissions of a binary built for `paths`, for `Deno.test`'s
+ * `permissions` option: a gateway run inside the test process then has exactly
+ * the binary's grants while the test runs (no /proc, no other files).
+ */
+export function shippedPermissions(paths: ShippedPaths): Deno.PermissionOptionsObject {
+  const permissions: Deno.PermissionOptionsObject = {
+    net: true,
+    read: false,
+    write: false,
+    ffi: false,
+    env: false,
+    run: false,
+    sys: false,
+    import: false,
+  };
+  for (const flag of shippedFlags(paths)) {
+    const [name, list] = flag.replace(/^--allow-/, "").split("=") as [string, string | undefined];
+    const paths = list?.split(",") ?? [];
+    if (name === "read") permissions.read = paths;
+    else if (name === "write") permissions.write = paths;
+    else if (name === "ffi") permissions.ffi = paths;
+    else if (name !== "net") throw new Error(`shippedPermissions: no mapping for ${flag}`);
+  }
+  return permissions;
+}
+
+/**
+ * `Deno.test(name, fn)` under the binary's grants, with a fresh data folder
+ * (made now, outside the grants; the test gets it and may delete it).
+ */
+export function shippedTest(
+  name: string,
+  fn: (dataDir: string) => Promise<void>,
+  paths: Omit<ShippedPaths, "data"> = {},
+): void {
+  const dataDir = Deno.makeTempDirSync({ prefix: "gdp-ws-shipped-" });
+  Deno.test({
+    name,
+    permissions: shippedPermissions({ ...paths, data: dataDir }),
+    fn: async () => {
+      try {
+        await fn(dataDir);
+      } finally {
+        await Deno.remove(dataDir, { recursive: true });
+      }
+    },
+  });
+}

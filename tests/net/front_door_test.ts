@@ -128,7 +128,7 @@ Deno.test("a connection that never sends its head gets 408 after the timeout, an
   await withEmbeddedGateway({ handshakeTimeoutMs: 300 }, async ({ gateway, http }) => {
     const silent = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
     const partial = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
-    await partial.write(encoder.encode("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+    await partial.write(encoder.encode("GET /healthz HTTP/1.1\r\nHost: localhost\r\n"));
     for (const conn of [silent, partial]) {
       const text = await readToEnd(conn);
       assert.match(text, /^HTTP\/1\.1 408 /);
@@ -173,7 +173,7 @@ Deno.test("two requests on one kept-alive connection are both answered", async (
   await withEmbeddedGateway({}, async ({ gateway }) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
     for (const path of ["/healthz", "/logs"]) {
-      await conn.write(encoder.encode(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`));
+      await conn.write(encoder.encode(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`));
       const res = await readResponse(conn);
       assert.equal(res.status, 200);
     }
@@ -202,7 +202,7 @@ Deno.test("a bounded answer goes out whole, with content-length; an event stream
   await withEmbeddedGateway({}, async ({ gateway, http }) => {
     // One write per answer: under load each further write waits a turn of the event loop.
     for (const path of ["/healthz", "/logs"]) {
-      const res = await rawRequest(gateway.port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const res = await rawRequest(gateway.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get("transfer-encoding"), null);
       assert.equal(
@@ -216,7 +216,7 @@ Deno.test("a bounded answer goes out whole, with content-length; an event stream
     );
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
     await conn.write(encoder.encode(
-      "GET /logs/chunked.stream/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+      "GET /logs/chunked.stream/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n",
     ));
     const res = await readResponse(conn, true);
     assert.equal(res.status, 200);
@@ -270,7 +270,7 @@ Deno.test("a request with a body is answered, then its connection closes: the ne
   await withEmbeddedGateway({}, async ({ gateway }) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
     await conn.write(encoder.encode(
-      "POST /logs/relayed HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n" +
+      "POST /logs/relayed HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n" +
         "Content-Length: 2\r\n\r\nhi",
     ));
     const res = await readResponse(conn);
