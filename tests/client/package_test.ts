@@ -17,7 +17,34 @@ import type { ServeProcess } from "../helpers/process.ts";
 Deno.test.sanitizer({ ops: true, resources: true });
 
 const CLIENT_DIR = fileURLToPath(new URL("../../client/", import.meta.url));
-const SUBSCRIBER = fileURLToPath(new URL("./package_subscriber.mjs", import.meta.url));
+/**
+ * A subscriber as a user of the package writes it: it imports "gdp-ws-client" by name, so it runs
+ * only in the project the tarball was installed into (and lives here as text, since the
+ * repository cannot resolve that name). Arguments: URL LOGNAME COUNT [TOKEN]. It prints one JSON
+ * line per state change and record, and the error that ended it, if any.
+ */
+const SUBSCRIBER = `import process from "node:process";
+import { connect } from "gdp-ws-client";
+
+const [url = "", logname = "", count = "0", token] = process.argv.slice(2);
+const client = connect(url, {
+  minDelayMs: 20,
+  maxDelayMs: 200,
+  ...(token ? { token } : {}),
+  onState: (state) => console.log(JSON.stringify({ state })),
+});
+try {
+  for await (const record of client.subscribe(logname, { start: 1, count: Number(count) })) {
+    console.log(JSON.stringify({ recno: record.recno, data: record.data }));
+  }
+} catch (error) {
+  const { name, code, message, refused } = error;
+  console.log(JSON.stringify({ error: { name, code, message, refused } }));
+  process.exitCode = 1;
+} finally {
+  client.close();
+}
+`;
 const PACKAGE = JSON.parse(await Deno.readTextFile(join(CLIENT_DIR, "package.json"))) as {
   name: string;
   version: string;
@@ -150,7 +177,7 @@ Deno.test({
         assert.deepEqual(files, ["README.md", "gdp-ws.d.ts", "gdp-ws.js", "package.json"]);
         const js = await Deno.readTextFile(join(installed, "gdp-ws.js"));
         assert.equal(js, await Deno.readTextFile(join(CLIENT_DIR, "gdp-ws.js")), "the same file");
-        await Deno.copyFile(SUBSCRIBER, join(project, "subscriber.mjs"));
+        await Deno.writeTextFile(join(project, "subscriber.mjs"), SUBSCRIBER);
       });
 
       // Node 20 has WebSocket behind this flag; later versions accept and ignore it.
