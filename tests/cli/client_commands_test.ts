@@ -228,7 +228,11 @@ Deno.test("cli: a gateway that is not there is exit 3, a refusal exit 4, each in
 function spawnTail(args: string[]) {
   const child = command(["tail", ...args], {}, "null").spawn();
   const out: string[] = [];
-  const stderr = new Response(child.stderr).text();
+  let errText = "";
+  const stderr = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) errText += chunk;
+    return errText;
+  })();
   const reader = lines(child.stdout)[Symbol.asyncIterator]();
   return {
     child,
@@ -239,6 +243,15 @@ function spawnTail(args: string[]) {
         const next = await reader.next();
         if (next.done) assert.fail(`tail ended after ${out.length} lines: ${await stderr}`);
         out.push(next.value);
+      }
+    },
+    /** Waits until standard error says `pattern` (or tail ends without saying it). */
+    async untilStderr(pattern: RegExp): Promise<void> {
+      let exited = false;
+      void child.status.then(() => exited = true);
+      while (!pattern.test(errText)) {
+        if (exited) assert.fail(`tail ended without saying ${pattern}: ${await stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },
     /** Stops reading, as `head` does: the pipe's reader goes away. */
@@ -279,8 +292,8 @@ Deno.test("cli: tail --wait waits for a log, --json prints datums, a closed pipe
       oneLine(missing, /^gdp-ws: ERROR: 600 no route available/);
 
       const waiting = spawnTail(["later.log", "--wait", "--json", "--count", "2", "--url", url]);
-      // Created after tail started: --wait keeps asking.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Created after tail found it missing: --wait keeps asking.
+      await waiting.untilStderr(/waiting for later\.log to be created/);
       await append("later.log", "21.5");
       await append("later.log", "not utf-8? no, text");
       await waiting.read(2);
@@ -310,8 +323,8 @@ Deno.test("cli: tail --retry keeps trying with the reason each time", async () =
   await inWorkDir(async () => {
     const port = freePort();
     const retrying = spawnTail(["x", "--retry", "--url", `ws://127.0.0.1:${port}/`]);
-    // The first attempts fail within a second (backoff from 250 ms); then stop it.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Two failed attempts, each reported, and it is still at it: then stop it.
+    await retrying.untilStderr(/retrying\n[^]*retrying\n/);
     retrying.child.kill("SIGTERM");
     const { code, stderr } = await retrying.end();
     assert.equal(code, 143, "it was still retrying when stopped (SIGTERM)");
