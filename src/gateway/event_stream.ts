@@ -28,7 +28,9 @@
 import { getLogger } from "@logtape/logtape";
 import type { Limits } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
-import type { Hub, Subscription, SubscriptionSink } from "../fanout/hub.ts";
+import type { Hub } from "../fanout/hub.ts";
+import type { SubscriptionSink } from "../fanout/sink.ts";
+import type { Subscription } from "../fanout/subscription.ts";
 import {
   COMPACT_STYLE,
   EventType,

@@ -379,3 +379,10 @@ function payload(data: Uint8Array, encoding: Encoding): [string, boolean] {
   }
   return [Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64"), true];
 }
+
+/** The starting recno for `startrec` on a log whose last record is `last` (docs/protocol.md#subscribe). */
+export function resolveStart(startrec: number, last: number): number {
+  if (startrec > 0) return startrec;
+  if (startrec === 0) return last + 1;
+  return Math.max(1, last + startrec + 1);
+}
