@@ -8,7 +8,7 @@
 
 import { GdpError } from "../core/errors.ts";
 import type { LogInfo, LogRecord } from "../core/records.ts";
-import type { RecordTemplate } from "../wire/protocol.ts";
+import type { RecordTemplate } from "../wire/events.ts";
 
 export type { LogInfo, LogRecord, RecordStatus, Timestamp } from "../core/records.ts";
 

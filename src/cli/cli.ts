@@ -20,7 +20,7 @@ import PACKAGE from "../../deno.json" with { type: "json" };
 import { type Config, ConfigError, DEFAULTS, makeConfig } from "../config.ts";
 import { setupLogging, stopLogging } from "../ops/log.ts";
 import { lines } from "../io/lines.ts";
-import { infoObject } from "../wire/protocol.ts";
+import { infoObject } from "../wire/events.ts";
 import { type Baked, denialMessage, grantsOf, permissionFlags, takeBaked } from "./permissions.ts";
 import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
 import { type Gateway, startGateway } from "../gateway/gateway.ts";

@@ -34,7 +34,7 @@ import type { LogHandle, LogRecord, Unfollow } from "../backend/backend.ts";
 import { GdpError } from "../core/errors.ts";
 import { delay, nextSlice, sliceSpent } from "../io/time_slice.ts";
 import { countRefusal, type Refusals } from "../limits.ts";
-import { resolveStart } from "../wire/protocol.ts";
+import { resolveStart } from "../wire/requests.ts";
 import type { Subscription } from "./subscription.ts";
 
 /** What a feed needs of the hub's options. */

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { openEmbedded } from "../backend/embedded/store.ts";
- * import { PYTHON_STYLE } from "../wire/protocol.ts";
+ * import { PYTHON_STYLE } from "../wire/events.ts";
  * import type { SubscriptionSink } from "./sink.ts";
  *
  * const hub = new Hub(openEmbedded({ dataDir: "./data" }), { readChunk: 512, feedLingerMs: 5000 });
@@ -29,7 +29,9 @@ import { DEFAULT_LIMITS } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
 import { slicesSettled } from "../io/time_slice.ts";
 import { countRefusal, type Refusals } from "../limits.ts";
-import { EventType, SHUTDOWN_STAT, type SubscribeRequest } from "../wire/protocol.ts";
+import { type SubscribeRequest } from "../wire/requests.ts";
+import { EventType } from "../core/records.ts";
+import { SHUTDOWN_STAT } from "../wire/events.ts";
 import { Feed, type FeedCounts } from "./feed.ts";
 import type { SubscriptionSink } from "./sink.ts";
 import { Subscription } from "./subscription.ts";

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { PYTHON_STYLE } from "../wire/protocol.ts";
+ * import { PYTHON_STYLE } from "../wire/events.ts";
  *
  * const sink: SubscriptionSink = {
  *   style: PYTHON_STYLE,
@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { Style } from "../wire/protocol.ts";
+import type { Style } from "../wire/events.ts";
 import type { Subscription } from "./subscription.ts";
 
 /** Where a subscription's events go: the session that owns it. */

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { PYTHON_STYLE } from "../wire/protocol.ts";
+ * import { PYTHON_STYLE } from "../wire/events.ts";
  *
  * const request = { op: "subscribe", logname: "x", startrec: 1, numrec: 2, encoding: "text" } as const;
  * const sub = new Subscription(request, {
@@ -22,18 +22,17 @@
 
 import type { EncodedRecords, LogRecord } from "../backend/backend.ts";
 import type { GdpError } from "../core/errors.ts";
+import { type RequestId, type SubscribeRequest } from "../wire/requests.ts";
+import { EventType } from "../core/records.ts";
 import {
   encodeRecord,
   encodeStatus,
-  EventType,
   OK_STAT,
   type RecordTemplate,
   recordTemplate,
   type ReplyAddress,
   replyKey,
-  type RequestId,
-  type SubscribeRequest,
-} from "../wire/protocol.ts";
+} from "../wire/events.ts";
 import type { SubscriptionSink } from "./sink.ts";
 
 /** One client request on one log. */

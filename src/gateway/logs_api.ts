@@ -22,7 +22,7 @@ import { GdpError } from "../core/errors.ts";
 import { checkLogname } from "../core/names.ts";
 import { concat } from "../io/bytes.ts";
 import { countRefusal, type Refusals } from "../limits.ts";
-import { infoObject, tsObject } from "../wire/protocol.ts";
+import { infoObject, tsObject } from "../wire/events.ts";
 import { errorAnswer, json } from "./answers.ts";
 import type { GatewayContext } from "./context.ts";
 import { appendsClosed, appendsOpen } from "./local_client.ts";

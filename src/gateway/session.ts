@@ -22,23 +22,25 @@ import { appendsClosed } from "./local_client.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import {
   type AppendRequest,
+  isFailure,
+  parseFrame,
+  type RefreshRequest,
+  type RequestId,
+  type SubscribeRequest,
+} from "../wire/requests.ts";
+import { EventType } from "../core/records.ts";
+import {
   COMPACT_STYLE,
   encodeAppended,
   encodeError,
   encodeStatus,
-  EventType,
-  isFailure,
   OK_STAT,
-  parseFrame,
   PYTHON_STYLE,
-  type RefreshRequest,
   type ReplyAddress,
-  type RequestId,
   SHUTDOWN_REASON,
   SHUTDOWN_STAT,
   type Style,
-  type SubscribeRequest,
-} from "../wire/protocol.ts";
+} from "../wire/events.ts";
 
 export interface SessionOptions {
   limits: Limits;

@@ -3,7 +3,8 @@ import type { Backend, LogHandle, LogRecord } from "../../src/backend/backend.ts
 import { Hub } from "../../src/fanout/hub.ts";
 import type { SubscriptionSink } from "../../src/fanout/sink.ts";
 import type { Subscription } from "../../src/fanout/subscription.ts";
-import { COMPACT_STYLE, PYTHON_STYLE, resolveStart } from "../../src/wire/protocol.ts";
+import { resolveStart } from "../../src/wire/requests.ts";
+import { COMPACT_STYLE, PYTHON_STYLE } from "../../src/wire/events.ts";
 import { range, waitFor } from "../helpers/client.ts";
 import { appendRange, embeddedFixture } from "../helpers/gateway.ts";
 

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { EMBEDDED_POLL_MS } from "../../config.ts";
 import { GdpError } from "../../core/errors.ts";
 import { checkLogname, internalName, isInternalName } from "../../core/names.ts";
-import type { RecordTemplate } from "../../wire/protocol.ts";
+import type { RecordTemplate } from "../../wire/events.ts";
 import { LogThrottle } from "../../ops/throttle.ts";
 import { type EventStatements, prepareEvents, readEvents } from "./event_sql.ts";
 import type {
