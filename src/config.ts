@@ -10,8 +10,6 @@ import { MAX_LOGNAME_LENGTH } from "./core/names.ts";
 
 export type { LogLevel };
 
-/** Which store serves the logs. */
-export type BackendKind = "embedded" | "libgdp";
 export type LogFormat = "pretty" | "json";
 
 /** Limits that protect the gateway and its other clients from one client. */
@@ -81,7 +79,8 @@ export interface Config {
   hostname: string;
   /** Embedded store folder. */
   dataDir: string;
-  backend: BackendKind;
+  /** Which store serves the logs: a kind of src/backend/registry.ts. */
+  backend: string;
   /** Appending to a missing log creates it (embedded backend). */
   autoCreate: boolean;
   /** PEM files for wss://; both or neither. */
@@ -209,8 +208,8 @@ export function makeConfig(
 
 function validate(config: Config, name: FieldNamer): void {
   checkInt(name("port"), config.port, 0, 65_535);
-  if (config.backend !== "embedded" && config.backend !== "libgdp") {
-    throw new ConfigError(`${name("backend")} must be embedded or libgdp, not ${config.backend}`);
+  if (!/^[a-z][a-z0-9-]*$/.test(config.backend)) {
+    throw new ConfigError(`${name("backend")} must be a backend's name, not ${config.backend}`);
   }
   if (!isLogLevel(config.logLevel)) {
     throw new ConfigError(`${name("logLevel")} must be one of ${getLogLevels().join(", ")}`);

@@ -16,6 +16,7 @@ import { getLogger } from "@logtape/logtape";
 import { mintToken, readSecret } from "../auth/tokens.ts";
 import { type Backend, type LogInfo, openOrCreate } from "../backend/backend.ts";
 import { openEmbedded } from "../backend/embedded/store.ts";
+import { openBackend } from "../backend/registry.ts";
 import PACKAGE from "../../deno.json" with { type: "json" };
 import { type Config, ConfigError, DEFAULTS, makeConfig } from "../config.ts";
 import { setupLogging, stopLogging } from "../ops/log.ts";
@@ -274,13 +275,6 @@ async function reloadKeys(gateway: Gateway): Promise<void> {
   } catch (error) {
     log.error("Token keys not reloaded, the old ones stay: {error}", { error: describe(error) });
   }
-}
-
-async function openBackend(config: Config): Promise<Backend> {
-  if (config.backend === "embedded") return openEmbedded({ dataDir: config.dataDir });
-  // Loaded only when asked for, so embedded mode never touches FFI.
-  const { openLibgdpBackend } = await import("../backend/libgdp/backend.ts");
-  return await openLibgdpBackend(config.libgdp);
 }
 
 async function withStore(
