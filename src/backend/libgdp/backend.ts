@@ -25,12 +25,8 @@ import { LIBGDP_DEFAULTS } from "../../config.ts";
 import { type FfiCounters, IoMode, Libgdp } from "./ffi.ts";
 import { EventPump } from "./pump.ts";
 import { reorderCounters } from "./reorder.ts";
-import {
-  Upstream,
-  type UpstreamContext,
-  type UpstreamCounters,
-  type UpstreamOptions,
-} from "./upstream.ts";
+import { Upstream } from "./upstream.ts";
+import type { UpstreamContext, UpstreamCounters, UpstreamOptions } from "./upstream_context.ts";
 
 /** How to load and drive libgdp. */
 export interface LibgdpOptions {
