@@ -7,7 +7,7 @@
  * ```ts
  * import { openEmbedded } from "../backend/embedded/store.ts";
  * import { PYTHON_STYLE } from "../wire/events.ts";
- * import type { SubscriptionSink } from "./sink.ts";
+ * import type { SubscriptionSink } from "./subscription.ts";
  *
  * const hub = new Hub(openEmbedded({ dataDir: "./data" }), { readChunk: 512, feedLingerMs: 5000 });
  * const sink: SubscriptionSink = {
@@ -33,7 +33,7 @@ import { type SubscribeRequest } from "../wire/requests.ts";
 import { EventType } from "../core/records.ts";
 import { SHUTDOWN_STAT } from "../wire/events.ts";
 import { Feed, type FeedCounts } from "./feed.ts";
-import type { SubscriptionSink } from "./sink.ts";
+import type { SubscriptionSink } from "./subscription.ts";
 import { Subscription } from "./subscription.ts";
 
 export interface HubOptions {

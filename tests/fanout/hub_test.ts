@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import type { Backend, LogHandle, LogRecord } from "../../src/backend/backend.ts";
 import { Hub } from "../../src/fanout/hub.ts";
-import type { SubscriptionSink } from "../../src/fanout/sink.ts";
-import type { Subscription } from "../../src/fanout/subscription.ts";
+import type { Subscription, SubscriptionSink } from "../../src/fanout/subscription.ts";
 import { resolveStart } from "../../src/wire/requests.ts";
 import { COMPACT_STYLE, PYTHON_STYLE } from "../../src/wire/events.ts";
 import { range, waitFor } from "../helpers/client.ts";

@@ -1,5 +1,5 @@
 /**
- * What an {@linkcode Upstream} works with: its timing and mode, the counters
+ * What an Upstream (upstream.ts) works with: its timing and mode, the counters
  * it adds to, and what it needs from the backend that holds it (the binding,
  * event routing, subscription slots).
  *
@@ -14,7 +14,6 @@
 import type { IoMode, Libgdp } from "./ffi.ts";
 import type { EventSink } from "./pump.ts";
 import type { ReorderCounters } from "./reorder.ts";
-import type { Upstream } from "./upstream.ts";
 
 /** Timing and mode an Upstream works with. */
 export interface UpstreamOptions {
@@ -65,7 +64,7 @@ export interface UpstreamContext {
   /** Asks for a subscription slot; false when `maxSubscribed` are taken. */
   claimSubscription(): boolean;
   /** Called once the Upstream has closed its handle for good. */
-  forget(upstream: Upstream): void;
+  forget(upstream: { readonly name: string }): void;
 }
 
 /** Health of one log's link. */
