@@ -13,7 +13,7 @@ import { BACKEND_METRICS, type Metrics } from "../ops/metrics.ts";
 
 /**
  * Totals every session adds to on each frame it sends. Plain numbers read at
- * scrape time: a prom-client `inc` costs about 5 times as much per frame.
+ * scrape time: a prom-client `inc` per frame costs several times as much.
  */
 export interface Traffic {
   framesOut: number;
