@@ -221,14 +221,17 @@ function usage(): number {
   return 0;
 }
 
-/** `gdp-ws --version`: this version, the Deno it runs on, and the grants baked in. */
+/**
+ * `gdp-ws --version`: this version, the Deno it runs on and the platform it was
+ * built for (a release binary's file name says the same), and the grants baked in.
+ */
 function version(baked: Baked | undefined): number {
   const grants = baked
     ? `${permissionFlags(grantsOf(baked)).join(" ")} (baked in by deno task compile)`
     : "none baked in (main.ts run by deno run: its flags decide)";
   console.log(
     `gdp-ws ${PACKAGE.version}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8}, ` +
-      `typescript ${Deno.version.typescript})\ngrants: ${grants}`,
+      `typescript ${Deno.version.typescript}) on ${Deno.build.target}\ngrants: ${grants}`,
   );
   return 0;
 }
