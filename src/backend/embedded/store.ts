@@ -18,14 +18,17 @@
 
 import { getLogger } from "@logtape/logtape";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { mkdirSync } from "node:fs";
+import { linkSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { EMBEDDED_POLL_MS } from "../../config.ts";
+import { BOUNDED_CHECK_MS, EMBEDDED_POLL_MS, STORE_FULL_CHECK_BYTES } from "../../config.ts";
 import { GdpError } from "../../core/errors.ts";
 import { checkLogname, internalName, isInternalName } from "../../core/names.ts";
 import type { RecordTemplate } from "../../wire/events.ts";
+import type { BackendMetricName } from "../../ops/metrics.ts";
 import { LogThrottle } from "../../ops/throttle.ts";
 import { type EventStatements, prepareEvents, readEvents } from "./event_sql.ts";
+import { identify, migrate, type Migration, SCHEMA_VERSION, type StoreIdentity } from "./schema.ts";
+import { checkStoreFile, isCorruption, quickCheck, startCheck, StoreRefused } from "./integrity.ts";
 import type {
   Backend,
   BackendState,
@@ -45,7 +48,13 @@ export interface EmbeddedOptions {
   pollMs?: number;
   /** How long appends wait for another process's write lock before failing with 503, in ms. */
   lockWaitMs?: number;
+  /** Check the store at start (default true; the CLI's one-shot commands skip it). */
+  check?: boolean;
+  /** Up to this file size the start-up check reads every page (default {@linkcode STORE_FULL_CHECK_BYTES}). */
+  fullCheckBytes?: number;
 }
+
+export { StoreRefused };
 
 const log = getLogger(["gdp-ws", "embedded"]);
 
@@ -54,24 +63,6 @@ const CATCH_UP_CHUNK = 128;
 
 /** The database file inside the data folder. */
 export const DB_FILE = "gdp-ws.sqlite";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS logs (
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,      -- internal name, 43 base64url characters
-  human TEXT,                     -- human name, when created by one
-  created_sec INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-  log INTEGER NOT NULL REFERENCES logs(id),
-  recno INTEGER NOT NULL,
-  ts_sec INTEGER NOT NULL,
-  ts_nsec INTEGER NOT NULL,
-  ts_accuracy REAL NOT NULL,
-  data BLOB NOT NULL,
-  PRIMARY KEY (log, recno)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS logs_by_label ON logs (coalesce(human, name));`;
 
 interface LogRow {
   id: number;
@@ -92,6 +83,7 @@ interface Follower {
   logId: number;
   next: number;
   onRecord: (record: LogRecord) => void;
+  onError: (error: GdpError) => void;
 }
 
 interface PendingAppend {
@@ -101,14 +93,163 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-/** Opens (creating if needed) the store in `options.dataDir`. */
+/** Opens (creating if needed) the store in `options.dataDir`; throws {@linkcode StoreRefused}. */
 export function openEmbedded(options: EmbeddedOptions): EmbeddedBackend {
   mkdirSync(options.dataDir, { recursive: true });
+  const path = join(options.dataDir, DB_FILE);
   return new EmbeddedBackend(
-    join(options.dataDir, DB_FILE),
+    openStore(path, options.check ?? true, options.fullCheckBytes ?? STORE_FULL_CHECK_BYTES),
+    path,
     options.pollMs ?? EMBEDDED_POLL_MS,
     options.lockWaitMs ?? 10_000,
   );
+}
+
+/**
+ * The store at `path` as a connection ready to serve: made when missing,
+ * refused when it is not a gdp-ws store, newer than this code, or damaged,
+ * upgraded in place when older.
+ */
+function openStore(path: string, check: boolean, fullCheckBytes: number): DatabaseSync {
+  if (checkStoreFile(path) === "missing") createStore(path);
+  const db = new DatabaseSync(path);
+  try {
+    // Waiting for a lock while opening is fine: nothing is served yet.
+    db.exec("PRAGMA busy_timeout=10000");
+    const found = ours(path, identify(db));
+    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+    if (check) checkAtStart(db, path, fullCheckBytes);
+    const mb = mib(statSync(path).size);
+    migrate(db, found, (step) => reportStep(step, mb));
+    // From here on SQLite must never wait inside the event loop: a lock held by
+    // another process (the CLI) fails at once and the append retries on a timer.
+    db.exec("PRAGMA busy_timeout=0");
+    return db;
+  } catch (error) {
+    db.close();
+    throw isCorruption(error) ? damaged(path, [(error as Error).message]) : error;
+  }
+}
+
+/** `found` when it is a gdp-ws store this code can read; else a {@linkcode StoreRefused}. */
+function ours(path: string, found: StoreIdentity): StoreIdentity & { kind: "store" } {
+  if (found.kind !== "store") {
+    const why = found.kind === "empty" ? "it has no tables" : found.why;
+    throw new StoreRefused(
+      `${path} is an SQLite database but not a gdp-ws store (${why}): ` +
+        "point --data at another folder, or move the file away to start an empty store",
+    );
+  }
+  if (found.version > SCHEMA_VERSION) {
+    throw new StoreRefused(
+      `the store ${path} has schema version ${found.version}, newer than this gdp-ws, which ` +
+        `knows versions up to ${SCHEMA_VERSION}: run the newer gdp-ws that wrote it, ` +
+        "or restore the backup taken before it did",
+    );
+  }
+  return found;
+}
+
+/**
+ * Makes a new store: written under a temporary name and linked into place
+ * once its schema is complete, so a store file that exists always has one.
+ * When another process made one meanwhile, theirs stays.
+ */
+function createStore(path: string): void {
+  const temp = `${path}.new-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    const db = new DatabaseSync(temp);
+    try {
+      migrate(db, { kind: "empty", version: 0 }, () => {});
+    } finally {
+      db.close();
+    }
+    try {
+      linkSync(temp, path);
+      log.info("Created a new store at {path} (schema version {version})", {
+        path,
+        version: SCHEMA_VERSION,
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EEXIST") throw error;
+    }
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+function damaged(path: string, problems: string[]): StoreRefused {
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : "";
+  return new StoreRefused(
+    `the store ${path} is damaged: ${problems[0]}${more}; restore it from a backup, or see ` +
+      '"When the store is damaged" in docs/embedded.md',
+  );
+}
+
+/** The start-up integrity check, bounded on large stores; logs what it read. */
+function checkAtStart(db: DatabaseSync, path: string, fullCheckBytes: number): void {
+  const bytes = statSync(path).size;
+  const result = startCheck(db, { bytes, fullCheckBytes, budgetMs: BOUNDED_CHECK_MS });
+  if (result.problems.length > 0) throw damaged(path, result.problems);
+  if (result.kind === "full") {
+    log.info("Store checked: quick_check of {mb} MB in {ms} ms", { mb: mib(bytes), ms: result.ms });
+  } else {
+    log.info(
+      "Store checked in part ({mb} MB is above the {limit} MB of a full check at start): the " +
+        "logs table and the last records of {checked} of {logs} logs in {ms} ms; " +
+        "gdp-ws check reads every page",
+      {
+        mb: mib(bytes),
+        limit: mib(fullCheckBytes),
+        checked: result.logsChecked,
+        logs: result.logs,
+        ms: result.ms,
+      },
+    );
+  }
+}
+
+/** Bytes as MiB with one decimal. */
+const mib = (bytes: number) => Math.round(bytes / 2 ** 20 * 10) / 10;
+
+function reportStep(
+  { step, from, ms }: { step: Migration; from: number; ms?: number },
+  mb: number,
+): void {
+  if (ms === undefined) {
+    log.info(
+      "Upgrading the store ({mb} MB) from version {from} to {to}: {what}; this reads every " +
+        "record, and nothing is served until it is done",
+      { mb, from, to: step.to, what: step.what },
+    );
+  } else {
+    log.info("Upgraded the store from version {from} to {to} in {ms} ms", {
+      from,
+      to: step.to,
+      ms,
+    });
+  }
+}
+
+/**
+ * `PRAGMA integrity_check` of the store in `dataDir`, every page and index
+ * entry (what `gdp-ws check` runs; it may run beside a serving gateway).
+ * The problems found, none when it is whole.
+ */
+export function checkEmbedded(dataDir: string): string[] {
+  const path = join(dataDir, DB_FILE);
+  if (checkStoreFile(path) === "missing") throw new StoreRefused(`there is no store at ${path}`);
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA busy_timeout=10000; PRAGMA query_only=1");
+    ours(path, identify(db));
+    return quickCheck(db, "", "integrity_check");
+  } catch (error) {
+    if (isCorruption(error)) return [(error as Error).message];
+    throw error;
+  } finally {
+    db.close();
+  }
 }
 
 /** The current time with the best resolution the runtime gives (microseconds). */
@@ -126,7 +267,11 @@ export class EmbeddedBackend implements Backend {
   readonly #eventSql: EventStatements;
   readonly #followers = new Map<number, Set<Follower>>();
   readonly #lagging = new Set<Follower>();
-  readonly #counts = { commits: 0, appends: 0 };
+  readonly #path: string;
+  readonly #counts = { commits: 0, appends: 0, corruptErrors: 0 };
+  /** What SQLite said when it first found the store damaged; then appends are refused. */
+  #damage: string | undefined;
+  readonly #damageLog = new LogThrottle(10_000);
   #pending: PendingAppend[] = [];
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #dataVersion = 0;
@@ -141,14 +286,9 @@ export class EmbeddedBackend implements Backend {
   #closing = false;
   #closed = false;
 
-  constructor(path: string, pollMs: number, lockWaitMs: number) {
-    this.#db = new DatabaseSync(path);
-    // Waiting for a lock while opening is fine: nothing is served yet.
-    this.#db.exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
-    this.#db.exec(SCHEMA);
-    // From here on SQLite must never wait inside the event loop: a lock held by
-    // another process (the CLI) fails at once and the append retries on a timer.
-    this.#db.exec("PRAGMA busy_timeout=0");
+  constructor(db: DatabaseSync, path: string, pollMs: number, lockWaitMs: number) {
+    this.#db = db;
+    this.#path = path;
     this.#sql = prepare(this.#db);
     this.#eventSql = prepareEvents(this.#db);
     this.#pollMs = pollMs;
@@ -156,23 +296,31 @@ export class EmbeddedBackend implements Backend {
   }
 
   open(logname: string): Promise<LogHandle> {
-    const row = this.#resolve(logname);
-    if (!row) return Promise.reject(GdpError.noRoute());
-    return Promise.resolve(new EmbeddedLog(this, row));
+    return this.#answer("opening a log", () => {
+      const row = this.#resolve(logname);
+      if (!row) throw GdpError.noRoute();
+      return new EmbeddedLog(this, row);
+    });
   }
 
   info(logname: string): Promise<LogInfo> {
-    const row = this.#resolve(logname);
-    return row ? Promise.resolve(this.#info(row)) : Promise.reject(GdpError.noRoute());
+    return this.#answer("reading a log's info", () => {
+      const row = this.#resolve(logname);
+      if (!row) throw GdpError.noRoute();
+      return this.#info(row);
+    });
   }
 
   /** Logs in label order, a page at a time (all of them without `page`). */
   list(page?: ListPage): Promise<LogInfo[]> {
-    const rows =
-      (page
+    return this.#answer("listing logs", () => {
+      const rows = (page
         ? this.#sql.listPage.all(page.after ?? "", page.limit)
         : this.#sql.listLogs.all()) as unknown as LogRow[];
-    return Promise.resolve(rows.map((row) => this.#info(row)));
+      return rows.map((row) =>
+        this.#info(row)
+      );
+    });
   }
 
   async create(logname: string): Promise<LogInfo> {
@@ -182,11 +330,12 @@ export class EmbeddedBackend implements Backend {
     const started = performance.now();
     for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
       try {
+        this.#refuseWritesIfDamaged();
         this.#sql.createLog.run(name, internal ? null : logname, Math.floor(Date.now() / 1000));
         return await this.info(name);
       } catch (error) {
         if (!isLocked(error) || performance.now() - started > this.#lockWaitMs) {
-          throw storeError(error);
+          throw this.#failure(error, "creating a log");
         }
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
@@ -198,13 +347,28 @@ export class EmbeddedBackend implements Backend {
     this.#db.exec(`PRAGMA max_page_count=${Math.floor(pages)}`);
   }
 
-  /** Transactions committed and records appended by this process. */
-  counters(): { commits: number; appends: number } {
+  /**
+   * Transactions committed and records appended by this process, and the
+   * errors in which SQLite found the store damaged.
+   */
+  counters(): { commits: number; appends: number; corruptErrors: number } {
     return { ...this.#counts };
   }
 
+  metrics(): Partial<Record<BackendMetricName, number>> {
+    return { gdpws_store_corrupt_errors_total: this.#counts.corruptErrors };
+  }
+
   state(): BackendState {
-    return this.#closed ? { ready: false, state: "closed" } : { ready: true, state: "ok" };
+    if (this.#closed) return { ready: false, state: "closed" };
+    if (this.#damage !== undefined) {
+      return {
+        ready: false,
+        state: "corrupt",
+        detail: `${this.#path} is damaged (${this.#damage}); appends are refused`,
+      };
+    }
+    return { ready: true, state: "ok" };
   }
 
   async close(): Promise<void> {
@@ -223,14 +387,18 @@ export class EmbeddedBackend implements Backend {
 
   /** The last recno of the log with row id `logId`, 0 when empty. */
   lastRecnoOf(logId: number): number {
-    const row = this.#sql.last.get(logId) as { last: number | null } | undefined;
-    return row?.last ?? 0;
+    return this.#read("reading a log's last recno", () => {
+      const row = this.#sql.last.get(logId) as { last: number | null } | undefined;
+      return row?.last ?? 0;
+    });
   }
 
   /** Records `from` .. `from + count - 1` of the log with row id `logId`. */
   readRange(logId: number, from: number, count: number): LogRecord[] {
-    const rows = this.#sql.range.all(logId, from, from + count - 1) as unknown as RecordRow[];
-    return rows.map(toRecord);
+    return this.#read("reading records", () => {
+      const rows = this.#sql.range.all(logId, from, from + count - 1) as unknown as RecordRow[];
+      return rows.map(toRecord);
+    });
   }
 
   /**
@@ -244,7 +412,10 @@ export class EmbeddedBackend implements Backend {
     template: RecordTemplate,
     options: { joined: boolean; budget: number },
   ): EncodedRecords | undefined {
-    return readEvents(this.#eventSql, { logId, from, count, template, ...options });
+    return this.#read(
+      "reading records",
+      () => readEvents(this.#eventSql, { logId, from, count, template, ...options }),
+    );
   }
 
   /**
@@ -253,6 +424,7 @@ export class EmbeddedBackend implements Backend {
    */
   appendTo(logId: number, data: Uint8Array): Promise<LogRecord> {
     if (this.#closed) return Promise.reject(GdpError.of(503, "the store is closed"));
+    if (this.#damage !== undefined) return Promise.reject(this.#writesRefused());
     return new Promise((resolve, reject) => {
       if (this.#pending.push({ logId, data, resolve, reject }) === 1 && this.#lockedSince === 0) {
         // setImmediate, not a microtask: frames and requests arrive one task each,
@@ -264,8 +436,13 @@ export class EmbeddedBackend implements Backend {
   }
 
   /** Follows the log with row id `logId` from `from` on (see {@linkcode LogHandle.follow}). */
-  addFollower(logId: number, from: number, onRecord: (r: LogRecord) => void): Unfollow {
-    const follower: Follower = { logId, next: Math.max(1, from), onRecord };
+  addFollower(
+    logId: number,
+    from: number,
+    onRecord: (r: LogRecord) => void,
+    onError: (error: GdpError) => void,
+  ): Unfollow {
+    const follower: Follower = { logId, next: Math.max(1, from), onRecord, onError };
     let set = this.#followers.get(logId);
     if (!set) this.#followers.set(logId, set = new Set());
     set.add(follower);
@@ -276,6 +453,57 @@ export class EmbeddedBackend implements Backend {
       if (set.size === 0 && this.#followers.get(logId) === set) this.#followers.delete(logId);
       if (this.#followers.size === 0) this.#stopPolling();
     };
+  }
+
+  /** `read()` as a promise; SQLite finding the store damaged is noted on the way. */
+  #answer<T>(doing: string, read: () => T): Promise<T> {
+    try {
+      return Promise.resolve(this.#read(doing, read));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Runs `read`; an error of SQLite's becomes a {@linkcode GdpError}, a damaged store is noted. */
+  #read<T>(doing: string, read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      throw this.#failure(error, doing);
+    }
+  }
+
+  /**
+   * `error` as the client should see it. When it says the store is damaged,
+   * it is counted and logged (once per 10 s per cause), and from then on the
+   * store is not ready and refuses writes: a write into a damaged b-tree can
+   * spread the damage, and the last recno it builds on may be what was lost.
+   */
+  #failure(error: unknown, doing: string): GdpError {
+    if (!isCorruption(error)) return storeError(error);
+    const reason = error instanceof Error ? error.message : String(error);
+    this.#counts.corruptErrors++;
+    this.#damage ??= reason;
+    const suppressed = this.#damageLog.due(`${doing}: ${reason}`);
+    if (suppressed !== undefined) {
+      log.error(
+        "The store {path} is damaged: {reason} while {doing}; /readyz answers 503 and appends " +
+          "are refused until it is restored ({suppressed} more not logged)",
+        { path: this.#path, reason, doing, suppressed },
+      );
+    }
+    return GdpError.of(500, `the store is damaged: ${reason}`, { cause: error });
+  }
+
+  #refuseWritesIfDamaged(): void {
+    if (this.#damage !== undefined) throw this.#writesRefused();
+  }
+
+  #writesRefused(): GdpError {
+    return GdpError.of(
+      503,
+      `the store is damaged (${this.#damage}); writes are refused until it is restored`,
+    );
   }
 
   #resolve(logname: string): LogRow | undefined {
@@ -306,8 +534,8 @@ export class EmbeddedBackend implements Backend {
     } catch (error) {
       if (isLocked(error) && !this.#closing && this.#waitForLock(batch)) return;
       this.#lockedSince = 0;
-      const failure = storeError(error);
-      const suppressed = this.#failures.due(failure.message);
+      const failure = this.#failure(error, "appending");
+      const suppressed = isCorruption(error) ? undefined : this.#failures.due(failure.message);
       if (suppressed !== undefined) {
         log.error("Appends failing: {reason} ({suppressed} more failures not logged)", {
           reason: failure.message,
@@ -338,6 +566,7 @@ export class EmbeddedBackend implements Backend {
   }
 
   #commit(batch: PendingAppend[]): LogRecord[] {
+    this.#refuseWritesIfDamaged();
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       const records = batch.map((p) => {
@@ -383,7 +612,15 @@ export class EmbeddedBackend implements Backend {
    */
   #catchUp(f: Follower): void {
     const set = this.#followers.get(f.logId);
-    const records = this.readRange(f.logId, f.next, CATCH_UP_CHUNK);
+    let records: LogRecord[];
+    try {
+      records = this.readRange(f.logId, f.next, CATCH_UP_CHUNK);
+    } catch (error) {
+      // Run from timers too, where a throw would end the process: the follower is told.
+      set?.delete(f);
+      f.onError(GdpError.from(error));
+      return;
+    }
     for (const record of records) {
       if (!set?.has(f)) return;
       f.next++;
@@ -419,7 +656,13 @@ export class EmbeddedBackend implements Backend {
 
   /** Another process committed: deliver what it appended to every follower. */
   #poll(): void {
-    const version = this.#readDataVersion();
+    let version: number;
+    try {
+      version = this.#readDataVersion();
+    } catch (error) {
+      this.#failure(error, "polling for other writers");
+      return;
+    }
     if (version === this.#dataVersion) return;
     this.#dataVersion = version;
     for (const set of [...this.#followers.values()]) {
@@ -461,8 +704,12 @@ class EmbeddedLog implements LogHandle {
     return this.#store.readEvents(this.#id, from, count, template, options);
   }
 
-  follow(from: number, onRecord: (record: LogRecord) => void): Unfollow {
-    return this.#store.addFollower(this.#id, from, onRecord);
+  follow(
+    from: number,
+    onRecord: (record: LogRecord) => void,
+    onError: (error: GdpError) => void,
+  ): Unfollow {
+    return this.#store.addFollower(this.#id, from, onRecord, onError);
   }
 
   append(data: Uint8Array): Promise<LogRecord> {
