@@ -18,7 +18,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { linkSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BOUNDED_CHECK_MS, EMBEDDED_POLL_MS, STORE_FULL_CHECK_BYTES } from "../../config.ts";
 import { GdpError } from "../../core/errors.ts";
@@ -164,17 +164,27 @@ function createStore(path: string): void {
     } finally {
       db.close();
     }
-    try {
-      linkSync(temp, path);
-      log.info("Created a new store at {path} (schema version {version})", {
-        path,
-        version: SCHEMA_VERSION,
-      });
-    } catch (error) {
-      if ((error as { code?: string }).code !== "EEXIST") throw error;
-    }
+    if (!putInPlace(temp, path)) return;
+    log.info("Created a new store at {path} (schema version {version})", {
+      path,
+      version: SCHEMA_VERSION,
+    });
   } finally {
     rmSync(temp, { force: true });
+  }
+}
+
+/** Links `temp` to `path` unless `path` exists; false when another process's store is there. */
+function putInPlace(temp: string, path: string): boolean {
+  try {
+    linkSync(temp, path);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === "EEXIST" || existsSync(path)) return false;
+    // A filesystem without hard links: a rename, which could replace another
+    // process's new store only if two first starts race.
+    renameSync(temp, path);
+    return true;
   }
 }
 
