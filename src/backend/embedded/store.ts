@@ -202,7 +202,11 @@ function checkAtStart(db: DatabaseSync, path: string, fullCheckBytes: number): v
   const result = startCheck(db, { bytes, fullCheckBytes, budgetMs: BOUNDED_CHECK_MS });
   if (result.problems.length > 0) throw damaged(path, result.problems);
   if (result.kind === "full") {
-    log.info("Store checked: quick_check of {mb} MB in {ms} ms", { mb: mib(bytes), ms: result.ms });
+    // Debug: a whole store is the usual case; a partial check and damage are what to see.
+    log.debug("Store checked: quick_check of {mb} MB in {ms} ms", {
+      mb: mib(bytes),
+      ms: result.ms,
+    });
   } else {
     log.info(
       "Store checked in part ({mb} MB is above the {limit} MB of a full check at start): the " +
