@@ -462,11 +462,14 @@ export class EmbeddedBackend implements Backend {
     set.add(follower);
     this.#startPolling();
     this.#catchUp(follower);
-    return () => {
-      set.delete(follower);
-      if (set.size === 0 && this.#followers.get(logId) === set) this.#followers.delete(logId);
-      if (this.#followers.size === 0) this.#stopPolling();
-    };
+    return () => this.#unfollow(follower);
+  }
+
+  #unfollow(f: Follower): void {
+    const set = this.#followers.get(f.logId);
+    if (!set?.delete(f)) return;
+    if (set.size === 0) this.#followers.delete(f.logId);
+    if (this.#followers.size === 0) this.#stopPolling();
   }
 
   /** `read()` as a promise; SQLite finding the store damaged is noted on the way. */
@@ -631,7 +634,7 @@ export class EmbeddedBackend implements Backend {
       records = this.readRange(f.logId, f.next, CATCH_UP_CHUNK);
     } catch (error) {
       // Run from timers too, where a throw would end the process: the follower is told.
-      set?.delete(f);
+      this.#unfollow(f);
       f.onError(GdpError.from(error));
       return;
     }
