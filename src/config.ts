@@ -154,6 +154,15 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 /** How often the embedded store looks for records appended by another process, in ms. */
 export const EMBEDDED_POLL_MS = 50;
 
+/**
+ * Up to this size the embedded store's start-up check reads every page
+ * (`PRAGMA quick_check`); above it the check is bounded (docs/embedded.md).
+ */
+export const STORE_FULL_CHECK_BYTES = 256 * 2 ** 20;
+
+/** Above that size, how long the start-up check may spend reading the logs' last records. */
+export const BOUNDED_CHECK_MS = 1000;
+
 export const DEFAULTS: Readonly<Config> = Object.freeze({
   port: 8080,
   hostname: "0.0.0.0",

@@ -15,10 +15,17 @@ import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./ar
 import { getLogger } from "@logtape/logtape";
 import { mintToken, readSecret } from "../auth/tokens.ts";
 import { type Backend, type LogInfo, openOrCreate } from "../backend/backend.ts";
-import { openEmbedded } from "../backend/embedded/store.ts";
+import { checkEmbedded, DB_FILE, openEmbedded } from "../backend/embedded/store.ts";
 import { openBackend } from "../backend/registry.ts";
 import PACKAGE from "../../deno.json" with { type: "json" };
-import { type Config, ConfigError, DEFAULTS, makeConfig } from "../config.ts";
+import {
+  type Config,
+  ConfigError,
+  DEFAULTS,
+  makeConfig,
+  STORE_FULL_CHECK_BYTES,
+} from "../config.ts";
+import { join } from "node:path";
 import { setupLogging, stopLogging } from "../ops/log.ts";
 import { lines } from "../io/lines.ts";
 import { infoObject } from "../wire/events.ts";
@@ -165,6 +172,29 @@ A dropped connection is retried with backoff; tail resumes after the last record
     "name, internal name, record count, first and last timestamps of a log",
     (store, logname) => store.info(logname),
   ),
+  check: {
+    summary: "read every page of the embedded store (PRAGMA integrity_check); exit 1 if damaged",
+    usage: "check [--data DIR]",
+    flags: DATA_ONLY,
+    help: (defaults) =>
+      `${dataHelp(defaults)}
+It may run beside a serving gateway. serve checks at start too, in full up to
+${STORE_FULL_CHECK_BYTES / 2 ** 20} MB and in part above (docs/embedded.md).`,
+    run: ({ positionals, values }, defaults) => {
+      if (positionals.length > 0) {
+        throw new ConfigError(`check takes no arguments, got ${JSON.stringify(positionals[0])}`);
+      }
+      const dataDir = values.get("data") ?? defaults.dataDir;
+      const problems = checkEmbedded(dataDir);
+      const path = join(dataDir, DB_FILE);
+      if (problems.length === 0) {
+        console.log(`${path}: integrity_check found no problems`);
+        return Promise.resolve(0);
+      }
+      console.log(`${path} is damaged:\n${problems.join("\n")}`);
+      return Promise.resolve(1);
+    },
+  },
 };
 
 /**
@@ -284,7 +314,8 @@ async function withStore(
   dataDir: string,
   body: (store: Backend) => Promise<number>,
 ): Promise<number> {
-  const store = openEmbedded({ dataDir });
+  // One-shot commands skip the start-up check (serve and check read the pages).
+  const store = openEmbedded({ dataDir, check: false });
   try {
     return await body(store);
   } finally {

@@ -9,6 +9,7 @@
 import type { Backend, LogRecord } from "../backend/backend.ts";
 import type { Hub } from "../fanout/hub.ts";
 import { limitLabel, type Refusals } from "../limits.ts";
+import { droppedLogLines } from "../ops/log.ts";
 import { BACKEND_METRICS, type Metrics } from "../ops/metrics.ts";
 
 /**
@@ -66,6 +67,7 @@ export function watchGateway(
   for (const name of BACKEND_METRICS) {
     metrics.source(name, () => backend.metrics?.()[name] ?? 0);
   }
+  metrics.source("gdpws_log_lines_dropped_total", droppedLogLines);
   metrics.watchEventLoop();
 }
 

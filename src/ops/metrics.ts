@@ -131,6 +131,15 @@ export const METRICS = {
     help: "Times the GDP link stayed down past the limit (subscribers told 503)",
     backend: true,
   },
+  gdpws_store_corrupt_errors_total: {
+    type: "counter",
+    help: "Times the embedded store found its file damaged while serving (SQLITE_CORRUPT, NOTADB)",
+    backend: true,
+  },
+  gdpws_log_lines_dropped_total: {
+    type: "counter",
+    help: "Log lines dropped because standard error did not take them (a pipe nobody reads)",
+  },
   gdpws_draining: { type: "gauge", help: "1 while the gateway is in lame-duck mode" },
   process_resident_memory_bytes: { type: "gauge", help: "Resident set size in bytes" },
   process_heap_used_bytes: { type: "gauge", help: "JavaScript heap in use, in bytes" },
