@@ -10,8 +10,6 @@ import { MAX_LOGNAME_LENGTH } from "./core/names.ts";
 
 export type { LogLevel };
 
-/** Which store serves the logs. */
-export type BackendKind = "embedded" | "libgdp";
 export type LogFormat = "pretty" | "json";
 
 /** Limits that protect the gateway and its other clients from one client. */
@@ -81,7 +79,8 @@ export interface Config {
   hostname: string;
   /** Embedded store folder. */
   dataDir: string;
-  backend: BackendKind;
+  /** Which store serves the logs: a kind of src/backend/registry.ts. */
+  backend: string;
   /** Appending to a missing log creates it (embedded backend). */
   autoCreate: boolean;
   /** PEM files for wss://; both or neither. */
@@ -155,6 +154,15 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 /** How often the embedded store looks for records appended by another process, in ms. */
 export const EMBEDDED_POLL_MS = 50;
 
+/**
+ * Up to this size the embedded store's start-up check reads every page
+ * (`PRAGMA quick_check`); above it the check is bounded (docs/embedded.md).
+ */
+export const STORE_FULL_CHECK_BYTES = 256 * 2 ** 20;
+
+/** Above that size, how long the start-up check may spend reading the logs' last records. */
+export const BOUNDED_CHECK_MS = 1000;
+
 export const DEFAULTS: Readonly<Config> = Object.freeze({
   port: 8080,
   hostname: "0.0.0.0",
@@ -209,8 +217,8 @@ export function makeConfig(
 
 function validate(config: Config, name: FieldNamer): void {
   checkInt(name("port"), config.port, 0, 65_535);
-  if (config.backend !== "embedded" && config.backend !== "libgdp") {
-    throw new ConfigError(`${name("backend")} must be embedded or libgdp, not ${config.backend}`);
+  if (!/^[a-z][a-z0-9-]*$/.test(config.backend)) {
+    throw new ConfigError(`${name("backend")} must be a backend's name, not ${config.backend}`);
   }
   if (!isLogLevel(config.logLevel)) {
     throw new ConfigError(`${name("logLevel")} must be one of ${getLogLevels().join(", ")}`);

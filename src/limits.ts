@@ -38,8 +38,8 @@ export function makeRefusals(limits: Limits): Refusals {
   return Object.fromEntries(entries) as Refusals;
 }
 
-/** Counts a refusal by `name` and returns `error`, for `throw refuse(...)`. */
-export function refuse(
+/** Counts a refusal by `name` and returns `error`, for `throw countRefusal(...)`. */
+export function countRefusal(
   refusals: Refusals | undefined,
   name: keyof Limits,
   error: GdpError,

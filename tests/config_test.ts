@@ -42,7 +42,7 @@ Deno.test("makeConfig: errors name the field by its path, or as the caller names
 });
 
 Deno.test("makeConfig: enumerated fields accept only their values", () => {
-  rejects({ backend: "mysql" as "embedded" }, /backend must be embedded or libgdp, not mysql/);
+  rejects({ backend: "My SQL" }, /backend must be a backend's name, not My SQL/);
   rejects({ logFormat: "xml" as "json" }, /logFormat must be pretty or json, not xml/);
   rejects({ logLevel: "loud" as "info" }, /logLevel must be one of .*debug.*error/);
   assert.equal(makeConfig({ backend: "libgdp", logLevel: "debug" }).backend, "libgdp");

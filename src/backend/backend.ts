@@ -8,7 +8,8 @@
 
 import { GdpError } from "../core/errors.ts";
 import type { LogInfo, LogRecord } from "../core/records.ts";
-import type { RecordTemplate } from "../wire/protocol.ts";
+import type { BackendMetricName } from "../ops/metrics.ts";
+import type { RecordTemplate } from "../wire/events.ts";
 
 export type { LogInfo, LogRecord, RecordStatus, Timestamp } from "../core/records.ts";
 
@@ -116,6 +117,8 @@ export interface Backend {
   state(): BackendState;
   /** Cumulative and current counts for operators (the libgdp backend's allocations and frees). */
   counters?(): Readonly<Record<string, number>>;
+  /** The values of the metrics a backend reports itself (`backend: true` in ops/metrics.ts). */
+  metrics?(): Partial<Record<BackendMetricName, number>>;
   close(): Promise<void>;
 }
 

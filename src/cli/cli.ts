@@ -14,22 +14,35 @@
 
 import { parseFlags, parseInteger } from "./args.ts";
 import { getLogger } from "@logtape/logtape";
+import { join } from "node:path";
 import { mintToken, readSecret } from "../auth/tokens.ts";
 import type { Backend } from "../backend/backend.ts";
-import { openEmbedded } from "../backend/embedded/store.ts";
+import { checkEmbedded, DB_FILE } from "../backend/embedded/store.ts";
+import { openBackend } from "../backend/registry.ts";
 import PACKAGE from "../../deno.json" with { type: "json" };
-import { type Config, ConfigError, DEFAULTS, makeConfig } from "../config.ts";
+import {
+  type Config,
+  ConfigError,
+  DEFAULTS,
+  makeConfig,
+  STORE_FULL_CHECK_BYTES,
+} from "../config.ts";
 import { setupLogging, stopLogging } from "../ops/log.ts";
 import type { Command } from "./command.ts";
 import { CliError, EXIT } from "./exit_codes.ts";
 import { LOG_COMMANDS } from "./log_commands.ts";
 import { type Baked, denialMessage, grantsOf, permissionFlags, takeBaked } from "./permissions.ts";
 import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
+import type { FlagKinds } from "./args.ts";
 import { StartupError } from "../core/startup_error.ts";
 import { type Gateway, startGateway } from "../gateway/gateway.ts";
 import { TAIL_COMMAND } from "./tail.ts";
 
 const log = getLogger(["gdp-ws", "cli"]);
+
+const DATA_FLAG = SERVE_FLAGS.find((flag) => flag.name === "data")!;
+const dataHelp = (defaults: Config) => serveHelp([DATA_FLAG], defaults);
+const DATA_ONLY: FlagKinds = { data: "value" };
 
 /** How long a `gdp-ws token` lasts unless `--lifetime` says otherwise. */
 const TOKEN_LIFETIME_SEC = 3600;
@@ -85,6 +98,29 @@ const COMMANDS: Record<string, Command> = {
         }),
       );
       return 0;
+    },
+  },
+  check: {
+    summary: "read every page of the embedded store (PRAGMA integrity_check); exit 1 if damaged",
+    usage: "check [--data DIR]",
+    flags: DATA_ONLY,
+    help: (defaults) =>
+      `${dataHelp(defaults)}
+It may run beside a serving gateway. serve checks at start too, in full up to
+${STORE_FULL_CHECK_BYTES / 2 ** 20} MB and in part above (docs/embedded.md).`,
+    run: ({ positionals, values }, defaults) => {
+      if (positionals.length > 0) {
+        throw new ConfigError(`check takes no arguments, got ${JSON.stringify(positionals[0])}`);
+      }
+      const dataDir = values.get("data") ?? defaults.dataDir;
+      const problems = checkEmbedded(dataDir);
+      const path = join(dataDir, DB_FILE);
+      if (problems.length === 0) {
+        console.log(`${path}: integrity_check found no problems`);
+        return Promise.resolve(0);
+      }
+      console.log(`${path} is damaged:\n${problems.join("\n")}`);
+      return Promise.resolve(1);
     },
   },
 };
@@ -143,14 +179,17 @@ function usage(): number {
   return 0;
 }
 
-/** `gdp-ws --version`: this version, the Deno it runs on, and the grants baked in. */
+/**
+ * `gdp-ws --version`: this version, the Deno it runs on and the platform it was
+ * built for (a release binary's file name says the same), and the grants baked in.
+ */
 function version(baked: Baked | undefined): number {
   const grants = baked
     ? `${permissionFlags(grantsOf(baked)).join(" ")} (baked in by deno task compile)`
     : "none baked in (main.ts run by deno run: its flags decide)";
   console.log(
     `gdp-ws ${PACKAGE.version}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8}, ` +
-      `typescript ${Deno.version.typescript})\ngrants: ${grants}`,
+      `typescript ${Deno.version.typescript}) on ${Deno.build.target}\ngrants: ${grants}`,
   );
   return 0;
 }
@@ -181,7 +220,7 @@ function describe(error: unknown): string {
 
 async function serve(config: Config): Promise<number> {
   await setupLogging(config.logLevel, config.logFormat);
-  const backend = await openBackend(config);
+  const backend = await openServedBackend(config);
   const gateway = await startGateway(config, backend);
   // SIGINT stops at once; SIGTERM drains first (a second one stops at once); SIGHUP re-reads keys.
   const signals: [Deno.Signal, () => void][] = [
@@ -206,25 +245,30 @@ async function reloadKeys(gateway: Gateway): Promise<void> {
   }
 }
 
-async function openBackend(config: Config): Promise<Backend> {
-  if (config.backend === "embedded") {
-    try {
-      return openEmbedded({ dataDir: config.dataDir });
-    } catch (error) {
-      throw startupFailure("--data", config.dataDir, error);
-    }
-  }
-  // Loaded only when asked for, so embedded mode never touches FFI.
-  const { openLibgdpBackend } = await import("../backend/libgdp/backend.ts");
+/** The backend `config` names, or a StartupError naming the flag that chose what failed. */
+async function openServedBackend(config: Config): Promise<Backend> {
   try {
-    return await openLibgdpBackend(config.libgdp);
+    return await openBackend(config);
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    if (config.backend === "embedded") {
+      // The folder itself failed (a file there, no permission): name it. The store's own
+      // refusals (a newer schema, damage) already say what and where.
+      throw osError(error) ? startupFailure("--data", config.dataDir, error) : error;
+    }
     // Loading the library names it; anything later is the GDP's (router, log server).
     const loading = error instanceof Error && error.message.includes("cannot load libgdp");
     throw loading
-      ? startupFailure("--libgdp", config.libgdp.path, error.cause ?? error)
-      : startupFailure("--backend", "libgdp", error);
+      ? startupFailure("--libgdp", config.libgdp.path, (error as Error).cause ?? error)
+      : startupFailure("--backend", config.backend, error);
   }
+}
+
+/** True for an operating system's error (Deno's, or Node's with an `E…` code). */
+function osError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return (typeof code === "string" && /^E[A-Z]+$/.test(code)) ||
+    Object.values(Deno.errors).some((kind) => error instanceof kind);
 }
 
 /** A StartupError naming `flag` and `value`; a permission denial stays one (denialMessage). */

@@ -15,13 +15,14 @@
  * @module
  */
 
-import { ConfigError } from "../config.ts";
-import type { Config } from "../config.ts";
+import { type Config, ConfigError } from "../config.ts";
 import { lines } from "../io/lines.ts";
 import type { ParsedFlags } from "./args.ts";
 import type { Command } from "./command.ts";
-import { addressHelp } from "./gateway_address.ts";
-import { type LogTarget, openTarget, TARGET_FLAGS } from "./log_target.ts";
+import { addressHelp, gatewayAddress } from "./gateway_address.ts";
+import { GatewayTarget } from "./gateway_target.ts";
+import { type LogTarget, TARGET_FLAGS } from "./log_target.ts";
+import { StoreTarget } from "./store_target.ts";
 import { stdoutLines } from "./stdout_lines.ts";
 
 /** The `--url`, `--token` and `--data` lines of a log subcommand's help. */
@@ -29,6 +30,18 @@ function targetHelp(defaults: Config): string {
   return `Options:
 ${addressHelp(defaults)}
   --data DIR            work on this embedded store folder directly, without a gateway`;
+}
+
+/** The store with `--data`, else the gateway `--url` (or its defaults) names. */
+export function openTarget(values: ReadonlyMap<string, string>, defaults: Config): LogTarget {
+  const data = values.get("data");
+  if (data === undefined) return new GatewayTarget(gatewayAddress(values, defaults));
+  for (const flag of ["url", "token"]) {
+    if (values.has(flag)) {
+      throw new ConfigError(`--data works on a store directly; it does not go with --${flag}`);
+    }
+  }
+  return new StoreTarget(data);
 }
 
 /** A log subcommand: parse, open the target, `act`, close. */

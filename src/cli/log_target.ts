@@ -1,28 +1,21 @@
 /**
- * Where the log subcommands (`create`, `append`, `info`, `ls`) act: a gateway
- * over its HTTP API (the default), or, only when `--data DIR` is given, the
- * embedded store in that folder directly. Both give the same answers in the
- * same shapes, so a command's output does not depend on the path it took.
+ * What the log subcommands (`create`, `append`, `info`, `ls`) act on: a gateway
+ * over its HTTP API (gateway_target.ts, the default), or, only when `--data DIR`
+ * is given, the embedded store in that folder directly (store_target.ts). Both
+ * give the same answers in the same shapes, so a command's output does not
+ * depend on the path it took. log_commands.ts chooses one.
  *
  * @example
  * ```ts
- * import { DEFAULTS } from "../config.ts";
- *
- * const target = openTarget(new Map([["url", "ws://127.0.0.1:8080/"]]), DEFAULTS);
- * try {
- *   for await (const info of target.list()) console.log(info.human ?? info.name);
- * } finally {
- *   await target.close();
+ * async function names(target: LogTarget): Promise<string[]> {
+ *   const out: string[] = [];
+ *   for await (const info of target.list()) out.push(info.human ?? info.name);
+ *   return out;
  * }
  * ```
  *
  * @module
  */
-
-import { type Config, ConfigError } from "../config.ts";
-import { GatewayTarget } from "./gateway_target.ts";
-import { gatewayAddress } from "./gateway_address.ts";
-import { StoreTarget } from "./store_target.ts";
 
 /** A log's info as `GET /logs/NAME` answers it: name, human, count, first, last. */
 export type LogInfoObject = Record<string, unknown> & {
@@ -46,15 +39,3 @@ export interface LogTarget {
 
 /** The flags that choose a target. */
 export const TARGET_FLAGS = { url: "value", token: "value", data: "value" } as const;
-
-/** The store with `--data`, else the gateway `--url` (or its defaults) names. */
-export function openTarget(values: ReadonlyMap<string, string>, defaults: Config): LogTarget {
-  const data = values.get("data");
-  if (data === undefined) return new GatewayTarget(gatewayAddress(values, defaults));
-  for (const flag of ["url", "token"]) {
-    if (values.has(flag)) {
-      throw new ConfigError(`--data works on a store directly; it does not go with --${flag}`);
-    }
-  }
-  return new StoreTarget(data);
-}

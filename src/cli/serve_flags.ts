@@ -16,6 +16,7 @@
  * @module
  */
 
+import { backendEntry, BACKENDS } from "../backend/registry.ts";
 import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
 import {
   type Config,
@@ -68,7 +69,7 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     type: "string",
     arg: "KIND",
     field: "backend",
-    help: "`embedded` (the SQLite store) or `libgdp` (a real GDP)",
+    help: BACKENDS.map((b) => `\`${b.kind}\` (${b.description})`).join(" or "),
   },
   { name: "data", type: "string", arg: "DIR", field: "dataDir", help: "embedded store folder" },
   {
@@ -396,7 +397,9 @@ export function serveConfigFrom(
       setField(input, flag.field, flag.type === "int" ? parseInteger(text, flag.name) : text);
     }
   }
-  return makeConfig(input as ConfigInput, flagName, defaults);
+  const config = makeConfig(input as ConfigInput, flagName, defaults);
+  backendEntry(config.backend, flagName("backend"));
+  return config;
 }
 
 /** How config.ts names a field in its errors: by its flag, when it has one. */

@@ -15,7 +15,7 @@
 
 import { type Backend, openOrCreate } from "../backend/backend.ts";
 import { openEmbedded } from "../backend/embedded/store.ts";
-import { infoObject } from "../wire/protocol.ts";
+import { infoObject } from "../wire/events.ts";
 import type { LogInfoObject, LogTarget } from "./log_target.ts";
 
 /** Logs read per page by {@linkcode StoreTarget.list}. */
@@ -26,7 +26,8 @@ export class StoreTarget implements LogTarget {
   readonly #store: Backend;
 
   constructor(dataDir: string) {
-    this.#store = openEmbedded({ dataDir });
+    // A one-shot command skips the start-up check (serve and check read the pages).
+    this.#store = openEmbedded({ dataDir, check: false });
   }
 
   async create(logname: string): Promise<LogInfoObject> {

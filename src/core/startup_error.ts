@@ -69,8 +69,7 @@ export function reasonOf(error: unknown, value = ""): string {
   text = text.replaceAll("Could not open library: ", "").replace(/\s*\(os error \d+\)/g, "");
   if (value) {
     text = text.replaceAll(`${value}: `, "").replaceAll(` in ${value}`, "")
-      .replaceAll(`'${value}'`, "it")
-      .replaceAll(value, "it");
+      .replaceAll(`'${value}'`, "it");
   }
   return text.trim() || "failed";
 }

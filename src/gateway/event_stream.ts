@@ -28,15 +28,11 @@
 import { getLogger } from "@logtape/logtape";
 import type { Limits } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
-import type { Hub, Subscription, SubscriptionSink } from "../fanout/hub.ts";
-import {
-  COMPACT_STYLE,
-  EventType,
-  isFailure,
-  parseRequest,
-  type Style,
-  type SubscribeRequest,
-} from "../wire/protocol.ts";
+import type { Hub } from "../fanout/hub.ts";
+import type { Subscription, SubscriptionSink } from "../fanout/subscription.ts";
+import { isFailure, parseRequest, type SubscribeRequest } from "../wire/requests.ts";
+import { EventType } from "../core/records.ts";
+import { COMPACT_STYLE, type Style } from "../wire/events.ts";
 
 /** How long a browser waits before reconnecting, sent as the stream's `retry:`. */
 export const RETRY_MS = 1000;

@@ -30,8 +30,6 @@ import { json } from "./answers.ts";
 import { type GatewayContext, makeContext } from "./context.ts";
 import { dispatch } from "./router.ts";
 
-export { BATCH_PROTOCOL } from "./upgrade.ts";
-
 /** A running gateway. */
 export interface Gateway {
   /** `ws://host:port/` or `wss://…`. */

@@ -9,11 +9,12 @@
 import type { Backend, LogRecord } from "../backend/backend.ts";
 import type { Hub } from "../fanout/hub.ts";
 import { limitLabel, type Refusals } from "../limits.ts";
-import type { Metrics } from "../ops/metrics.ts";
+import { droppedLogLines } from "../ops/log.ts";
+import { BACKEND_METRICS, type Metrics } from "../ops/metrics.ts";
 
 /**
  * Totals every session adds to on each frame it sends. Plain numbers read at
- * scrape time: a prom-client `inc` costs about 5 times as much per frame.
+ * scrape time: a prom-client `inc` per frame costs several times as much.
  */
 export interface Traffic {
   framesOut: number;
@@ -63,15 +64,10 @@ export function watchGateway(
     "gdpws_backend_counter",
     () => Object.entries(counters()).map(([name, n]) => [{ name }, n] as const),
   );
-  const diff = (a: string, b: string) => () => (counters()[a] ?? 0) - (counters()[b] ?? 0);
-  metrics.source("gdpws_backend_events_alive", diff("eventsGot", "eventsFreed"));
-  metrics.source("gdpws_backend_datums_alive", diff("datumsAllocated", "datumsFreed"));
-  // The libgdp backend calls a renewed subscription a resubscribe (earlier: reconnect).
-  metrics.source(
-    "gdpws_backend_reconnects_total",
-    () => counters().resubscribes ?? counters().reconnects ?? 0,
-  );
-  metrics.source("gdpws_backend_outages_total", () => counters().downReports ?? 0);
+  for (const name of BACKEND_METRICS) {
+    metrics.source(name, () => backend.metrics?.()[name] ?? 0);
+  }
+  metrics.source("gdpws_log_lines_dropped_total", droppedLogLines);
   metrics.watchEventLoop();
 }
 

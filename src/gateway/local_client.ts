@@ -15,7 +15,6 @@
  */
 
 import { GdpError } from "../core/errors.ts";
-import type { GatewayContext } from "./context.ts";
 
 /** A loopback peer whose request names no proxy hop. */
 export function isLocalClient(request: Request, peer: Deno.NetAddr): boolean {
@@ -24,8 +23,14 @@ export function isLocalClient(request: Request, peer: Deno.NetAddr): boolean {
   return host === "::1" || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/** What decides who may append: whether tokens are on, and `--open-appends`. */
+export interface AppendPolicy {
+  readonly auth: { readonly enabled: boolean };
+  readonly config: { readonly openAppends: boolean };
+}
+
 /** True when this client may append: tokens decide, else `--open-appends` or a local client. */
-export function appendsOpen(gw: GatewayContext, request: Request, peer: Deno.NetAddr): boolean {
+export function appendsOpen(gw: AppendPolicy, request: Request, peer: Deno.NetAddr): boolean {
   return gw.auth.enabled || gw.config.openAppends || isLocalClient(request, peer);
 }
 

@@ -21,8 +21,8 @@ import type { LogInfo } from "../core/records.ts";
 import { GdpError } from "../core/errors.ts";
 import { checkLogname } from "../core/names.ts";
 import { concat } from "../io/bytes.ts";
-import { type Refusals, refuse } from "../limits.ts";
-import { infoObject, tsObject } from "../wire/protocol.ts";
+import { countRefusal, type Refusals } from "../limits.ts";
+import { infoObject, tsObject } from "../wire/events.ts";
 import { errorAnswer, json } from "./answers.ts";
 import type { GatewayContext } from "./context.ts";
 import { appendsClosed, appendsOpen } from "./local_client.ts";
@@ -172,7 +172,7 @@ export async function eventStream(ctx: RouteContext): Promise<Response> {
 export function allowCreate(gw: GatewayContext, address: string): void {
   if (gw.creates.take(address)) return;
   const max = gw.config.limits.maxLogCreatesPerMinute;
-  throw refuse(
+  throw countRefusal(
     gw.refusals,
     "maxLogCreatesPerMinute",
     GdpError.of(429, `more than ${max} new logs per minute from ${address}`),
@@ -186,7 +186,11 @@ function lognameParam(gw: GatewayContext, params: Readonly<Record<string, string
 /** The request body, refused (413) as soon as it passes `max` bytes: never buffered whole. */
 async function readBody(request: Request, max: number, refusals: Refusals): Promise<Uint8Array> {
   const tooBig = () =>
-    refuse(refusals, "maxRecordBytes", GdpError.of(413, `the body is over the ${max}-byte limit`));
+    countRefusal(
+      refusals,
+      "maxRecordBytes",
+      GdpError.of(413, `the body is over the ${max}-byte limit`),
+    );
   if (Number(request.headers.get("content-length") ?? 0) > max) throw tooBig();
   if (!request.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];

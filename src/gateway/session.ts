@@ -13,30 +13,34 @@ import { getLogger } from "@logtape/logtape";
 import { allows, atExpiry, forbidden, type Grant } from "../auth/grants.ts";
 import type { Limits } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
-import type { Hub, Subscription, SubscriptionSink } from "../fanout/hub.ts";
+import type { Hub } from "../fanout/hub.ts";
+import type { Subscription, SubscriptionSink } from "../fanout/subscription.ts";
 import { limitLabel, RateLimit, type Refusals } from "../limits.ts";
 import type { Traffic } from "./gateway_metrics.ts";
+import { batchFrame, type Utf8Parts } from "./batch_frame.ts";
 import { appendsClosed } from "./local_client.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import {
   type AppendRequest,
+  isFailure,
+  parseFrame,
+  type RefreshRequest,
+  type RequestId,
+  type SubscribeRequest,
+} from "../wire/requests.ts";
+import { EventType } from "../core/records.ts";
+import {
   COMPACT_STYLE,
   encodeAppended,
   encodeError,
   encodeStatus,
-  EventType,
-  isFailure,
   OK_STAT,
-  parseFrame,
   PYTHON_STYLE,
-  type RefreshRequest,
   type ReplyAddress,
-  type RequestId,
   SHUTDOWN_REASON,
   SHUTDOWN_STAT,
   type Style,
-  type SubscribeRequest,
-} from "../wire/protocol.ts";
+} from "../wire/events.ts";
 
 export interface SessionOptions {
   limits: Limits;
@@ -431,49 +435,6 @@ export class Session implements SubscriptionSink {
       },
     );
   }
-}
-
-/** The events of the last batch frame built, and that frame. */
-let lastBatch: readonly string[] = [];
-let lastFrame = "";
-
-/**
- * A batch frame: `[event,event,…]`. The sessions of one fan-out flush one after
- * another with the same shared event strings, so the last frame is kept and
- * reused when the next batch holds the same strings: 1,000 batch sockets on a
- * log cost one join per flush, not 1,000. With history the store joined, the
- * frame is put together in UTF-8, copied once, into the frame itself.
- */
-function batchFrame(events: readonly (string | Uint8Array)[]): string | Utf8Parts {
-  if (!events.every((e): e is string => typeof e === "string")) return utf8Parts(events);
-  if (events.length !== lastBatch.length || events.some((e, i) => e !== lastBatch[i])) {
-    lastBatch = events;
-    lastFrame = `[${events.join(",")}]`;
-  }
-  return lastFrame;
-}
-
-/** A frame's text as UTF-8 pieces, and their total size. */
-interface Utf8Parts {
-  parts: Uint8Array[];
-  size: number;
-}
-
-const OPEN_BRACKET = new Uint8Array([0x5b]);
-const COMMA = new Uint8Array([0x2c]);
-const CLOSE_BRACKET = new Uint8Array([0x5d]);
-
-function utf8Parts(events: readonly (string | Uint8Array)[]): Utf8Parts {
-  const parts: Uint8Array[] = [OPEN_BRACKET];
-  let size = 1 + events.length;
-  for (const event of events) {
-    if (parts.length > 1) parts.push(COMMA);
-    const part = typeof event === "string" ? encoder.encode(event) : event;
-    parts.push(part);
-    size += part.length;
-  }
-  parts.push(CLOSE_BRACKET);
-  return { parts, size };
 }
 
 function isTooBig(data: string | ArrayBuffer, limit: number): boolean {

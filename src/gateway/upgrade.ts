@@ -18,14 +18,12 @@
 
 import { BEARER_PREFIX } from "../auth/tokens.ts";
 import { type HandshakeProblem, handshakeProblem, WEBSOCKET_VERSION } from "../net/handshake.ts";
+import { BATCH_PROTOCOL } from "../wire/events.ts";
 import { errorAnswer, refusal } from "./answers.ts";
 import { appendsOpen } from "./local_client.ts";
 import { allowCreate } from "./logs_api.ts";
 import type { RouteContext } from "./route_context.ts";
 import { Session } from "./session.ts";
-
-/** The subprotocol that asks for batch mode. */
-export const BATCH_PROTOCOL = "gdp-ws.batch";
 
 /** Connection ids, unique within the process. */
 let lastConnectionId = 0;

@@ -3,10 +3,10 @@
  * costs tens of microseconds instead of a timer's millisecond or two. It
  * writes a byte over a loopback connection this process holds and waits to
  * read it back: the read completes only on a later turn of the event loop, in
- * the same phase as every other socket's I/O. (A timer of 0 ms fires after
- * 1-2 ms, and the gateway sat idle for that long after every time slice:
- * half its time at 1,000 subscribers. `setImmediate` and `MessageChannel`
- * resume before pending socket I/O is completed, and starve it.)
+ * the same phase as every other socket's I/O. (A timer of 0 ms fires a
+ * millisecond or two later, and the gateway sat idle that long after every
+ * time slice; `setImmediate` and `MessageChannel` resume before pending socket
+ * I/O is completed, and starve it. BENCHMARKS.md has the measurements.)
  *
  * The connection is opened at the first yield and closed by
  * {@linkcode closeTurns}. Where it cannot be opened (no network permission for

@@ -30,11 +30,9 @@
 import { closeTurns, nextTurn } from "./next_turn.ts";
 
 /**
- * Work one turn may do before it gives the loop back, in ms. Measured at 1,000
- * and 10,000 subscribers (BENCHMARKS.md): with 5 ms the runtime completed too
- * little socket I/O between slices and `/healthz` waited up to 2 s behind the
- * writes of 10,000 sockets; with 1 ms its p99 was under 35 ms, and throughput
- * rose, because records waiting out the pause go out together.
+ * Work one turn may do before it gives the loop back, in ms: longer slices let
+ * too little socket I/O complete between them, and `/healthz` waited behind
+ * the writes of 10,000 sockets (BENCHMARKS.md compares 1 and 5 ms).
  */
 export const SLICE_MS = 1;
 
@@ -90,8 +88,8 @@ export async function slicesSettled(): Promise<void> {
  * more on waking them than the slice allows.
  *
  * Rounds start on the event loop's next turn ({@linkcode nextTurn}), after
- * the socket I/O that is ready: at 1,000 subscribers a 0 ms timer instead left
- * the gateway idle for about half its time, and `setImmediate` starved the I/O.
+ * the socket I/O that is ready: a 0 ms timer instead left the gateway idle
+ * between slices, and `setImmediate` starved the I/O.
  */
 export function nextSlice(): Promise<void> {
   const resumed = new Promise<void>((resolve) => waiting.push(resolve));

@@ -26,6 +26,8 @@ export interface MetricDef {
   labels?: readonly string[];
   /** Histogram bucket bounds (seconds for timings). */
   buckets?: readonly number[];
+  /** The backend reports it (`Backend.metrics()`); the gateway does not know what it counts. */
+  backend?: true;
 }
 
 /** Latency buckets from 0.5 ms to 10 s. */
@@ -112,18 +114,31 @@ export const METRICS = {
   gdpws_backend_events_alive: {
     type: "gauge",
     help: "libgdp events received and not yet freed",
+    backend: true,
   },
   gdpws_backend_datums_alive: {
     type: "gauge",
     help: "libgdp datums allocated and not yet freed",
+    backend: true,
   },
   gdpws_backend_reconnects_total: {
     type: "counter",
     help: "Subscriptions renewed after the GDP link broke or libgdp ended one",
+    backend: true,
   },
   gdpws_backend_outages_total: {
     type: "counter",
     help: "Times the GDP link stayed down past the limit (subscribers told 503)",
+    backend: true,
+  },
+  gdpws_store_corrupt_errors_total: {
+    type: "counter",
+    help: "Times the embedded store found its file damaged while serving (SQLITE_CORRUPT, NOTADB)",
+    backend: true,
+  },
+  gdpws_log_lines_dropped_total: {
+    type: "counter",
+    help: "Log lines dropped because standard error did not take them (a pipe nobody reads)",
   },
   gdpws_draining: { type: "gauge", help: "1 while the gateway is in lame-duck mode" },
   process_resident_memory_bytes: { type: "gauge", help: "Resident set size in bytes" },
@@ -136,6 +151,17 @@ export const METRICS = {
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricName = keyof typeof METRICS;
+
+/** The metrics a backend reports itself (declared with `backend: true`). */
+export type BackendMetricName = {
+  [K in MetricName]: (typeof METRICS)[K] extends { backend: true } ? K : never;
+}[MetricName];
+
+/** The names of {@linkcode BackendMetricName}, for wiring them at start. */
+export const BACKEND_METRICS: readonly BackendMetricName[] = (Object.entries(METRICS) as [
+  MetricName,
+  MetricDef,
+][]).filter(([, def]) => def.backend).map(([name]) => name as BackendMetricName);
 /** Label values by label name. */
 export type Labels = Record<string, string | number>;
 /** What a {@linkcode Metrics.source} returns: one value, or one per label set. */

@@ -19,7 +19,7 @@ const storeFlags = (dir: string) => permissionFlags({ dataDir: dir });
 Deno.test("--help works for the program and every subcommand", async () => {
   const top = await runMain([], ["--help"]);
   assert.equal(top.code, 0);
-  for (const sub of ["serve", "create", "append", "tail", "info", "ls", "token"]) {
+  for (const sub of ["serve", "create", "append", "tail", "info", "ls", "token", "check"]) {
     assert.match(top.stdout, new RegExp(`\\b${sub}\\b`));
     const out = await runMain([], [sub, "--help"]);
     assert.equal(out.code, 0, sub);
@@ -62,6 +62,33 @@ Deno.test("create, append (argument and stdin lines) and info work on the store"
     const missing = await runMain(flags, ["info", "no.such", "--data", dir]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /600/);
+  });
+});
+
+Deno.test("check reads every page: exit 0 when whole, 1 naming the damage, 1 for a foreign file", async () => {
+  await withDataDir(async (dir) => {
+    const flags = storeFlags(dir);
+    const path = join(dir, "gdp-ws.sqlite");
+    const missing = await runMain(flags, ["check", "--data", dir]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^gdp-ws: there is no store at .*gdp-ws\.sqlite\n$/);
+    const many = Array.from({ length: 2000 }, (_, i) => `record ${i} ${"x".repeat(100)}`);
+    await runMain(flags, ["append", "demo.check", "--data", dir], many.join("\n"));
+    const whole = await runMain(flags, ["check", "--data", dir]);
+    assert.equal(whole.code, 0, whole.stderr);
+    assert.equal(whole.stdout, `${path}: integrity_check found no problems\n`);
+    // A page in the middle of the records, overwritten as a bad sector would be.
+    const file = await Deno.open(path, { write: true });
+    await file.seek(4096 * Math.floor((await file.stat()).size / 4096 / 2), Deno.SeekMode.Start);
+    await file.write(new Uint8Array(4096).fill(0x5a));
+    file.close();
+    const damaged = await runMain(flags, ["check", "--data", dir]);
+    assert.equal(damaged.code, 1);
+    assert.match(damaged.stdout, /gdp-ws\.sqlite is damaged:\n./);
+    await Deno.writeTextFile(path, "not a database at all");
+    const foreign = await runMain(flags, ["check", "--data", dir]);
+    assert.equal(foreign.code, 1);
+    assert.match(foreign.stderr, /^gdp-ws: the store .* is not an SQLite database/);
   });
 });
 

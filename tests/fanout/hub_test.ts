@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
 import type { Backend, LogHandle, LogRecord } from "../../src/backend/backend.ts";
-import {
-  Hub,
-  resolveStart,
-  type Subscription,
-  type SubscriptionSink,
-} from "../../src/fanout/hub.ts";
-import { COMPACT_STYLE, PYTHON_STYLE } from "../../src/wire/protocol.ts";
+import { Hub } from "../../src/fanout/hub.ts";
+import type { Subscription, SubscriptionSink } from "../../src/fanout/subscription.ts";
+import { resolveStart } from "../../src/wire/requests.ts";
+import { COMPACT_STYLE, PYTHON_STYLE } from "../../src/wire/events.ts";
 import { range, waitFor } from "../helpers/client.ts";
 import { appendRange, embeddedFixture } from "../helpers/gateway.ts";
 

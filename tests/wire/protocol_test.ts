@@ -1,5 +1,5 @@
 /**
- * protocol.ts on its own: request parsing and response encoding, without a
+ * The wire protocol (src/wire/requests.ts, src/wire/events.ts) on its own: request parsing and response encoding, without a
  * gateway. The protocol suite checks the same rules end to end over sockets;
  * these pin the exact values and bytes.
  */
@@ -9,17 +9,19 @@ import type { LogRecord } from "../../src/backend/backend.ts";
 import { GdpError } from "../../src/core/errors.ts";
 import {
   type ClientRequest,
+  isFailure,
+  type ParseFailure,
+  parseFrame,
+} from "../../src/wire/requests.ts";
+import { EventType } from "../../src/core/records.ts";
+import {
   COMPACT_STYLE,
   encodeError,
   encodeRecord,
   encodeStatus,
-  EventType,
-  isFailure,
-  type ParseFailure,
-  parseFrame,
   PYTHON_STYLE,
   replyKey,
-} from "../../src/wire/protocol.ts";
+} from "../../src/wire/events.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 

@@ -8,7 +8,7 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { RecordTemplate } from "../../wire/protocol.ts";
+import type { RecordTemplate } from "../../wire/events.ts";
 import { isUtf8 } from "node:buffer";
 import type { EncodedRecords, EventList, JoinedEvents } from "../backend.ts";
 

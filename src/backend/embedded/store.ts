@@ -17,15 +17,31 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { EMBEDDED_POLL_MS } from "../../config.ts";
+import { EMBEDDED_POLL_MS, STORE_FULL_CHECK_BYTES } from "../../config.ts";
 import { GdpError } from "../../core/errors.ts";
 import { checkLogname, internalName, isInternalName } from "../../core/names.ts";
-import type { RecordTemplate } from "../../wire/protocol.ts";
+import type { RecordTemplate } from "../../wire/events.ts";
+import type { BackendMetricName } from "../../ops/metrics.ts";
 import { LogThrottle } from "../../ops/throttle.ts";
 import { type EventStatements, prepareEvents, readEvents } from "./event_sql.ts";
+import { isCorruption, StoreRefused } from "./integrity.ts";
+import { checkEmbedded, DB_FILE, openStore } from "./open_store.ts";
+import { Damage } from "./damage.ts";
+import { EmbeddedLog, type LogsById } from "./log_handle.ts";
+import {
+  isLocked,
+  type LogRow,
+  now,
+  prepare,
+  type RecordRow,
+  storeError,
+  type StoreStatements,
+  toRecord,
+} from "./store_sql.ts";
+
 import type {
   Backend,
   BackendState,
@@ -34,7 +50,6 @@ import type {
   LogHandle,
   LogInfo,
   LogRecord,
-  Timestamp,
   Unfollow,
 } from "../backend.ts";
 
@@ -45,53 +60,25 @@ export interface EmbeddedOptions {
   pollMs?: number;
   /** How long appends wait for another process's write lock before failing with 503, in ms. */
   lockWaitMs?: number;
+  /** Check the store at start (default true; the CLI's one-shot commands skip it). */
+  check?: boolean;
+  /** Up to this file size the start-up check reads every page (default {@linkcode STORE_FULL_CHECK_BYTES}). */
+  fullCheckBytes?: number;
 }
+
+export { checkEmbedded, DB_FILE, now, StoreRefused };
 
 const log = getLogger(["gdp-ws", "embedded"]);
 
 /** Records delivered to one follower per turn while it catches up. */
 const CATCH_UP_CHUNK = 128;
 
-/** The database file inside the data folder. */
-export const DB_FILE = "gdp-ws.sqlite";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS logs (
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,      -- internal name, 43 base64url characters
-  human TEXT,                     -- human name, when created by one
-  created_sec INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-  log INTEGER NOT NULL REFERENCES logs(id),
-  recno INTEGER NOT NULL,
-  ts_sec INTEGER NOT NULL,
-  ts_nsec INTEGER NOT NULL,
-  ts_accuracy REAL NOT NULL,
-  data BLOB NOT NULL,
-  PRIMARY KEY (log, recno)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS logs_by_label ON logs (coalesce(human, name));`;
-
-interface LogRow {
-  id: number;
-  name: string;
-  human: string | null;
-}
-
-interface RecordRow {
-  recno: number;
-  ts_sec: number;
-  ts_nsec: number;
-  ts_accuracy: number;
-  data: Uint8Array;
-}
-
 interface Follower {
   /** Row id of the followed log. */
   logId: number;
   next: number;
   onRecord: (record: LogRecord) => void;
+  onError: (error: GdpError) => void;
 }
 
 interface PendingAppend {
@@ -101,32 +88,27 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-/** Opens (creating if needed) the store in `options.dataDir`. */
+/** Opens (creating if needed) the store in `options.dataDir`; throws {@linkcode StoreRefused}. */
 export function openEmbedded(options: EmbeddedOptions): EmbeddedBackend {
   mkdirSync(options.dataDir, { recursive: true });
+  const path = join(options.dataDir, DB_FILE);
   return new EmbeddedBackend(
-    join(options.dataDir, DB_FILE),
+    openStore(path, options.check ?? true, options.fullCheckBytes ?? STORE_FULL_CHECK_BYTES),
+    path,
     options.pollMs ?? EMBEDDED_POLL_MS,
     options.lockWaitMs ?? 10_000,
   );
 }
 
-/** The current time with the best resolution the runtime gives (microseconds). */
-export function now(): Timestamp {
-  const ms = performance.timeOrigin + performance.now();
-  const sec = Math.floor(ms / 1000);
-  const nsec = Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6));
-  return { sec, nsec, accuracy: 0 };
-}
-
-export class EmbeddedBackend implements Backend {
+export class EmbeddedBackend implements Backend, LogsById {
   readonly kind = "embedded";
   readonly #db: DatabaseSync;
-  readonly #sql: ReturnType<typeof prepare>;
+  readonly #sql: StoreStatements;
   readonly #eventSql: EventStatements;
   readonly #followers = new Map<number, Set<Follower>>();
   readonly #lagging = new Set<Follower>();
   readonly #counts = { commits: 0, appends: 0 };
+  readonly #damage: Damage;
   #pending: PendingAppend[] = [];
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #dataVersion = 0;
@@ -141,14 +123,9 @@ export class EmbeddedBackend implements Backend {
   #closing = false;
   #closed = false;
 
-  constructor(path: string, pollMs: number, lockWaitMs: number) {
-    this.#db = new DatabaseSync(path);
-    // Waiting for a lock while opening is fine: nothing is served yet.
-    this.#db.exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
-    this.#db.exec(SCHEMA);
-    // From here on SQLite must never wait inside the event loop: a lock held by
-    // another process (the CLI) fails at once and the append retries on a timer.
-    this.#db.exec("PRAGMA busy_timeout=0");
+  constructor(db: DatabaseSync, path: string, pollMs: number, lockWaitMs: number) {
+    this.#db = db;
+    this.#damage = new Damage(path);
     this.#sql = prepare(this.#db);
     this.#eventSql = prepareEvents(this.#db);
     this.#pollMs = pollMs;
@@ -156,23 +133,23 @@ export class EmbeddedBackend implements Backend {
   }
 
   open(logname: string): Promise<LogHandle> {
-    const row = this.#resolve(logname);
-    if (!row) return Promise.reject(GdpError.noRoute());
-    return Promise.resolve(new EmbeddedLog(this, row));
+    return this.#answer("opening a log", () => new EmbeddedLog(this, this.#resolve(logname)));
   }
 
   info(logname: string): Promise<LogInfo> {
-    const row = this.#resolve(logname);
-    return row ? Promise.resolve(this.#info(row)) : Promise.reject(GdpError.noRoute());
+    return this.#answer("reading a log's info", () => this.#info(this.#resolve(logname)));
   }
 
   /** Logs in label order, a page at a time (all of them without `page`). */
   list(page?: ListPage): Promise<LogInfo[]> {
-    const rows =
-      (page
+    const all =
+      () => (page
         ? this.#sql.listPage.all(page.after ?? "", page.limit)
-        : this.#sql.listLogs.all()) as unknown as LogRow[];
-    return Promise.resolve(rows.map((row) => this.#info(row)));
+        : this.#sql.listLogs.all());
+    return this.#answer(
+      "listing logs",
+      () => (all() as unknown as LogRow[]).map((r) => this.#info(r)),
+    );
   }
 
   async create(logname: string): Promise<LogInfo> {
@@ -182,11 +159,12 @@ export class EmbeddedBackend implements Backend {
     const started = performance.now();
     for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
       try {
+        this.#damage.refuseWrites();
         this.#sql.createLog.run(name, internal ? null : logname, Math.floor(Date.now() / 1000));
         return await this.info(name);
       } catch (error) {
         if (!isLocked(error) || performance.now() - started > this.#lockWaitMs) {
-          throw storeError(error);
+          throw this.#failure(error, "creating a log");
         }
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
@@ -198,13 +176,21 @@ export class EmbeddedBackend implements Backend {
     this.#db.exec(`PRAGMA max_page_count=${Math.floor(pages)}`);
   }
 
-  /** Transactions committed and records appended by this process. */
-  counters(): { commits: number; appends: number } {
-    return { ...this.#counts };
+  /**
+   * Transactions committed and records appended by this process, and the
+   * errors in which SQLite found the store damaged.
+   */
+  counters(): { commits: number; appends: number; corruptErrors: number } {
+    return { ...this.#counts, corruptErrors: this.#damage.count };
+  }
+
+  metrics(): Partial<Record<BackendMetricName, number>> {
+    return { gdpws_store_corrupt_errors_total: this.#damage.count };
   }
 
   state(): BackendState {
-    return this.#closed ? { ready: false, state: "closed" } : { ready: true, state: "ok" };
+    if (this.#closed) return { ready: false, state: "closed" };
+    return this.#damage.state() ?? { ready: true, state: "ok" };
   }
 
   async close(): Promise<void> {
@@ -223,14 +209,18 @@ export class EmbeddedBackend implements Backend {
 
   /** The last recno of the log with row id `logId`, 0 when empty. */
   lastRecnoOf(logId: number): number {
-    const row = this.#sql.last.get(logId) as { last: number | null } | undefined;
-    return row?.last ?? 0;
+    return this.#read("reading a log's last recno", () => {
+      const row = this.#sql.last.get(logId) as { last: number | null } | undefined;
+      return row?.last ?? 0;
+    });
   }
 
   /** Records `from` .. `from + count - 1` of the log with row id `logId`. */
   readRange(logId: number, from: number, count: number): LogRecord[] {
-    const rows = this.#sql.range.all(logId, from, from + count - 1) as unknown as RecordRow[];
-    return rows.map(toRecord);
+    return this.#read("reading records", () => {
+      const rows = this.#sql.range.all(logId, from, from + count - 1) as unknown as RecordRow[];
+      return rows.map(toRecord);
+    });
   }
 
   /**
@@ -244,7 +234,10 @@ export class EmbeddedBackend implements Backend {
     template: RecordTemplate,
     options: { joined: boolean; budget: number },
   ): EncodedRecords | undefined {
-    return readEvents(this.#eventSql, { logId, from, count, template, ...options });
+    return this.#read(
+      "reading records",
+      () => readEvents(this.#eventSql, { logId, from, count, template, ...options }),
+    );
   }
 
   /**
@@ -253,6 +246,11 @@ export class EmbeddedBackend implements Backend {
    */
   appendTo(logId: number, data: Uint8Array): Promise<LogRecord> {
     if (this.#closed) return Promise.reject(GdpError.of(503, "the store is closed"));
+    try {
+      this.#damage.refuseWrites();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise((resolve, reject) => {
       if (this.#pending.push({ logId, data, resolve, reject }) === 1 && this.#lockedSince === 0) {
         // setImmediate, not a microtask: frames and requests arrive one task each,
@@ -264,26 +262,56 @@ export class EmbeddedBackend implements Backend {
   }
 
   /** Follows the log with row id `logId` from `from` on (see {@linkcode LogHandle.follow}). */
-  addFollower(logId: number, from: number, onRecord: (r: LogRecord) => void): Unfollow {
-    const follower: Follower = { logId, next: Math.max(1, from), onRecord };
+  addFollower(
+    logId: number,
+    from: number,
+    onRecord: (r: LogRecord) => void,
+    onError: (error: GdpError) => void,
+  ): Unfollow {
+    const follower: Follower = { logId, next: Math.max(1, from), onRecord, onError };
     let set = this.#followers.get(logId);
     if (!set) this.#followers.set(logId, set = new Set());
     set.add(follower);
     this.#startPolling();
     this.#catchUp(follower);
-    return () => {
-      set.delete(follower);
-      if (set.size === 0 && this.#followers.get(logId) === set) this.#followers.delete(logId);
-      if (this.#followers.size === 0) this.#stopPolling();
-    };
+    return () => this.#unfollow(follower);
   }
 
-  #resolve(logname: string): LogRow | undefined {
+  #unfollow(f: Follower): void {
+    const set = this.#followers.get(f.logId);
+    if (!set?.delete(f)) return;
+    if (set.size === 0) this.#followers.delete(f.logId);
+    if (this.#followers.size === 0) this.#stopPolling();
+  }
+
+  /** `#read` as a promise: a throw becomes a rejection. */
+  #answer<T>(doing: string, read: () => T): Promise<T> {
+    return new Promise((resolve) => resolve(this.#read(doing, read)));
+  }
+
+  /** Runs `read`; an error of SQLite's becomes a {@linkcode GdpError}, a damaged store is noted. */
+  #read<T>(doing: string, read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      throw this.#failure(error, doing);
+    }
+  }
+
+  /** `error` as the client should see it; damage to the file is noted on the way (damage.ts). */
+  #failure(error: unknown, doing: string): GdpError {
+    return this.#damage.note(error, doing) ?? storeError(error);
+  }
+
+  /** The log's row; 600 when there is none. */
+  #resolve(logname: string): LogRow {
     if (isInternalName(logname)) {
       const row = this.#sql.byName.get(logname) as LogRow | undefined;
       if (row) return row;
     }
-    return this.#sql.byName.get(internalName(logname)) as LogRow | undefined;
+    const row = this.#sql.byName.get(internalName(logname)) as LogRow | undefined;
+    if (!row) throw GdpError.noRoute();
+    return row;
   }
 
   #info(row: LogRow): LogInfo {
@@ -306,8 +334,9 @@ export class EmbeddedBackend implements Backend {
     } catch (error) {
       if (isLocked(error) && !this.#closing && this.#waitForLock(batch)) return;
       this.#lockedSince = 0;
-      const failure = storeError(error);
-      const suppressed = this.#failures.due(failure.message);
+      const failure = this.#failure(error, "appending");
+      // Damage has its own log line (damage.ts).
+      const suppressed = isCorruption(error) ? undefined : this.#failures.due(failure.message);
       if (suppressed !== undefined) {
         log.error("Appends failing: {reason} ({suppressed} more failures not logged)", {
           reason: failure.message,
@@ -338,6 +367,7 @@ export class EmbeddedBackend implements Backend {
   }
 
   #commit(batch: PendingAppend[]): LogRecord[] {
+    this.#damage.refuseWrites();
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       const records = batch.map((p) => {
@@ -383,7 +413,15 @@ export class EmbeddedBackend implements Backend {
    */
   #catchUp(f: Follower): void {
     const set = this.#followers.get(f.logId);
-    const records = this.readRange(f.logId, f.next, CATCH_UP_CHUNK);
+    let records: LogRecord[];
+    try {
+      records = this.readRange(f.logId, f.next, CATCH_UP_CHUNK);
+    } catch (error) {
+      // Run from timers too, where a throw would end the process: the follower is told.
+      this.#unfollow(f);
+      f.onError(GdpError.from(error));
+      return;
+    }
     for (const record of records) {
       if (!set?.has(f)) return;
       f.next++;
@@ -419,7 +457,13 @@ export class EmbeddedBackend implements Backend {
 
   /** Another process committed: deliver what it appended to every follower. */
   #poll(): void {
-    const version = this.#readDataVersion();
+    let version: number;
+    try {
+      version = this.#readDataVersion();
+    } catch (error) {
+      this.#failure(error, "polling for other writers");
+      return;
+    }
     if (version === this.#dataVersion) return;
     this.#dataVersion = version;
     for (const set of [...this.#followers.values()]) {
@@ -430,101 +474,4 @@ export class EmbeddedBackend implements Backend {
   #readDataVersion(): number {
     return (this.#sql.dataVersion.get() as { data_version: number }).data_version;
   }
-}
-
-/** A log of the embedded store; cheap, so every open gets its own. */
-class EmbeddedLog implements LogHandle {
-  readonly name: string;
-  readonly #store: EmbeddedBackend;
-  readonly #id: number;
-
-  constructor(store: EmbeddedBackend, row: LogRow) {
-    this.#store = store;
-    this.#id = row.id;
-    this.name = row.name;
-  }
-
-  last(): Promise<number> {
-    return Promise.resolve(this.#store.lastRecnoOf(this.#id));
-  }
-
-  async *read(from: number, count: number): AsyncIterable<LogRecord> {
-    yield* this.#store.readRange(this.#id, Math.max(1, from), count);
-  }
-
-  readEvents(
-    from: number,
-    count: number,
-    template: RecordTemplate,
-    options: { joined: boolean; budget: number },
-  ): EncodedRecords | undefined {
-    return this.#store.readEvents(this.#id, from, count, template, options);
-  }
-
-  follow(from: number, onRecord: (record: LogRecord) => void): Unfollow {
-    return this.#store.addFollower(this.#id, from, onRecord);
-  }
-
-  append(data: Uint8Array): Promise<LogRecord> {
-    return this.#store.appendTo(this.#id, data);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-function prepare(db: DatabaseSync) {
-  const q = (sql: string): StatementSync => db.prepare(sql);
-  return {
-    byName: q("SELECT id, name, human FROM logs WHERE name = ?"),
-    listLogs: q("SELECT id, name, human FROM logs ORDER BY coalesce(human, name)"),
-    listPage: q(
-      "SELECT id, name, human FROM logs WHERE coalesce(human, name) > ? " +
-        "ORDER BY coalesce(human, name) LIMIT ?",
-    ),
-    createLog: q(
-      "INSERT INTO logs (name, human, created_sec) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-    ),
-    last: q("SELECT max(recno) AS last FROM records WHERE log = ?"),
-    one: q(
-      "SELECT recno, ts_sec, ts_nsec, ts_accuracy, data FROM records WHERE log = ? AND recno = ?",
-    ),
-    range: q(
-      "SELECT recno, ts_sec, ts_nsec, ts_accuracy, data FROM records " +
-        "WHERE log = ? AND recno BETWEEN ? AND ? ORDER BY recno",
-    ),
-    append: q(
-      "INSERT INTO records (log, recno, ts_sec, ts_nsec, ts_accuracy, data) " +
-        "SELECT ?, coalesce(max(recno), 0) + 1, ?, ?, ?, ? FROM records WHERE log = ? RETURNING recno",
-    ),
-    dataVersion: q("PRAGMA data_version"),
-  };
-}
-
-/** SQLite could not take a lock another connection holds (SQLITE_BUSY). */
-function isLocked(error: unknown): boolean {
-  return error instanceof Error &&
-    /database is locked|database table is locked/.test(error.message);
-}
-
-/** A store failure as the client should see it: a full disk says so (507). */
-function storeError(error: unknown): GdpError {
-  if (error instanceof GdpError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  if (/database or disk is full|disk I\/O error/.test(message)) {
-    return GdpError.of(507, `the store could not write: ${message}`, { cause: error });
-  }
-  if (isLocked(error)) {
-    return GdpError.of(503, "the store is locked by another process; try again", { cause: error });
-  }
-  return GdpError.from(error);
-}
-
-function toRecord(row: RecordRow): LogRecord {
-  return {
-    recno: row.recno,
-    ts: { sec: row.ts_sec, nsec: row.ts_nsec, accuracy: row.ts_accuracy },
-    data: row.data,
-  };
 }

@@ -20,16 +20,13 @@
 
 import type { Backend, BackendState, LogHandle, LogInfo, LogRecord, Unfollow } from "../backend.ts";
 import { GdpError } from "../../core/errors.ts";
+import type { BackendMetricName } from "../../ops/metrics.ts";
 import { LIBGDP_DEFAULTS } from "../../config.ts";
 import { type FfiCounters, IoMode, Libgdp } from "./ffi.ts";
 import { EventPump } from "./pump.ts";
 import { reorderCounters } from "./reorder.ts";
-import {
-  Upstream,
-  type UpstreamContext,
-  type UpstreamCounters,
-  type UpstreamOptions,
-} from "./upstream.ts";
+import { Upstream } from "./upstream.ts";
+import type { UpstreamContext, UpstreamCounters, UpstreamOptions } from "./upstream_context.ts";
 
 /** How to load and drive libgdp. */
 export interface LibgdpOptions {
@@ -245,6 +242,17 @@ export class LibgdpBackend implements Backend {
       subscribedLogs: this.#subscribed,
       followers,
       orphanEvents: this.#pump.orphans,
+    };
+  }
+
+  /** The backend metrics of ops/metrics.ts, from {@linkcode counters}. */
+  metrics(): Partial<Record<BackendMetricName, number>> {
+    const c = this.counters();
+    return {
+      gdpws_backend_events_alive: c.eventsGot - c.eventsFreed,
+      gdpws_backend_datums_alive: c.datumsAllocated - c.datumsFreed,
+      gdpws_backend_reconnects_total: c.resubscribes,
+      gdpws_backend_outages_total: c.downReports,
     };
   }
 

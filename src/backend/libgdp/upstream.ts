@@ -32,10 +32,13 @@ import { getLogger } from "@logtape/logtape";
 import type { LogRecord, Unfollow } from "../backend.ts";
 import { GdpError } from "../../core/errors.ts";
 import { EventType } from "../../core/records.ts";
-import { type GdpEvent, GdpStatusError, type IoMode, isGdpStat, type Libgdp } from "./ffi.ts";
+import type { GdpEvent } from "./ffi.ts";
 import { CallGate } from "./gate.ts";
 import type { EventSink } from "./pump.ts";
-import { ReorderBuffer, type ReorderCounters } from "./reorder.ts";
+import { closedError, isLinkError, isNotFound, unreachable } from "./link_errors.ts";
+import { LinkHealth } from "./link_health.ts";
+import { ReorderBuffer } from "./reorder.ts";
+import type { UpstreamContext, UpstreamHealth } from "./upstream_context.ts";
 
 const log = getLogger(["gdp-ws", "libgdp"]);
 
@@ -44,75 +47,6 @@ const READ_WINDOW = 8;
 
 /** Tries of an append whose record number another writer keeps taking. */
 const APPEND_TRIES = 5;
-
-/** GDP detail codes that mean "the link or the server is gone", not "no". */
-const LINK_DETAILS: ReadonlySet<number> = new Set([5, 6, 10, 20, 31, 502, 503, 504, 515, 600]);
-
-/** True when an error means the link (not the request) failed. */
-export function isLinkError(error: unknown): boolean {
-  if (error instanceof GdpStatusError) {
-    return !isGdpStat(error.stat) || LINK_DETAILS.has(error.stat & 0x3ff);
-  }
-  return error instanceof GdpError && error.code === 503;
-}
-
-/** True for GDP's 404 (no such record). */
-export function isNotFound(error: unknown): boolean {
-  return error instanceof GdpStatusError && isGdpStat(error.stat) &&
-    (error.stat & 0x3ff) === 404;
-}
-
-/** Timing and mode an Upstream works with. */
-export interface UpstreamOptions {
-  /** How handles are opened. */
-  mode: IoMode;
-  /** Hold of a record past a gap before the gap is read (ms). */
-  reorderHoldMs: number;
-  /** First delay before a failed subscribe is retried (ms); doubles each try. */
-  retryInitialMs: number;
-  /** Longest delay between retries (ms). */
-  retryMaxMs: number;
-  /** Outage length after which the follower gets a 503 (ms). */
-  downAfterMs: number;
-  /** How often a followed log's end is read when no record arrived meanwhile (ms). */
-  probeMs: number;
-  /** Handles of the process that may hold a subscription; 0 makes every follow poll. */
-  maxSubscribed: number;
-}
-
-/** What Upstreams count besides their reorder buffers. */
-export interface UpstreamCounters extends ReorderCounters {
-  /** Subscriptions renewed after libgdp ended one. */
-  resubscribes: number;
-  /** Reads of a followed log's end. */
-  probes: number;
-  /** 503s reported to followers (once per outage and log). */
-  downReports: number;
-  /** Follows served by polling because `maxSubscribed` handles subscribe already. */
-  polledFollows: number;
-  /** Appends made again because another writer took their record number. */
-  appendRetries: number;
-}
-
-/** What an Upstream needs from its backend. */
-export interface UpstreamContext {
-  /** The binding. */
-  readonly gdp: Libgdp;
-  /** Timing and mode. */
-  readonly options: UpstreamOptions;
-  /** Shared counters. */
-  readonly counters: UpstreamCounters;
-  /** Routes the events of `gin` to `sink`. */
-  attach(gin: bigint, sink: EventSink): void;
-  /** Stops routing the events of `gin`. */
-  detach(gin: bigint): void;
-  /** A udata no other subscription of this process has used. */
-  nextUdata(): bigint;
-  /** Asks for a subscription slot; false when `maxSubscribed` are taken. */
-  claimSubscription(): boolean;
-  /** Called once the Upstream has closed its handle for good. */
-  forget(upstream: Upstream): void;
-}
 
 /**
  * The handle, every state it can be in. `subscribed` is final: such a
@@ -125,11 +59,6 @@ type HandleState =
   | { readonly kind: "open"; readonly gin: bigint }
   | { readonly kind: "subscribed"; readonly gin: bigint; udata: bigint }
   | { readonly kind: "closing"; readonly done: Promise<void> };
-
-/** Health of one log's link. */
-export type UpstreamHealth =
-  | { readonly kind: "ok" }
-  | { readonly kind: "failing"; readonly since: number; reported: boolean };
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -148,7 +77,6 @@ export class Upstream implements EventSink {
   readonly #ctx: UpstreamContext;
   #refs = 0;
   #handle: HandleState = { kind: "closed" };
-  #health: UpstreamHealth = { kind: "ok" };
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #appends = new CallGate(1);
   #order: ReorderBuffer | undefined;
@@ -158,17 +86,19 @@ export class Upstream implements EventSink {
   #renewDelay = 0;
   #heard = false;
   #stopped = false;
+  readonly #link: LinkHealth;
 
   /** The Upstream of the log `name` (internal name bytes `iname`); opens nothing yet. */
   constructor(name: string, iname: Uint8Array<ArrayBuffer>, ctx: UpstreamContext) {
     this.name = name;
     this.#iname = iname;
     this.#ctx = ctx;
+    this.#link = new LinkHealth(name, ctx.options.downAfterMs);
   }
 
   /** The link's health. */
   get health(): UpstreamHealth {
-    return this.#health;
+    return this.#link.state;
   }
 
   /** True while a follower is attached. */
@@ -316,7 +246,7 @@ export class Upstream implements EventSink {
     switch (event.type) {
       case EventType.DATA:
         if (event.record) this.#order?.accept(event.record);
-        this.#markUp();
+        this.#link.up();
         return;
       case EventType.DONE:
       case EventType.SHUTDOWN:
@@ -395,12 +325,16 @@ export class Upstream implements EventSink {
     this.#inflight.add(call);
     try {
       const value = await call;
-      this.#markUp();
+      this.#link.up();
       return value;
     } catch (error) {
       if (!isLinkError(error)) throw error;
-      this.#markDown();
-      throw this.#outageLasted() ? unreachable(this.name, this.#ctx.options.downAfterMs) : error;
+      const report = this.#link.down(this.#follower !== undefined);
+      if (report) {
+        this.#ctx.counters.downReports++;
+        this.#follower!.onError(report);
+      }
+      throw this.#link.lasted() ? unreachable(this.name, this.#ctx.options.downAfterMs) : error;
     } finally {
       this.#inflight.delete(call);
     }
@@ -416,7 +350,7 @@ export class Upstream implements EventSink {
 
   #isLive(): boolean {
     const state = this.#handle;
-    return state.kind === "subscribed" && state.udata !== 0n && this.#health.kind === "ok";
+    return state.kind === "subscribed" && state.udata !== 0n && this.#link.state.kind === "ok";
   }
 
   // ---- following ---------------------------------------------------------------
@@ -501,7 +435,7 @@ export class Upstream implements EventSink {
     if (this.#order) this.#order.onRecord = undefined;
     clearTimeout(this.#probe);
     this.#probe = undefined;
-    this.#markUp();
+    this.#link.up();
   }
 
   // ---- the probe ---------------------------------------------------------------
@@ -529,39 +463,6 @@ export class Upstream implements EventSink {
     }
     if (this.#follower && !this.#stopped) this.#armProbe();
   }
-
-  // ---- health ------------------------------------------------------------------
-
-  #markDown(): void {
-    if (this.#health.kind === "failing") {
-      this.#reportDown(this.#health);
-      return;
-    }
-    this.#health = { kind: "failing", since: Date.now(), reported: false };
-  }
-
-  /** One 503 per outage, once it has lasted `downAfterMs`. */
-  #reportDown(health: { since: number; reported: boolean }): void {
-    const { downAfterMs } = this.#ctx.options;
-    if (health.reported || !this.#outageLasted() || !this.#follower) return;
-    health.reported = true;
-    this.#ctx.counters.downReports++;
-    const error = unreachable(this.name, downAfterMs);
-    log.error("{message}", { message: error.message });
-    this.#follower.onError(error);
-  }
-
-  /** True once calls have failed for `downAfterMs`: they are answered 503 meanwhile. */
-  #outageLasted(): boolean {
-    const health = this.#health;
-    return health.kind === "failing" && Date.now() - health.since >= this.#ctx.options.downAfterMs;
-  }
-
-  #markUp(): void {
-    if (this.#health.kind === "ok") return;
-    this.#health = { kind: "ok" };
-    log.info("{name} is reachable again", { name: this.name });
-  }
 }
 
 /** True when `stored` is `appended`: same timestamp, same bytes. */
@@ -569,14 +470,6 @@ function sameRecord(stored: LogRecord, appended: LogRecord): boolean {
   const { data } = stored;
   return stored.ts.sec === appended.ts.sec && stored.ts.nsec === appended.ts.nsec &&
     data.length === appended.data.length && data.every((byte, i) => byte === appended.data[i]);
-}
-
-function unreachable(name: string, downAfterMs: number): GdpError {
-  return GdpError.of(503, `GDP unreachable: no answer for ${name} in ${downAfterMs} ms; retrying`);
-}
-
-function closedError(): GdpError {
-  return GdpError.of(503, "the libgdp backend closed this log");
 }
 
 function warnCall(call: string, name: string, error: unknown): void {

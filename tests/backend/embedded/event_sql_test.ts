@@ -16,7 +16,7 @@ import {
   PYTHON_STYLE,
   recordTemplate,
   type ReplyAddress,
-} from "../../../src/wire/protocol.ts";
+} from "../../../src/wire/events.ts";
 import { withTempDir } from "../../helpers/temp_dir.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });

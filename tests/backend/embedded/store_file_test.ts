@@ -40,7 +40,11 @@ Deno.test("appends in one turn share a commit and keep their order; payloads sta
     const log = await store.open("demo");
     const records = await Promise.all(range(1, 100).map((n) => log.append(bytes(`r${n}`))));
     assert.deepEqual(records.map((r) => r.recno), range(1, 100));
-    assert.deepEqual(store.counters(), { commits: 1, appends: 100 }, "one transaction, one fsync");
+    assert.deepEqual(
+      store.counters(),
+      { commits: 1, appends: 100, corruptErrors: 0 },
+      "one transaction, one fsync",
+    );
     const binary = new Uint8Array([0, 255, 1, 254]);
     assert.deepEqual((await log.append(binary)).data, binary);
     const read: LogRecord[] = [];

@@ -16,7 +16,7 @@ import {
   statParts,
   SYMBOLS,
 } from "../../../src/backend/libgdp/ffi.ts";
-import { EventType } from "../../../src/wire/protocol.ts";
+import { EventType } from "../../../src/core/records.ts";
 import { assertNoLeaks, libgdpDouble, uniqueLog } from "../../helpers/libgdp_double.ts";
 import { HAZARDS, runHazard } from "../../helpers/libgdp_hazards.ts";
 import { sanitizedWithLibgdpLoaded } from "../../helpers/sanitize.ts";
