@@ -1,8 +1,8 @@
 /**
  * The gateway: what each request gets (WebSocket upgrades at `/` and `/ws`, the
  * small HTTP API beside them), connection limits, TLS and graceful shutdown.
- * The {@linkcode FrontDoor} accepts connections and answers body-less requests;
- * requests with a body are relayed to an internal `Deno.serve` on loopback.
+ * The {@linkcode FrontDoor} accepts every connection and reads every request,
+ * bodies included; this module answers them.
  *
  * @example
  * ```ts
@@ -111,37 +111,24 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     auth,
     draining: false,
     traffic,
-    peerOf: (addr) => addr,
   };
   const handler = route(gw);
   const tls = config.cert && config.key
     ? { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) }
     : {};
-  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
-  // Plain HTTP on loopback only: requests with a body reach it through the front door's relay.
-  const server = Deno.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    onListen: resolve,
-    onError: (error) => {
-      log.error("Unhandled error in a request: {error}", { error });
-      return json({ ep_stat: GdpError.from(error).epStat }, 500);
-    },
-  }, (request, info) => handler(request, { ...info, remoteAddr: gw.peerOf(info.remoteAddr) }));
-  const inner = await listening;
+  // Every request, bodies included, is read by the front door and comes here.
   const door = await FrontDoor.listen({
     hostname: config.hostname,
     port: config.port,
     ...tls,
     limits: config.limits,
     refusals,
-    relayPort: inner.port,
+    ...(config.fdLimit !== undefined ? { fdLimit: config.fdLimit } : {}),
     handle: (request, remoteAddr, raw) => {
       if (raw) rawUpgrades.set(request, raw);
       return handler(request, { remoteAddr, completed: Promise.resolve() });
     },
   });
-  gw.peerOf = (addr) => door.peerOf(addr.port) ?? addr;
   gw.door = door;
   const addr = door.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
@@ -154,7 +141,7 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     tokens: auth.enabled ? "required" : "off",
   });
   let stopping: Promise<void> | undefined;
-  const shutdown = () => stopping ??= stop(gw, server, door);
+  const shutdown = () => stopping ??= stop(gw, door);
   return {
     url,
     port: addr.port,
@@ -191,8 +178,6 @@ interface GatewayParts {
   /** Lame duck: `/readyz` answers 503. */
   draining: boolean;
   drainTimer?: ReturnType<typeof setTimeout>;
-  /** The client behind a connection the internal server saw (the relay's address). */
-  peerOf(addr: Deno.NetAddr): Deno.NetAddr;
   door?: FrontDoor;
 }
 
@@ -215,7 +200,7 @@ async function drain(gw: GatewayParts, shutdown: () => Promise<void>): Promise<v
   await shutdown();
 }
 
-async function stop(gw: GatewayParts, server: Deno.HttpServer, door: FrontDoor): Promise<void> {
+async function stop(gw: GatewayParts, door: FrontDoor): Promise<void> {
   const { config, hub, backend, sessions, metrics } = gw;
   clearTimeout(gw.drainTimer);
   log.info("Shutting down: {n} connections", { n: sessions.size });
@@ -230,9 +215,8 @@ async function stop(gw: GatewayParts, server: Deno.HttpServer, door: FrontDoor):
     grace = setTimeout(resolve, config.limits.shutdownGraceMs);
   });
   await Promise.race([allClosed, graceOver]).finally(() => clearTimeout(grace));
-  // What is still open (event streams, relayed requests) gets the rest of the grace.
+  // What is still open (event streams, requests being answered) gets the rest of the grace.
   await door.close(Math.max(0, graceEnd - performance.now()));
-  await server.shutdown();
   await hub.close();
   await backend.close();
   metrics.close();
