@@ -27,20 +27,27 @@ export interface Exchange {
   ended: "closed" | "quiet";
 }
 
+export interface ExchangeOptions {
+  /** How long a server that keeps the connection open may stay silent: the exchange is over. */
+  quietMs?: number;
+  /** The first request is a HEAD: its answer has no body. */
+  firstIsHead?: boolean;
+  /** Writes the request in this many pieces. */
+  pieces?: number;
+  /** Ends the client's side after the request: the server sees the end of its input. */
+  end?: boolean;
+}
+
 /** Bytes of a request written as text: each char a byte (latin1), so `\xa0` is one byte. */
 export function bytesOf(text: string): Uint8Array {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
-/**
- * Sends `request` to 127.0.0.1:`port` and reads what comes back. `quietMs`:
- * how long a server that keeps the connection open may stay silent before the
- * exchange is over; `firstIsHead` when the first request is a HEAD (its answer has no body).
- */
+/** Sends `request` to 127.0.0.1:`port` and reads what comes back. */
 export async function exchange(
   port: number,
   request: Uint8Array | string,
-  { quietMs = 1_500, firstIsHead = false }: { quietMs?: number; firstIsHead?: boolean } = {},
+  { quietMs = 1_500, firstIsHead = false, pieces = 1, end = false }: ExchangeOptions = {},
 ): Promise<Exchange> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const localPort = (conn.localAddr as Deno.NetAddr).port;
@@ -49,7 +56,14 @@ export async function exchange(
   let text = "";
   let ended: Exchange["ended"] = "quiet";
   try {
-    await writeAll(conn, bytes).catch(() => {});
+    // In `pieces` writes, each cut at a point of its own: the server must not care.
+    let at = 0;
+    for (let i = 1; i <= pieces && at < bytes.length; i++) {
+      const next = i === pieces ? bytes.length : Math.floor((bytes.length * i) / pieces);
+      await writeAll(conn, bytes.subarray(at, next)).catch(() => {});
+      at = next;
+    }
+    if (end) await conn.closeWrite().catch(() => {});
     const buffer = new Uint8Array(16 * 1024);
     for (;;) {
       const n = await readWithin(conn, buffer, quietMs);

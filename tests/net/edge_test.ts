@@ -194,27 +194,37 @@ Deno.test("event-stream readers cut off for falling behind lose their connection
   });
 });
 
-Deno.test("a client that never reads its answers is closed at the write deadline", async () => {
-  await withShipped(["--write-timeout", "1000"], async (gateway) => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
+Deno.test("a client that never reads is closed at the write deadline, before its send queue fills", async () => {
+  // A send queue far larger than what is sent: only the write deadline can end this reader.
+  const args = [
+    "--write-timeout",
+    "1000",
+    "--max-record-bytes",
+    "65536",
+    "--send-queue-bytes",
+    "268435456",
+  ];
+  await withShipped(args, async (gateway) => {
+    const base = `http://127.0.0.1:${gateway.port}`;
+    const first = await fetch(`${base}/logs/stall`, { method: "POST", body: "x" });
+    await first.body?.cancel();
+    const head = "GET /logs/stall/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+    const [reader] = await openMany(gateway.port, 1, head);
     try {
-      // Thousands of /metrics answers asked for and none read: the server's writes stall.
-      const request = encoder.encode("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200));
-      const writing = (async () => {
-        try {
-          for (let i = 0; i < 200; i++) await conn.write(request);
-        } catch {
-          // Closed by the server: what this test waits for.
-        }
-      })();
+      await until(async () => (await edgeState(gateway.port)).connections === 1, "the stream open");
+      const record = "s".repeat(60_000);
+      // 18 MB: more than the kernel's buffers hold for a reader that never reads.
+      for (let i = 0; i < 300 && (await edgeState(gateway.port)).connections > 0; i++) {
+        const response = await fetch(`${base}/logs/stall`, { method: "POST", body: record });
+        await response.body?.cancel();
+      }
       await until(
-        async () => (await edgeState(gateway.port)).front.open === 1,
+        async () => (await edgeState(gateway.port)).front.open <= 1,
         "the connection closed",
-        20_000,
       );
-      await writing;
+      assert.equal((await edgeState(gateway.port)).connections, 0);
     } finally {
-      conn.close();
+      closeAll([reader!]);
     }
   });
 });
