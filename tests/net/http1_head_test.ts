@@ -16,7 +16,7 @@ import {
   type RequestHead,
   targetProblem,
 } from "../../src/net/http1/head.ts";
-import { ConnInput } from "../../src/net/http1/input.ts";
+import { ConnInput, FREE_READS } from "../../src/net/http1/input.ts";
 import type { HttpProblem } from "../../src/net/http1/response.ts";
 import { bytesOf } from "../helpers/http_exchange.ts";
 import { ScriptedConn } from "../helpers/scripted_conn.ts";
@@ -230,7 +230,8 @@ Deno.test("a 16 KiB head sent a byte at a time: each byte looked at a few times,
   const text = `GET /healthz HTTP/1.1\r\nHost: x\r\n${headers}\r\n`;
   assert.ok(text.length > 15_000 && text.length < HEAD_LIMITS.headBytes);
   const conn = new ScriptedConn(bytesOf(text), { perRead: 1 });
-  const input = new ConnInput(conn, 64 * 1024);
+  // Not paced: this is about the work per read (the next test is about pacing).
+  const input = new ConnInput(conn, 64 * 1024, 0);
   let head: Awaited<ReturnType<typeof readHead>>;
   const examined = await countingIndexOf(async () => {
     head = await readHead(input, 10_000, true);
@@ -255,4 +256,18 @@ Deno.test("readHead: late is 408, a silent kept-alive connection closes without 
   assert.equal((first as HttpProblem).status, 408, "a first head that never comes is late");
   silent.close();
   assert.equal(await readHead(new ConnInput(silent, 4096), 50, true), undefined, "closed: left");
+});
+
+Deno.test("reads past a stage's first 64 are paced: a byte-at-a-time sender gets a read per 100 ms, not one per byte", async () => {
+  const conn = new ScriptedConn(
+    bytesOf(`GET / HTTP/1.1\r\nHost: x\r\nX: ${"a".repeat(500)}\r\n\r\n`),
+  );
+  const input = new ConnInput(conn, 4096);
+  const reading = readHead(input, 250, true);
+  const result = await reading;
+  // 250 ms: 64 reads at once, then at most 3 paced ones (a slower machine reads fewer).
+  assert.equal((result as HttpProblem).status, 408);
+  assert.ok(conn.readBuffers.size >= 1);
+  assert.ok(input.buffered.length <= FREE_READS + 3, `${input.buffered.length} reads in 250 ms`);
+  conn.close();
 });

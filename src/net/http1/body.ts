@@ -78,6 +78,7 @@ export class RequestBody {
     this.#framing = framing;
     this.#options = options;
     this.#deadline = new Deadline(options.timeoutMs);
+    input.newStage();
     this.#left = framing.kind === "length" ? framing.length : 0;
     this.#state = framing.kind === "chunked" ? "size" : framing.kind === "length" ? "data" : "done";
     if (this.#state === "done") this.#settle();

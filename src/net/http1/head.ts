@@ -178,6 +178,7 @@ export async function readHead(
 ): Promise<RequestHead | HttpProblem | undefined> {
   const deadline = new Deadline(timeoutMs);
   const scanner = new HeadScanner();
+  input.newStage();
   try {
     for (;;) {
       const found = scanner.scan(input.buffered);
