@@ -87,8 +87,10 @@ export interface FrontDoorStats {
   open: number;
   /** Connections sending their request (head or body) or kept alive waiting for one. */
   handshakes: number;
-  /** Connections being answered 503 (or another refusal) at accept. */
+  /** Connections being answered 503 at accept (at most 64 at once). */
   refusing: number;
+  /** Connections refused while 64 answers were under way: closed at once, unanswered. */
+  refusedUnanswered: number;
   /** The open-file limit the budget is under, and where it came from. */
   fdLimit: number;
   fdLimitSource: FdLimitSource;
@@ -106,7 +108,7 @@ const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const ACCEPT_RETRY_MS = 50;
 /** Most bytes a connection's input holds: a head (16 KiB) or a body's read. */
 const INPUT_CAP = 64 * 1024;
-/** Connections answered at accept (503) at once; past it the loop waits. */
+/** Connections answered 503 at accept at once; past it a refused connection is closed unanswered. */
 const MAX_REFUSING = 64;
 /** A refusal's answer is small: it gets this long to be taken, then the connection goes. */
 const REFUSAL_WRITE_MS = 1_000;
@@ -134,7 +136,7 @@ export class FrontDoor {
   #emptied: (() => void) | undefined;
   readonly #closing = Promise.withResolvers<void>();
   #refusing = 0;
-  #refusalDone: (() => void) | undefined;
+  #refusedUnanswered = 0;
   #acceptErrors = 0;
   #acceptPauses = 0;
   readonly #errors = new LogThrottle(10_000);
@@ -171,6 +173,7 @@ export class FrontDoor {
       open: this.#conns.size,
       handshakes: this.#slots.size,
       refusing: this.#refusing,
+      refusedUnanswered: this.#refusedUnanswered,
       fdLimit: this.#budget.limit,
       fdLimitSource: this.#budget.source,
       fdBudget: this.#budget.hardCap,
@@ -239,7 +242,7 @@ export class FrontDoor {
 
   async #acceptLoop(): Promise<void> {
     while (!this.#closed) {
-      if (this.#budget.full || this.#refusing >= MAX_REFUSING) {
+      if (this.#budget.full) {
         this.#acceptPauses++;
         const suppressed = this.#errors.due("paused");
         if (suppressed !== undefined) {
@@ -248,10 +251,7 @@ export class FrontDoor {
             { open: this.#conns.size, suppressed },
           );
         }
-        const refusal = new Promise<void>((resolve) => this.#refusalDone = resolve);
-        const room = this.#budget.full ? this.#budget.room() : refusal;
-        await Promise.race([room, this.#closing.promise]);
-        this.#refusalDone = undefined;
+        await Promise.race([this.#budget.room(), this.#closing.promise]);
         continue;
       }
       let conn: CountedConn;
@@ -308,6 +308,12 @@ export class FrontDoor {
    * not expect, not as a 503.
    */
   #refuseAtAccept(conn: CountedConn, problem: HttpProblem): void {
+    if (this.#refusing >= MAX_REFUSING) {
+      // Enough answers under way: this one is closed unanswered, at once, so that refusals
+      // never hold the accept loop (a flood of silent connections would stall everyone).
+      this.#refusedUnanswered++;
+      return this.#release(conn);
+    }
     this.#refusing++;
     const input = new ConnInput(conn, 4096);
     const refuse = async () => {
@@ -325,7 +331,6 @@ export class FrontDoor {
       .catch(() => {})
       .finally(() => {
         this.#refusing--;
-        this.#refusalDone?.();
         this.#release(conn);
       });
   }
