@@ -18,7 +18,10 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import type { FdLimit, FdLimitSource } from "../io/fd_limit.ts";
+
+const log = getLogger(["gdp-ws", "front"]);
 
 /** Most connections answered 503 at once: the band between the soft and the hard cap. */
 const MAX_REFUSAL_BAND = 64;
@@ -70,5 +73,40 @@ export class FdBudget {
   room(): Promise<void> {
     if (!this.full) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
+/**
+ * Says at start which limit `budget` is under and where it came from (a
+ * warning when assumed), and warns when `maxConnections` cannot all be served.
+ */
+export function logBudget(budget: FdBudget, maxConnections: number): void {
+  const { limit, source, softCap, hardCap } = budget;
+  const from = source === "flag"
+    ? "from --fd-limit"
+    : source === "proc"
+    ? "read from /proc/self/limits"
+    : `assumed for ${Deno.build.os}`;
+  const values = { limit, from, softCap, hardCap };
+  if (source === "assumed") {
+    log.warning(
+      "File-descriptor limit {limit} ({from}: /proc/self/limits is not readable under " +
+        "these permissions); pass --fd-limit with the limit the process runs under " +
+        "(ulimit -n, LimitNOFILE); connections past {softCap} get 503, intake pauses at {hardCap}",
+      values,
+    );
+  } else {
+    log.info(
+      "File-descriptor limit {limit} ({from}): connections past {softCap} get 503, " +
+        "intake pauses at {hardCap}",
+      values,
+    );
+  }
+  if (maxConnections > softCap) {
+    log.warning(
+      "--max-connections {max} is over what the descriptor limit allows ({softCap}); " +
+        "raise the limit (and --fd-limit) to serve that many",
+      { max: maxConnections, softCap },
+    );
   }
 }

@@ -41,19 +41,19 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { createHash } from "node:crypto";
 import type { Limits } from "../config.ts";
 import { fdLimit, type FdLimitSource } from "../io/fd_limit.ts";
 import type { Refusals } from "../limits.ts";
 import { LogThrottle } from "../ops/throttle.ts";
 import { CountedConn } from "./counted_conn.ts";
-import { Deadline } from "./deadline.ts";
-import { FdBudget } from "./fd_budget.ts";
+import { FdBudget, logBudget } from "./fd_budget.ts";
 import { addressKey, HeadSlots } from "./head_slots.ts";
 import { RequestBody } from "./http1/body.ts";
-import { HeadScanner, readHead, type RequestHead } from "./http1/head.ts";
+import { readHead, type RequestHead } from "./http1/head.ts";
+import { answerAndClose, LINGER_MS, lingerClose, refuse } from "./http1/last_answer.ts";
 import { ConnInput } from "./http1/input.ts";
 import { type HttpProblem, problemResponse, writeAll, writeResponse } from "./http1/response.ts";
+import { switchingProtocols } from "./handshake.ts";
 import { ServerWebSocket } from "./websocket.ts";
 
 /** What an upgrade handler gets besides the request: the connection, to accept. */
@@ -103,22 +103,12 @@ export interface FrontDoorStats {
 }
 
 const log = getLogger(["gdp-ws", "front"]);
-const encoder = new TextEncoder();
-const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const ACCEPT_RETRY_MS = 50;
 /** Most bytes a connection's input holds: a head (16 KiB) or a body's read. */
 const INPUT_CAP = 64 * 1024;
 /** Connections answered 503 at accept at once; past it a refused connection is closed unanswered. */
 const MAX_REFUSING = 64;
-/** A refusal's answer is small: it gets this long to be taken, then the connection goes. */
-const REFUSAL_WRITE_MS = 1_000;
-/** A refused connection's request head is awaited this long at most before its 503. */
-const REFUSAL_READ_MS = 250;
-/** After a last answer, input is read and dropped this long at most, so the answer is not lost to a reset. */
-const LINGER_MS = 1_000;
-const REFUSAL_LINGER_MS = 250;
-const LINGER_BYTES = 256 * 1024;
-const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
+const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 
 export class FrontDoor {
   readonly addr: Deno.NetAddr;
@@ -164,7 +154,7 @@ export class FrontDoor {
       ? Deno.listenTls({ hostname, port, cert, key })
       : Deno.listen({ hostname, port });
     const door = new FrontDoor(listener, options, budget);
-    door.#logBudget();
+    logBudget(budget, options.limits.maxConnections);
     return door;
   }
 
@@ -206,38 +196,6 @@ export class FrontDoor {
     }
     for (const conn of this.#conns) conn.close();
     await this.finished;
-  }
-
-  #logBudget(): void {
-    const { limit, source, softCap, hardCap } = this.#budget;
-    const from = source === "flag"
-      ? "from --fd-limit"
-      : source === "proc"
-      ? "read from /proc/self/limits"
-      : `assumed for ${Deno.build.os}`;
-    const values = { limit, from, softCap, hardCap };
-    if (source === "assumed") {
-      log.warning(
-        "File-descriptor limit {limit} ({from}: /proc/self/limits is not readable under " +
-          "these permissions); pass --fd-limit with the limit the process runs under " +
-          "(ulimit -n, LimitNOFILE); connections past {softCap} get 503, intake pauses at {hardCap}",
-        values,
-      );
-    } else {
-      log.info(
-        "File-descriptor limit {limit} ({from}): connections past {softCap} get 503, " +
-          "intake pauses at {hardCap}",
-        values,
-      );
-    }
-    const { maxConnections } = this.#options.limits;
-    if (maxConnections > softCap) {
-      log.warning(
-        "--max-connections {max} is over what the descriptor limit allows ({softCap}); " +
-          "raise the limit (and --fd-limit) to serve that many",
-        { max: maxConnections, softCap },
-      );
-    }
   }
 
   async #acceptLoop(): Promise<void> {
@@ -302,11 +260,12 @@ export class FrontDoor {
     });
   }
 
-  /**
-   * Answers 503 and closes. The request head is read first, briefly: an
-   * answer sent before the request reaches an HTTP client as a message it did
-   * not expect, not as a 503.
-   */
+  /** Writes a connection's last answer, then drains it (the caller releases it). */
+  #last(conn: CountedConn, input: ConnInput, response: Response): Promise<void> {
+    return answerAndClose(conn, input, response, { writeMs: this.#options.limits.writeTimeoutMs });
+  }
+
+  /** Answers `problem` (a 503) and closes: at most {@linkcode MAX_REFUSING} at once. */
   #refuseAtAccept(conn: CountedConn, problem: HttpProblem): void {
     if (this.#refusing >= MAX_REFUSING) {
       // Enough answers under way: this one is closed unanswered, at once, so that refusals
@@ -315,19 +274,7 @@ export class FrontDoor {
       return this.#release(conn);
     }
     this.#refusing++;
-    const input = new ConnInput(conn, 4096);
-    const refuse = async () => {
-      const deadline = new Deadline(REFUSAL_READ_MS);
-      const scanner = new HeadScanner();
-      try {
-        while (scanner.scan(input.buffered) === -1 && await input.fill(deadline) === "data");
-      } finally {
-        deadline.clear();
-      }
-      const response = problemResponse(problem);
-      await this.#answerAndClose(conn, input, response, REFUSAL_WRITE_MS, REFUSAL_LINGER_MS);
-    };
-    refuse()
+    refuse(conn, new ConnInput(conn, 4096), problem)
       .catch(() => {})
       .finally(() => {
         this.#refusing--;
@@ -372,7 +319,7 @@ export class FrontDoor {
         if (head === undefined) return false;
         if ("status" in head) {
           if (head.status === 408) this.#options.refusals.handshakeTimeoutMs.refused++;
-          await this.#answerAndClose(conn, input, problemResponse(head));
+          await this.#last(conn, input, problemResponse(head));
           return false;
         }
         if (head.upgrade) {
@@ -409,7 +356,7 @@ export class FrontDoor {
     // HEAD is answered as GET would be, without the body.
     const method = head.method === "HEAD" ? "GET" : head.method;
     if (head.body.kind !== "none" && method === "GET") {
-      await this.#answerAndClose(
+      await this.#last(
         conn,
         input,
         problemResponse({
@@ -434,7 +381,7 @@ export class FrontDoor {
     }
     const request = this.#request(head, method, body?.stream);
     if (!request) {
-      await this.#answerAndClose(
+      await this.#last(
         conn,
         input,
         problemResponse({
@@ -463,7 +410,7 @@ export class FrontDoor {
       stallMs: limits.writeTimeoutMs,
     });
     if (!stays) {
-      await this.#lingerClose(conn, input, LINGER_MS);
+      await lingerClose(conn, input, LINGER_MS);
       return false;
     }
     input.shrink();
@@ -502,7 +449,7 @@ export class FrontDoor {
       ? this.#request(head, head.method, undefined)
       : undefined;
     if (!request) {
-      await this.#answerAndClose(
+      await this.#last(
         conn,
         input,
         problemResponse({
@@ -519,11 +466,12 @@ export class FrontDoor {
     };
     const response = await this.#options.handle(request, peer, raw);
     if (!socket) {
-      await this.#answerAndClose(conn, input, response);
+      await this.#last(conn, input, response);
       return false;
     }
     try {
-      await writeAll(conn, switchingProtocols(head, socket.protocol), limits.writeTimeoutMs);
+      const key = head.headers.get("sec-websocket-key")!;
+      await writeAll(conn, switchingProtocols(key, socket.protocol), limits.writeTimeoutMs);
     } catch (error) {
       // The handler counted the socket (sessions, per-address): its close lets go.
       socket.abort();
@@ -546,64 +494,4 @@ export class FrontDoor {
       ...(initial.length > 0 ? { initial } : {}),
     });
   }
-
-  /** Writes a last answer with `connection: close`, then drains and closes (the caller releases). */
-  async #answerAndClose(
-    conn: CountedConn,
-    input: ConnInput,
-    response: Response,
-    writeMs = this.#options.limits.writeTimeoutMs,
-    lingerMs = LINGER_MS,
-  ): Promise<void> {
-    try {
-      await writeResponse(conn, response, {
-        headOnly: false,
-        close: true,
-        chunked: false,
-        stallMs: writeMs,
-      });
-    } catch {
-      return; // The client is gone, or took nothing: nothing to linger for.
-    }
-    await this.#lingerClose(conn, input, lingerMs);
-  }
-
-  /**
-   * Ends our side (the client reads the answer, then its end), then reads and
-   * drops what the client still sends, up to `ms` and {@linkcode LINGER_BYTES}:
-   * closing with unread input would reset the connection, and a reset can
-   * discard the answer before the client reads it.
-   */
-  async #lingerClose(conn: CountedConn, input: ConnInput, ms: number): Promise<void> {
-    try {
-      await conn.closeWrite();
-    } catch {
-      return;
-    }
-    const deadline = new Deadline(ms);
-    try {
-      let dropped = input.buffered.length;
-      input.consume(dropped);
-      while (dropped < LINGER_BYTES && await input.fill(deadline) === "data") {
-        dropped += input.buffered.length;
-        input.consume(input.buffered.length);
-      }
-    } finally {
-      deadline.clear();
-    }
-  }
-}
-
-/** The 101 answering `head`, agreeing on `protocol` unless it is empty. */
-function switchingProtocols(head: RequestHead, protocol: string): Uint8Array {
-  const key = head.headers.get("sec-websocket-key")!.trim();
-  const accept = createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
-  const lines = [
-    "HTTP/1.1 101 Switching Protocols",
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    `Sec-WebSocket-Accept: ${accept}`,
-    ...(protocol ? [`Sec-WebSocket-Protocol: ${protocol}`] : []),
-  ];
-  return encoder.encode(lines.join("\r\n") + "\r\n\r\n");
 }
