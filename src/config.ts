@@ -252,10 +252,15 @@ function validate(config: Config, name: FieldNamer): void {
     );
   }
   for (const [field, value] of Object.entries(config.limits)) {
-    const min = field === "idleTimeoutSec" || field.endsWith("Ms") ? 0 : 1;
+    const min = (field === "idleTimeoutSec" || field.endsWith("Ms")) && !DEADLINES.has(field)
+      ? 0
+      : 1;
     checkInt(name(`limits.${field}`), value, min);
   }
 }
+
+/** Deadlines a client is held to: 0 would refuse every request, not lift the bound. */
+const DEADLINES = new Set(["handshakeTimeoutMs", "bodyTimeoutMs", "writeTimeoutMs"]);
 
 function checkInt(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
