@@ -188,8 +188,6 @@ Deno.test("a target is taken only in normal form: what is routed is what was sen
     "/a b",
     '/a"b',
     "/a\\b",
-    "/a%",
-    "/a%g0",
     "/\xe9",
     "*",
     "x",
@@ -197,6 +195,8 @@ Deno.test("a target is taken only in normal form: what is routed is what was sen
     "/a?b#c",
   ];
   for (const target of bad) assert.ok(targetProblem(bytesOf(target)), target);
+  // A URL parser keeps a bad %-sequence as it is: the routes refuse it when they decode a name.
+  assert.equal(targetProblem(bytesOf("/logs/%E0%A4%A")), undefined);
 });
 
 Deno.test("the scanner finds a head's end across reads, each byte looked at once", () => {

@@ -49,6 +49,8 @@ async function withReference(fn: (reference: Reference) => Promise<void>): Promi
       response.end("ok");
     });
   });
+  // A new connection from a port starts afresh: ports are reused over a run.
+  server.on("connection", (socket) => requests.set(socket.remotePort!, []));
   // What llhttp refuses: a 400, then the connection ends.
   server.on("clientError", (_error, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");

@@ -287,8 +287,9 @@ function requestLine(bytes: Uint8Array): RequestLine | HttpProblem {
 /**
  * Why `target` is refused, or undefined: it must be origin-form (RFC 9112
  * §3.2.1) and already in normal form, so that what is routed is what was
- * sent: no `//` authority, no `.` or `..` segment (nor `%2e`), pct-encoding
- * well formed, no character a URL parser would encode or rewrite.
+ * sent: no `//` authority, no `.` or `..` segment (nor `%2e`), no character a
+ * URL parser would encode or rewrite. A `%` not followed by two hex digits is
+ * left to the routes (a URL parser keeps it as it is; decoding a name refuses it).
  */
 export function targetProblem(target: Uint8Array): string | undefined {
   if (target[0] !== 0x2f) return "the request target must be a path starting with /";
@@ -299,9 +300,6 @@ export function targetProblem(target: Uint8Array): string | undefined {
     const b = target[i]!;
     if (!(i < query ? PATH_CHAR[b] : QUERY_CHAR[b])) {
       return `the request target holds ${describe(b)}, which must be percent-encoded`;
-    }
-    if (b === 0x25 && !(isHex(target[i + 1]) && isHex(target[i + 2]))) {
-      return "the request target holds a % that is not followed by two hex digits";
     }
   }
   const path = ascii(target.subarray(0, query));
@@ -382,11 +380,6 @@ function framing(lengths: string[], codings: string[], version: string): BodyFra
 
 function trimOws(s: string): string {
   return s.replace(/^[ \t]+|[ \t]+$/g, "");
-}
-
-function isHex(b: number | undefined): boolean {
-  return b !== undefined &&
-    ((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66));
 }
 
 function describe(b: number): string {
