@@ -72,6 +72,9 @@ export const GATEWAY_FLAGS = [
   "10000000",
   "--max-log-creates",
   "100000",
+  // Connections opened in waves of 200 from one address are more than its 100 head slots.
+  "--max-handshakes-per-address",
+  "100000",
 ];
 
 /** The flags given to an older checkout's gateway (`--before`), which knows fewer. */

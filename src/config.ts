@@ -38,10 +38,22 @@ export interface Limits {
   recentRecords: number;
   /** Open connections from one client address; more are refused with HTTP 503. */
   maxConnectionsPerAddress: number;
-  /** Connections still sending their HTTP request head; more are refused with HTTP 503. */
+  /**
+   * Connections still sending their HTTP request (head or body, or waiting for
+   * the next head kept alive); more are refused with HTTP 503.
+   */
   maxHandshakes: number;
+  /** Of those, from one client address (an IPv6 /64); more are refused with HTTP 503. */
+  maxHandshakesPerAddress: number;
   /** Milliseconds a connection has to send its HTTP request head; then it is closed (408). */
   handshakeTimeoutMs: number;
+  /** Milliseconds a request has to send its whole body after its head; then it is closed (408). */
+  bodyTimeoutMs: number;
+  /**
+   * Milliseconds one write to a client may wait for the client to take bytes
+   * (a response, an event, a refusal); then the connection is closed.
+   */
+  writeTimeoutMs: number;
   /** Subscriptions all connections together may hold; more are refused with 503. */
   maxTotalSubscriptions: number;
   /** Logs followed at once (one feed each); a subscription needing one more gets 503. */
@@ -86,6 +98,12 @@ export interface Config {
   /** PEM files for wss://; both or neither. */
   cert?: string;
   key?: string;
+  /**
+   * The process's open-file limit, as the operator set it (`ulimit -n`,
+   * systemd's `LimitNOFILE`); unset, it is read from /proc/self/limits where
+   * the process may, else assumed (src/io/fd_limit.ts).
+   */
+  fdLimit?: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
   libgdp: LibgdpConfig;
@@ -140,7 +158,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   recentRecords: 1024,
   maxConnectionsPerAddress: 10_000,
   maxHandshakes: 1_000,
+  maxHandshakesPerAddress: 100,
   handshakeTimeoutMs: 10_000,
+  bodyTimeoutMs: 30_000,
+  writeTimeoutMs: 30_000,
   maxTotalSubscriptions: 100_000,
   maxFeeds: 10_000,
   maxRequestRate: 1_000,
@@ -234,6 +255,9 @@ function validate(config: Config, name: FieldNamer): void {
   if ((config.cert === undefined) !== (config.key === undefined)) {
     throw new ConfigError(`${name("cert")} and ${name("key")} go together: give both or neither`);
   }
+  if (config.fdLimit !== undefined) {
+    checkInt(name("fdLimit"), config.fdLimit, config.limits.fdReserve + 1);
+  }
   const { sendQueueBytes, maxRecordBytes } = config.limits;
   if (sendQueueBytes < 2 * maxRecordBytes) {
     throw new ConfigError(
@@ -242,10 +266,15 @@ function validate(config: Config, name: FieldNamer): void {
     );
   }
   for (const [field, value] of Object.entries(config.limits)) {
-    const min = field === "idleTimeoutSec" || field.endsWith("Ms") ? 0 : 1;
+    const min = (field === "idleTimeoutSec" || field.endsWith("Ms")) && !DEADLINES.has(field)
+      ? 0
+      : 1;
     checkInt(name(`limits.${field}`), value, min);
   }
 }
+
+/** Deadlines a client is held to: 0 would refuse every request, not lift the bound. */
+const DEADLINES = new Set(["handshakeTimeoutMs", "bodyTimeoutMs", "writeTimeoutMs"]);
 
 function checkInt(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isSafeInteger(value) || value < min || value > max) {

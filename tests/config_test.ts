@@ -63,6 +63,15 @@ Deno.test("makeConfig: the send queue must hold two of the largest records", () 
   assert.equal(fits.limits.sendQueueBytes, 1000);
 });
 
+Deno.test("makeConfig: --fd-limit must exceed the reserve; the deadlines a client is held to are at least 1 ms", () => {
+  rejects({ fdLimit: 64 }, /^fdLimit must be an integer from 65 to/);
+  assert.equal(makeConfig({ fdLimit: 65_536 }).fdLimit, 65_536);
+  assert.equal(makeConfig().fdLimit, undefined, "unset: learnt or assumed at start");
+  for (const field of ["handshakeTimeoutMs", "bodyTimeoutMs", "writeTimeoutMs"]) {
+    rejects({ limits: { [field]: 0 } }, new RegExp(`^limits\\.${field} must be an integer from 1`));
+  }
+});
+
 Deno.test("makeConfig: timeouts and delays may be 0, counts and sizes may not", () => {
   const zero = makeConfig({ limits: { idleTimeoutSec: 0, shutdownGraceMs: 0, feedLingerMs: 0 } });
   assert.equal(zero.limits.idleTimeoutSec, 0);

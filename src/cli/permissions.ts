@@ -9,8 +9,7 @@
  * ```ts
  * const baked = { data: "/var/lib/gdp-ws", libgdp: "/usr/local/lib/libgdp.so.2.1" };
  * permissionFlags(grantsOf(baked));
- * // ["--allow-net", "--allow-read=/var/lib/gdp-ws,/proc/self/limits",
- * //  "--allow-write=/var/lib/gdp-ws",
+ * // ["--allow-net", "--allow-read=/var/lib/gdp-ws", "--allow-write=/var/lib/gdp-ws",
  * //  "--allow-ffi=/usr/local/lib/libgdp.so.2.1"]
  * bakedArgs(baked);
  * // ["--baked-data=/var/lib/gdp-ws", "--baked-libgdp=/usr/local/lib/libgdp.so.2.1"]
@@ -18,8 +17,6 @@
  *
  * @module
  */
-
-import { LIMITS_FILE } from "../io/fd_limit.ts";
 
 /** What a binary is built for: the serve flags whose values it may use, by flag name. */
 export interface Baked {
@@ -59,13 +56,9 @@ export interface Grants {
 
 /** Deno permission flags granting exactly `grants`, and the network. */
 export function permissionFlags(grants: Grants): string[] {
-  // `ulimit -n`, which the front door keeps its intake under (src/io/fd_limit.ts)
-  const reads = [
-    grants.dataDir,
-    ...(grants.tlsFiles ?? []),
-    ...(grants.authFiles ?? []),
-    LIMITS_FILE,
-  ]
+  // Not /proc/self/limits: Deno 2.9.6 refuses reads under /proc without --allow-all, so the
+  // binary learns its descriptor limit from --fd-limit (src/io/fd_limit.ts).
+  const reads = [grants.dataDir, ...(grants.tlsFiles ?? []), ...(grants.authFiles ?? [])]
     .filter((p): p is string => !!p);
   const flags = ["--allow-net"];
   if (reads.length > 0) flags.push(`--allow-read=${reads.join(",")}`);

@@ -155,18 +155,20 @@ export class EventStream implements SubscriptionSink {
       log.warning("Slow event-stream reader: over {limit} bytes queued", {
         limit: this.#limits.sendQueueBytes,
       });
-      return this.#close();
+      // An error, not an end: the queued bytes are dropped and the connection closed.
+      return this.#close(new Error("the event-stream reader fell behind"));
     }
     this.#controller.enqueue(encoder.encode(text));
   }
 
-  #close(): void {
+  #close(cutOff?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
     this.#sub.cancel();
     try {
-      this.#controller.close();
+      if (cutOff) this.#controller.error(cutOff);
+      else this.#controller.close();
     } catch {
       // Already cancelled by the reader.
     }

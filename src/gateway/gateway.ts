@@ -1,8 +1,8 @@
 /**
- * The gateway: what each request gets (WebSocket upgrades at `/` and `/ws`, the
- * small HTTP API beside them), connection limits, TLS and graceful shutdown.
- * The {@linkcode FrontDoor} accepts connections and answers body-less requests;
- * requests with a body are relayed to an internal `Deno.serve` on loopback.
+ * The gateway's lifecycle: it starts (token keys, TLS files, the front door on
+ * the public port, every request through the route table), drains (lame duck)
+ * and stops. The {@linkcode FrontDoor} accepts every connection and reads
+ * every request, bodies included; the router (router.ts) answers them.
  *
  * @example
  * ```ts
@@ -21,14 +21,14 @@ import { getLogger } from "@logtape/logtape";
 import { Auth } from "../auth/auth.ts";
 import type { Backend } from "../backend/backend.ts";
 import type { Config } from "../config.ts";
-import { GdpError } from "../core/errors.ts";
 import { StartupError } from "../core/startup_error.ts";
 import type { Hub } from "../fanout/hub.ts";
 import { FrontDoor } from "../net/front_door.ts";
 import type { Metrics } from "../ops/metrics.ts";
-import { json } from "./answers.ts";
+import { refusal } from "./answers.ts";
 import { type GatewayContext, makeContext } from "./context.ts";
 import { dispatch } from "./router.ts";
+import { bodyLimit } from "./routes.ts";
 
 /** A running gateway. */
 export interface Gateway {
@@ -81,23 +81,8 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
       key: await startStep("--key", key, () => Deno.readTextFile(key)),
     }
     : {};
-  // Both run only once `door` is set: for requests it accepted.
+  // Every request, bodies included, is read by the front door and comes here.
   const front = () => door.stats();
-  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
-  // Plain HTTP on loopback only: requests with a body reach it through the front door's relay.
-  const server = Deno.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    onListen: resolve,
-    onError: (error) => {
-      log.error("Unhandled error in a request: {error}", { error });
-      return json({ ep_stat: GdpError.from(error).epStat }, 500);
-    },
-  }, (request, info) => {
-    const peer = door.peerOf(info.remoteAddr.port) ?? info.remoteAddr;
-    return dispatch(gw, request, peer, { front });
-  });
-  const inner = await listening;
   let door: FrontDoor;
   try {
     door = await FrontDoor.listen({
@@ -106,12 +91,13 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
       ...tls,
       limits: config.limits,
       refusals: gw.refusals,
-      relayPort: inner.port,
+      ...(config.fdLimit !== undefined ? { fdLimit: config.fdLimit } : {}),
+      refusal: (status, message) => refusal(status, message),
+      bodyLimit: (method, target) => bodyLimit(method, target, config.limits),
       handle: (request, peer, raw) =>
         dispatch(gw, request, peer, { front, ...(raw ? { raw } : {}) }),
     });
   } catch (error) {
-    await server.shutdown();
     throw listenError(config, error);
   }
   const addr = door.addr;
@@ -132,7 +118,7 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
           "(--open-appends lets any client; --auth-secret or --auth-keys requires tokens)",
     );
   }
-  const lifecycle = new Lifecycle(gw, server, door);
+  const lifecycle = new Lifecycle(gw, door);
   return {
     url,
     port: addr.port,
@@ -174,14 +160,12 @@ function listenError(config: Config, error: unknown): unknown {
 /** Lame duck, then shutdown: each once, whoever asks first. */
 class Lifecycle {
   readonly #gw: GatewayContext;
-  readonly #server: Deno.HttpServer;
   readonly #door: FrontDoor;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #stopping: Promise<void> | undefined;
 
-  constructor(gw: GatewayContext, server: Deno.HttpServer, door: FrontDoor) {
+  constructor(gw: GatewayContext, door: FrontDoor) {
     this.#gw = gw;
-    this.#server = server;
     this.#door = door;
   }
 
@@ -219,9 +203,8 @@ class Lifecycle {
       grace = setTimeout(resolve, config.limits.shutdownGraceMs);
     });
     await Promise.race([allClosed, graceOver]).finally(() => clearTimeout(grace));
-    // What is still open (event streams, relayed requests) gets the rest of the grace.
+    // What is still open (event streams, requests being answered) gets the rest of the grace.
     await this.#door.close(Math.max(0, graceEnd - performance.now()));
-    await this.#server.shutdown();
     await hub.close();
     await backend.close();
     metrics.close();

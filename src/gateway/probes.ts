@@ -76,8 +76,12 @@ export async function metricsText({ gw }: RouteContext): Promise<Response> {
   return new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } });
 }
 
-/** The front door's counts that tell an operator something; not its descriptor limit. */
+/**
+ * The front door's counts, without its descriptor limit and budget: how many
+ * connections would exhaust the process is not for anyone who can reach
+ * `/readyz` (the start-up log says it).
+ */
 function publicCounts(stats: FrontDoorStats): Partial<FrontDoorStats> {
-  const { open, handshakes, acceptErrors } = stats;
-  return { open, handshakes, acceptErrors };
+  const { fdLimit: _limit, fdLimitSource: _source, fdBudget: _budget, ...counts } = stats;
+  return counts;
 }

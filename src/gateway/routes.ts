@@ -114,17 +114,19 @@ export const CORS_METHODS: readonly string[] = [
 ];
 
 /**
- * The largest body a request may carry (0: none), from the route it is for;
- * the front door reads no more and refuses a longer one with 413.
+ * The largest body a request may carry, from the route it is for: 0 when the
+ * route takes none (the front door refuses one with 413 before reading it),
+ * undefined when no route has the path (the router answers 404 or 405).
  */
-export function bodyLimit(method: string, path: string, limits: Limits): number {
+export function bodyLimit(method: string, target: string, limits: Limits): number | undefined {
   let match: RouteMatch | undefined;
   try {
-    match = matchRoute(method, path, false);
+    match = matchRoute(method, target.split("?")[0]!, false);
   } catch {
-    return 0;
+    return undefined;
   }
-  return match && "route" in match && match.route.body ? limits[match.route.body] : 0;
+  if (!match || !("route" in match)) return undefined;
+  return match.route.body ? limits[match.route.body] : 0;
 }
 
 function matchPath(pattern: string, path: string): Record<string, string> | undefined {

@@ -1,22 +1,72 @@
 /**
- * The process's soft limit on open file descriptors (`ulimit -n`), read from
- * `/proc/self/limits` (Linux). The compiled binary is granted read access to
- * that one file; elsewhere, or without the grant, the limit is unknown and the
- * gateway says so at start.
+ * The process's limit on open file descriptors, and where it was learnt. The
+ * front door keeps every client connection inside a budget below it, because
+ * a Deno process that reaches `EMFILE` can panic.
+ *
+ * Deno 2.9.6 refuses every read under `/proc` unless the process has
+ * `--allow-all` (even a path `--allow-read` names), so the compiled binary
+ * cannot read `/proc/self/limits`. In order:
+ *
+ * 1. `--fd-limit N`, given by the operator (the systemd unit passes its
+ *    `LimitNOFILE`);
+ * 2. `/proc/self/limits`, when it can be read (`deno run -A`);
+ * 3. an assumed limit for the OS ({@linkcode ASSUMED_FD_LIMITS}).
+ *
+ * Deno raises its soft `RLIMIT_NOFILE` to the hard limit at start, so the
+ * limit that applies is the hard one; `ulimit -n N` and systemd's
+ * `LimitNOFILE=N` set both.
  *
  * @example
  * ```ts
- * const limit = await fdLimit(); // 1024, or undefined
+ * const { limit, source } = await fdLimit(); // { limit: 1024, source: "assumed" }
+ * const given = await fdLimit(65536); // { limit: 65536, source: "flag" }
+ * console.log(limit, source, given.limit);
  * ```
  *
  * @module
  */
 
-/** The file read; src/cli/permissions.ts grants it. */
+/** The file read when it can be. */
 export const LIMITS_FILE = "/proc/self/limits";
 
-/** The soft open-files limit, or undefined when it cannot be read. */
-export async function fdLimit(): Promise<number | undefined> {
+/**
+ * What is assumed when the limit cannot be learnt. Linux: 1024 is the soft
+ * limit shells and systemd services start with, and no distribution sets a
+ * lower hard limit. macOS: 256 is launchd's default soft limit. Elsewhere
+ * (Windows has no per-process descriptor limit for sockets; the BSDs default
+ * far higher) 1024 is a safe floor. Each is low on purpose: too low a guess
+ * refuses clients early and says so at start; too high a guess can kill the
+ * process.
+ */
+export const ASSUMED_FD_LIMITS: Readonly<Record<string, number>> = Object.freeze({
+  linux: 1024,
+  darwin: 256,
+});
+const ASSUMED_ELSEWHERE = 1024;
+
+/** Where the limit came from: the flag, `/proc/self/limits`, or the OS's assumed limit. */
+export type FdLimitSource = "flag" | "proc" | "assumed";
+
+export interface FdLimit {
+  limit: number;
+  source: FdLimitSource;
+}
+
+/** The limit the front door budgets for: `given` (`--fd-limit`) when set, else learnt or assumed. */
+export async function fdLimit(given?: number): Promise<FdLimit> {
+  if (given !== undefined) return { limit: given, source: "flag" };
+  const read = await readLimitsFile();
+  if (read !== undefined) return { limit: read, source: "proc" };
+  return { limit: assumedFdLimit(), source: "assumed" };
+}
+
+/** The limit assumed on this OS. */
+export function assumedFdLimit(os: string = Deno.build.os): number {
+  return ASSUMED_FD_LIMITS[os] ?? ASSUMED_ELSEWHERE;
+}
+
+/** The soft open-files limit from `/proc/self/limits`, or undefined when it cannot be read. */
+async function readLimitsFile(): Promise<number | undefined> {
   // Asked first, so a run without the grant never prompts.
   const { state } = await Deno.permissions.query({ name: "read", path: LIMITS_FILE });
   if (state !== "granted") return undefined;
@@ -24,6 +74,7 @@ export async function fdLimit(): Promise<number | undefined> {
   try {
     text = await Deno.readTextFile(LIMITS_FILE);
   } catch {
+    // NotCapable without --allow-all, even when the query said granted; no /proc elsewhere.
     return undefined;
   }
   const soft = text.match(/^Max open files\s+(\d+|unlimited)/m)?.[1];

@@ -1,7 +1,7 @@
 /**
  * The checks RFC 6455 §4.2.1 asks of a WebSocket opening handshake, made before
  * any upgrade, so a malformed one gets a 400 (or 426 for another version) that
- * names the problem instead of a 101 or a 500.
+ * names the problem instead of a 101 or a 500; and the 101 that accepts one.
  *
  * @example
  * ```ts
@@ -9,10 +9,13 @@
  *   const problem = handshakeProblem(request.method, "HTTP/1.1", request.headers);
  *   if (problem) return Response.json({ error: problem.error }, { status: problem.status });
  * }
+ * switchingProtocols("dGhlIHNhbXBsZSBub25jZQ==", ""); // the 101, with s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
  * ```
  *
  * @module
  */
+
+import { createHash } from "node:crypto";
 
 /** Why a handshake is refused, and with which HTTP status. */
 export interface HandshakeProblem {
@@ -55,4 +58,19 @@ export function handshakeProblem(
 /** True for a base64 encoding of 16 bytes (24 characters ending in "=="). */
 function isWebSocketKey(key: string | null): boolean {
   return key !== null && /^[A-Za-z0-9+/]{22}==$/.test(key.trim());
+}
+
+const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/** The 101 accepting an upgrade with Sec-WebSocket-Key `key`, agreeing on `protocol` unless empty. */
+export function switchingProtocols(key: string, protocol: string): Uint8Array {
+  const accept = createHash("sha1").update(key.trim() + WEBSOCKET_GUID).digest("base64");
+  const lines = [
+    "HTTP/1.1 101 Switching Protocols",
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    `Sec-WebSocket-Accept: ${accept}`,
+    ...(protocol ? [`Sec-WebSocket-Protocol: ${protocol}`] : []),
+  ];
+  return new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n");
 }

@@ -22,7 +22,7 @@ Deno.test.sanitizer({ ops: true, resources: true });
 
 /** What `deno task compile --data DATA --libgdp LIBGDP` must print, written out by hand. */
 function expectedCompile(data: string, libgdp: string): string {
-  return `deno compile --allow-net --allow-read=${data},/proc/self/limits --allow-write=${data} ` +
+  return `deno compile --allow-net --allow-read=${data} --allow-write=${data} ` +
     `--allow-ffi=${libgdp} --output gdp-ws ${MAIN} --baked-data=${data} --baked-libgdp=${libgdp}`;
 }
 
@@ -87,7 +87,7 @@ function withHost(fn: (dirs: { data: string; cwd: string; root: string }) => Pro
 Deno.test("deno task compile --dry-run prints the hard-coded deno compile command", async () => {
   assert.equal(
     await compileDryRun([]),
-    "deno compile --allow-net --allow-read=/var/lib/gdp-ws,/proc/self/limits --allow-write=/var/lib/gdp-ws " +
+    "deno compile --allow-net --allow-read=/var/lib/gdp-ws --allow-write=/var/lib/gdp-ws " +
       `--allow-ffi=/usr/local/lib/libgdp.so.2.1 --output gdp-ws ${MAIN} ` +
       "--baked-data=/var/lib/gdp-ws --baked-libgdp=/usr/local/lib/libgdp.so.2.1",
   );
@@ -106,7 +106,7 @@ Deno.test("deno task compile --dry-run prints the hard-coded deno compile comman
       "--output",
       "/tmp/gdp-ws-arm64",
     ]),
-    "deno compile --allow-net --allow-read=/srv/gdp,/etc/gdp-ws/cert.pem,/etc/gdp-ws/key.pem,/proc/self/limits " +
+    "deno compile --allow-net --allow-read=/srv/gdp,/etc/gdp-ws/cert.pem,/etc/gdp-ws/key.pem " +
       "--allow-write=/srv/gdp --allow-ffi=/opt/gdp/libgdp.so.2.1 " +
       `--target aarch64-unknown-linux-gnu --output /tmp/gdp-ws-arm64 ${MAIN} ` +
       "--baked-data=/srv/gdp --baked-libgdp=/opt/gdp/libgdp.so.2.1 " +
@@ -204,8 +204,7 @@ Deno.test("outside its grants the binary is refused, naming the grant and how to
   await withHost(async ({ data, cwd, root }) => {
     const libgdp = join(root, "lib/libgdp.so.2.1");
     const run = await binary(data, libgdp);
-    const grants =
-      `--allow-net --allow-read=${data},/proc/self/limits --allow-write=${data} --allow-ffi=${libgdp}`;
+    const grants = `--allow-net --allow-read=${data} --allow-write=${data} --allow-ffi=${libgdp}`;
     const refused = (what: string) =>
       `gdp-ws: refused ${what}: this binary was built with ${grants}; use those paths, or ${REBUILD}\n`;
     const elsewhere = join(root, "other");
@@ -249,7 +248,7 @@ Deno.test("the binary: --version names version, Deno, platform and grants; bad o
     );
     assert.equal(
       grants,
-      `grants: --allow-net --allow-read=${data},/proc/self/limits --allow-write=${data} --allow-ffi=${libgdp} ` +
+      `grants: --allow-net --allow-read=${data} --allow-write=${data} --allow-ffi=${libgdp} ` +
         "(baked in by deno task compile)",
     );
     const help = await deno([...run, "serve", "--help"], cwd);
@@ -299,7 +298,7 @@ Deno.test("the deploy kit: a hardened unit for the compiled defaults, libgdp's s
   const unit = await Deno.readTextFile(new URL("../../deploy/gdp-ws.service", import.meta.url));
   for (
     const line of [
-      "ExecStart=/usr/local/bin/gdp-ws serve --port 8080",
+      "ExecStart=/usr/local/bin/gdp-ws serve --port 8080 --fd-limit 65536",
       "DynamicUser=yes",
       "User=gdp-ws",
       "StateDirectory=gdp-ws",
@@ -317,6 +316,18 @@ Deno.test("the deploy kit: a hardened unit for the compiled defaults, libgdp's s
     (await compileDryRun([])).includes("--allow-write=/var/lib/gdp-ws "),
     "the binary's default grant is the unit's state folder",
   );
+  // The binary cannot read /proc/self/limits: --fd-limit tells it what LimitNOFILE gives it.
+  const limit = /^LimitNOFILE=(\d+)$/m.exec(unit)?.[1];
+  const execs = unit.split("\n").filter((l) => /^\s*#?\s*ExecStart=/.test(l));
+  assert.ok(limit, "the unit sets LimitNOFILE (soft and hard)");
+  assert.ok(execs.length > 0);
+  for (const exec of execs) {
+    assert.equal(
+      /--fd-limit (\d+)/.exec(exec)?.[1],
+      limit,
+      `${exec.trim()} passes --fd-limit ${limit}`,
+    );
+  }
   const params = await Deno.readTextFile(
     new URL("../../deploy/ep_adm_params/gdp", import.meta.url),
   );

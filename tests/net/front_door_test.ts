@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { TestClient, waitFor } from "../helpers/client.ts";
-import { withEmbeddedGateway } from "../helpers/gateway.ts";
+import { httpUrl, withEmbeddedGateway } from "../helpers/gateway.ts";
 import { rawRequest, readResponse, upgradeHead } from "../helpers/raw_http.ts";
 import { maskedFrame, RawWebSocket } from "../helpers/raw_ws.ts";
 import { ServerWebSocket } from "../../src/net/websocket.ts";
@@ -266,18 +266,25 @@ Deno.test("among many sockets on one idle timer, the silent ones are closed and 
   });
 });
 
-Deno.test("a request with a body is answered, then its connection closes: the next head is timed again", async () => {
+Deno.test("requests with a body are read by the front door: a Content-Length one and a chunked one on one kept-alive connection", async () => {
   await withEmbeddedGateway({}, async ({ gateway }) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: gateway.port });
     await conn.write(encoder.encode(
-      "POST /logs/relayed HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n" +
-        "Content-Length: 2\r\n\r\nhi",
+      "POST /logs/bodies HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi",
     ));
-    const res = await readResponse(conn);
-    assert.equal(res.status, 201);
-    assert.equal(res.headers.get("connection"), "close");
-    assert.equal(await readToEnd(conn), "");
+    const first = await readResponse(conn);
+    assert.equal(first.status, 201);
+    assert.equal(first.headers.get("connection"), null, "kept alive");
+    await conn.write(encoder.encode(
+      "POST /logs/bodies HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        "3;ext=1\r\nthe\r\n5\r\n body\r\n0\r\nX-Trailer: dropped\r\n\r\n",
+    ));
+    const second = await readResponse(conn);
+    assert.equal(second.status, 201);
+    assert.equal(JSON.parse(second.body).recno, 2);
     conn.close();
+    const got = await fetch(httpUrl(gateway.url, "/logs/bodies"));
+    assert.equal((await got.json()).count, 2);
   });
 });
 
