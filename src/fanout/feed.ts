@@ -34,7 +34,7 @@ import type { LogHandle, LogRecord, Unfollow } from "../backend/backend.ts";
 import { GdpError } from "../core/errors.ts";
 import { delay, nextSlice, sliceSpent } from "../io/time_slice.ts";
 import { countRefusal, type Refusals } from "../limits.ts";
-import { resolveStart } from "../wire/requests.ts";
+import { resolveStart, type SubscribeRequest } from "../wire/requests.ts";
 import type { Subscription } from "./subscription.ts";
 
 /** What a feed needs of the hub's options. */
@@ -110,11 +110,31 @@ export class Feed {
     this.#maybeLinger();
   }
 
-  /** Serves `sub` from `startrec` on; false when the feed has closed meanwhile. */
-  async attach(sub: Subscription, startrec: number): Promise<boolean> {
+  /**
+   * Serves `sub` from `start` on (a recno, or the boundary of a time the
+   * backend seeks); false when the feed has closed meanwhile.
+   */
+  async attach(
+    sub: Subscription,
+    start: Pick<SubscribeRequest, "startrec" | "startts">,
+  ): Promise<boolean> {
+    let next: number;
+    try {
+      // Still pending while the backend seeks (libgdp reads), so the feed cannot linger out.
+      next = start.startts
+        ? await this.#handle.seek(start.startts, this.#last)
+        : resolveStart(start.startrec, this.#last);
+    } catch (error) {
+      this.#pending--;
+      this.#maybeLinger();
+      throw error;
+    }
     this.#pending--;
     if (this.#closed) return false;
-    const next = resolveStart(startrec, this.#last);
+    if (sub.isEnded) {
+      this.#maybeLinger(); // the client left while the backend sought
+      return true;
+    }
     const history = Math.min(sub.remaining, this.#last - next + 1);
     const max = this.#options.maxHistoryRecords;
     if (history > max) {
@@ -267,7 +287,7 @@ export class Feed {
    */
   #deliverEncoded(sub: Subscription, from: number): boolean {
     const budget = sub.sink.room?.() ?? 0;
-    const template = this.#handle.readEvents && budget > 0 && sub.template;
+    const template = this.#handle.readEvents && budget > 0 && !sub.skipping && sub.template;
     if (!template) return false;
     const end = Math.min(this.#last, from + this.#options.readChunk - 1, from + sub.remaining - 1);
     const joined = !!sub.sink.joinsEvents && sub.sink.sendJoined !== undefined;
@@ -282,8 +302,7 @@ export class Feed {
   #deliverChunk(sub: Subscription, chunk: LogRecord[]): void {
     for (const record of chunk) {
       if (sub.isEnded || record.recno !== sub.next) return;
-      sub.deliver(record);
-      this.#counts.historyDeliveries++;
+      if (sub.deliver(record)) this.#counts.historyDeliveries++;
       // The rest of the chunk is read again later: cheaper than holding it per client.
       if (sub.sink.congested()) return;
     }

@@ -31,6 +31,7 @@ function withReads(
     append: (data) => handle.append(data),
     close: () => handle.close(),
     read: (from, count) => read(handle, from, count),
+    seek: (ts, last) => handle.seek(ts, last),
   });
   return Object.assign(Object.create(backend) as Backend, {
     open: async (name: string) => wrapped(await backend.open(name)),

@@ -27,6 +27,7 @@ import type { RecordTemplate } from "../../wire/events.ts";
 import type { BackendMetricName } from "../../ops/metrics.ts";
 import { LogThrottle } from "../../ops/throttle.ts";
 import { type EventStatements, prepareEvents, readEvents } from "./event_sql.ts";
+import { prepareTimes, seekStored, type TimeStatements } from "./time_sql.ts";
 import { identify, migrate, type Migration, SCHEMA_VERSION, type StoreIdentity } from "./schema.ts";
 import { checkStoreFile, isCorruption, quickCheck, startCheck, StoreRefused } from "./integrity.ts";
 import type {
@@ -279,6 +280,7 @@ export class EmbeddedBackend implements Backend {
   readonly #db: DatabaseSync;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #eventSql: EventStatements;
+  readonly #timeSql: TimeStatements;
   readonly #followers = new Map<number, Set<Follower>>();
   readonly #lagging = new Set<Follower>();
   readonly #path: string;
@@ -305,6 +307,7 @@ export class EmbeddedBackend implements Backend {
     this.#path = path;
     this.#sql = prepare(this.#db);
     this.#eventSql = prepareEvents(this.#db);
+    this.#timeSql = prepareTimes(this.#db);
     this.#pollMs = pollMs;
     this.#lockWaitMs = lockWaitMs;
   }
@@ -413,6 +416,11 @@ export class EmbeddedBackend implements Backend {
       const rows = this.#sql.range.all(logId, from, from + count - 1) as unknown as RecordRow[];
       return rows.map(toRecord);
     });
+  }
+
+  /** Where records from `ts` on start in the log with row id `logId` (see time_sql.ts). */
+  seekTime(logId: number, ts: Timestamp, last: number): number {
+    return this.#read("finding a time", () => seekStored(this.#timeSql, logId, ts, last));
   }
 
   /**
@@ -719,6 +727,14 @@ class EmbeddedLog implements LogHandle {
     options: { joined: boolean; budget: number },
   ): EncodedRecords | undefined {
     return this.#store.readEvents(this.#id, from, count, template, options);
+  }
+
+  seek(ts: Timestamp, last: number): Promise<number> {
+    try {
+      return Promise.resolve(this.#store.seekTime(this.#id, ts, last));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   follow(
