@@ -550,11 +550,13 @@ function toRequest(head: ParsedHead, addr: Deno.NetAddr): Request | undefined {
 }
 
 /**
- * Writes `response` as HTTP/1.1. An event stream (which never ends) is sent
- * chunked as it is produced, each chunk written before the next is read; any
- * other body is read whole and goes out with its head in one write. Each write
- * after the first waits a turn of the event loop, and under load a turn is
- * milliseconds: `/healthz` in one write is answered in one.
+ * Writes `response` as HTTP/1.1. An event stream (which never ends), or a body
+ * its handler marked `Transfer-Encoding: chunked` (a long one it produces as
+ * it is read), is sent chunked as it is produced, each chunk written before
+ * the next is read; any other body is read whole and goes out with its head
+ * in one write. Each write after the first waits a turn of the event loop,
+ * and under load a turn is milliseconds: `/healthz` in one write is answered
+ * in one.
  */
 async function writeStreamed(
   conn: Deno.Conn,
@@ -563,35 +565,64 @@ async function writeStreamed(
   keepAlive: boolean,
 ): Promise<void> {
   const lines = [`HTTP/1.1 ${response.status} ${response.statusText || reason(response.status)}`];
-  for (const [name, value] of response.headers) lines.push(`${name}: ${value}`);
+  for (const [name, value] of response.headers) {
+    if (name !== "transfer-encoding") lines.push(`${name}: ${value}`);
+  }
   if (!keepAlive) lines.push("connection: close");
   const body = headOnly ? null : response.body;
-  if (!body || !isEventStream(response)) {
+  if (!body || !isStreamed(response)) {
     const bytes = body ? new Uint8Array(await response.arrayBuffer()) : new Uint8Array(0);
     if (!body) await response.body?.cancel();
     lines.push(`content-length: ${bytes.length}`);
     return await writeAll(conn, concat([encoder.encode(lines.join("\r\n") + "\r\n\r\n"), bytes]));
   }
   lines.push("transfer-encoding: chunked");
-  await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
+  const head = encoder.encode(lines.join("\r\n") + "\r\n\r\n");
   const reader = body.getReader();
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (value.length === 0) continue;
-      const size = encoder.encode(`${value.length.toString(16)}\r\n`);
-      await writeAll(conn, concat([size, value, encoder.encode("\r\n")]));
+    if (isEventStream(response)) {
+      // Events go out as they come, the head at once: the first event may be long in coming.
+      await writeAll(conn, head);
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        if (read.value.length > 0) await writeAll(conn, concat(chunk(read.value)));
+      }
+      return await writeAll(conn, LAST_CHUNK);
     }
-    await writeAll(conn, encoder.encode("0\r\n\r\n"));
+    // A body that ends goes out a chunk behind, so its head and its end share a
+    // write with a chunk: a lone small last write would wait for the client's
+    // delayed ACK under Nagle (40 ms a response).
+    let unsent: Uint8Array[] = [head];
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      if (read.value.length === 0) continue;
+      if (unsent.length > 1) {
+        await writeAll(conn, concat(unsent));
+        unsent = [];
+      }
+      unsent.push(...chunk(read.value));
+    }
+    await writeAll(conn, concat([...unsent, LAST_CHUNK]));
   } catch (error) {
     await reader.cancel().catch(() => {});
     throw error;
   }
 }
 
+/** `value` as one chunk of a chunked body: its size in hex, the bytes, CRLF. */
+function chunk(value: Uint8Array): Uint8Array[] {
+  return [encoder.encode(`${value.length.toString(16)}\r\n`), value, CRLF];
+}
+
+const CRLF = encoder.encode("\r\n");
+const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+
 function isEventStream(response: Response): boolean {
   return response.headers.get("content-type")?.startsWith("text/event-stream") ?? false;
+}
+
+/** An event stream, or a body its handler asked to have sent chunked. */
+function isStreamed(response: Response): boolean {
+  return isEventStream(response) ||
+    response.headers.get("transfer-encoding")?.toLowerCase() === "chunked";
 }
 
 /** Writes `response` as HTTP/1.1 with `Connection: close`. */
