@@ -124,5 +124,173 @@ export function timeTests(test: Register): void {
   });
 }
 
-export function rangeTests(_test: Register): void {
+/** One page of a range read, parsed, with its `Link` target (path and query) if any. */
+interface Page {
+  status: number;
+  type: string | null;
+  records: WireEvent["datum"][];
+  next?: string;
+}
+
+/** `GET path` on the gateway as JSON (default) or NDJSON; follows nothing. */
+async function getPage(ctx: Ctx, path: string, ndjson = false): Promise<Page> {
+  const headers = ndjson ? { accept: "application/x-ndjson" } : undefined;
+  const response = await fetch(ctx.http(path), headers ? { headers } : {});
+  const text = await response.text();
+  const page: Page = {
+    status: response.status,
+    type: response.headers.get("content-type"),
+    records: [],
+  };
+  if (response.status !== 200) {
+    page.records = [JSON.parse(text)];
+    return page;
+  }
+  page.records = ndjson
+    ? text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line))
+    : JSON.parse(text);
+  if (ndjson) {
+    assert.ok(text === "" || text.endsWith("\n"), "every NDJSON line ends with a newline");
+  }
+  const link = response.headers.get("link");
+  if (link) {
+    const match = /^<([^>]+)>; rel="next"$/.exec(link);
+    assert.ok(match, `a Link header of one next page: ${link}`);
+    page.next = match[1]!;
+  }
+  return page;
+}
+
+/** The recnos a range read answered, in both formats (which must agree). */
+async function rangeRecnos(ctx: Ctx, path: string): Promise<number[]> {
+  const [json, ndjson] = [await getPage(ctx, path), await getPage(ctx, path, true)];
+  assert.equal(json.status, 200, path);
+  assert.deepEqual(ndjson.records, json.records, `${path}: NDJSON holds what JSON holds`);
+  assert.equal(ndjson.next, json.next);
+  return json.records.map((r) => r!.recno);
+}
+
+const records = (log: string, query: string) => `/logs/${encodeURIComponent(log)}/records?${query}`;
+
+export function rangeTests(test: Register): void {
+  test("a range read by recno, as a JSON array or NDJSON of DATA events' datums", async (ctx) => {
+    const [log] = await stampedLog(ctx, "demo.range.recno", 30);
+    const json = await getPage(ctx, records(log, "start=5&count=10"));
+    assert.equal(json.status, 200);
+    assert.equal(json.type, "application/json");
+    const ndjson = await getPage(ctx, records(log, "start=5&count=10"), true);
+    assert.equal(ndjson.type, "application/x-ndjson");
+    // Exactly what a subscription's DATA events carry as their datum.
+    const client = await ctx.connect();
+    client.send({ logname: log, startrec: 5, numrec: 10 });
+    const datums = (await client.take(11)).filter((e) => e.type === 1).map((e) => e.datum);
+    assert.deepEqual(json.records, datums);
+    assert.deepEqual(ndjson.records, datums);
+    assert.equal(json.next, undefined, "one page holds it all");
+    assert.deepEqual(await rangeRecnos(ctx, records(log, "start=-5")), range(26, 30));
+    assert.deepEqual(await rangeRecnos(ctx, records(log, "start=-50&count=3")), [1, 2, 3]);
+    assert.deepEqual(await rangeRecnos(ctx, records(log, "start=28")), [28, 29, 30]);
+    assert.deepEqual(await rangeRecnos(ctx, records(log, "start=31")), [], "past the end: none");
+    assert.deepEqual(await rangeRecnos(ctx, records(log, "")), range(1, 30), "all of it");
+  });
+
+  test("a range read by time holds exactly the records from since up to until", async (ctx) => {
+    const [log, ts] = await stampedLog(ctx, "demo.range.time", 20);
+    const at = (recno: number, plus = 0n) => encodeURIComponent(rfc3339(ts[recno - 1]! + plus));
+    const cases: [string, number[]][] = [
+      [`since=${at(5)}&until=${at(12)}`, range(5, 11)], // until excludes its own record
+      [`since=${at(5, 1n)}&until=${at(12, 1n)}`, range(6, 12)],
+      [`since=${at(18)}`, [18, 19, 20]],
+      [`until=${at(4)}`, [1, 2, 3]],
+      [`since=${at(20, 1n)}`, []], // after the last: nothing yet
+      [`since=${at(12)}&until=${at(5)}`, []],
+      [`since=${at(3)}&count=2`, [3, 4]],
+      [`start=10&until=${at(13)}`, [10, 11, 12]],
+      [`until=1970-01-01T00:00:00Z`, []],
+    ];
+    for (const [query, expected] of cases) {
+      assert.deepEqual(await rangeRecnos(ctx, records(log, query)), expected, query);
+    }
+    // An offset's unescaped "+" arrives as a space; it is read as the "+" it was.
+    const plus = rfc3339(ts[6]!).replace("Z", "+00:00");
+    assert.deepEqual(await rangeRecnos(ctx, records(log, `since=${plus}&count=1`)), [7]);
+  });
+
+  test("a long range comes in pages, each naming the next in its Link header", async (ctx) => {
+    const [log, ts] = await stampedLog(ctx, "demo.range.pages", 25);
+    for (const ndjson of [false, true]) {
+      const walk = async (first: string) => {
+        const pages: number[][] = [];
+        for (let path: string | undefined = first; path !== undefined;) {
+          const page: Page = await getPage(ctx, path, ndjson);
+          assert.equal(page.status, 200, path);
+          pages.push(page.records.map((r) => r!.recno));
+          path = page.next;
+        }
+        return pages;
+      };
+      assert.deepEqual(await walk(records(log, "start=1&count=23&limit=10")), [
+        range(1, 10),
+        range(11, 20),
+        range(21, 23),
+      ]);
+      const until = encodeURIComponent(rfc3339(ts[21]!)); // before record 22
+      assert.deepEqual(
+        await walk(
+          records(log, `since=${encodeURIComponent(rfc3339(ts[2]!))}&until=${until}&limit=8`),
+        ),
+        [
+          range(3, 10),
+          range(11, 18),
+          range(19, 21),
+        ],
+      );
+      assert.deepEqual(await walk(records(log, "start=-12&limit=12")), [range(14, 25)]);
+    }
+  });
+
+  test("a range read sends base64 where asked or where the bytes are not UTF-8", async (ctx) => {
+    const log = ctx.log("demo.range.bytes");
+    await ctx.fixture.createLog(log);
+    await ctx.fixture.append(log, new TextEncoder().encode("héllo"));
+    await ctx.fixture.append(log, new Uint8Array([0x61, 0xff]));
+    const plain = await getPage(ctx, records(log, "start=1"));
+    assert.deepEqual(plain.records.map((r) => [r!.data, r!.encoding]), [
+      ["héllo", undefined],
+      ["Yf8=", "base64"],
+    ]);
+    const base64 = await getPage(ctx, records(log, "start=1&encoding=base64"), true);
+    assert.deepEqual(base64.records.map((r) => [r!.data, r!.encoding]), [
+      ["aMOpbGxv", "base64"],
+      ["Yf8=", "base64"],
+    ]);
+  });
+
+  test("a bad range read is a 400 naming the parameter; a missing log a 404", async (ctx) => {
+    const log = ctx.log("demo.range.bad");
+    await ctx.fixture.createLog(log);
+    const bad: [string, RegExp][] = [
+      ["start=0", /start must be a recno/],
+      ["start=x", /start must be an integer/],
+      ["start=1.5", /start must be an integer/],
+      ["count=0", /count must be an integer from 1/],
+      ["count=1e400", /count must be an integer/],
+      ["limit=0", /limit must be an integer from 1 to/],
+      ["limit=100000000", /limit must be an integer from 1 to/],
+      ["since=yesterday", /since must be an RFC 3339 time/],
+      ["until=2026-02-30T00:00:00Z", /until has no such date/],
+      ["start=1&since=2026-12-07T05:49:54Z", /since and start exclude each other/],
+      ["encoding=rot13", /encoding must be/],
+    ];
+    for (const [query, message] of bad) {
+      const page = await getPage(ctx, records(log, query));
+      assert.equal(page.status, 400, query);
+      const body = page.records[0] as unknown as { ep_stat: [number, string] };
+      assert.equal(body.ep_stat[0], 400, query);
+      assert.match(body.ep_stat[1], message, query);
+    }
+    const missing = await getPage(ctx, records("no.such.log", "start=1"));
+    assert.equal(missing.status, 404);
+    assert.equal((missing.records[0] as unknown as { ep_stat: [number, string] }).ep_stat[0], 600);
+  });
 }

@@ -19,6 +19,7 @@ import type { RouteKind } from "../auth/auth.ts";
 import { consoleFile } from "./console.ts";
 import { appendRecord, eventStream, listLogs, logInfo } from "./logs_api.ts";
 import { healthz, metricsText, readyz } from "./probes.ts";
+import { recordRange } from "./range_read.ts";
 import type { RouteHandler } from "./route_context.ts";
 import { upgrade } from "./upgrade.ts";
 
@@ -49,6 +50,7 @@ export const ROUTES: readonly Route[] = [
   { method: "GET", path: "/metrics", access: "public", handle: metricsText },
   { method: "GET", path: "/logs", access: "read", handle: listLogs },
   { method: "GET", path: "/logs/:name/events", access: "stream", handle: eventStream },
+  { method: "GET", path: "/logs/:name/records", access: "read", handle: recordRange },
   { method: "GET", path: "/logs/:name+", access: "read", handle: logInfo },
   {
     method: "POST",

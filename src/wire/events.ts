@@ -70,6 +70,18 @@ export function encodeRecord(record: LogRecord, address: ReplyAddress, style: St
 }
 
 /**
+ * A record as a DATA event's `datum` holds it (`recno`, `data`, `encoding`
+ * when base64, `ts`), on its own: an element of a range read over HTTP.
+ */
+export function encodeDatum(record: LogRecord, encoding: Encoding, style: Style): string {
+  const { item, key } = style;
+  const [data, base64] = payload(record.data, encoding);
+  const enc = base64 ? `${item}"encoding"${key}"base64"` : "";
+  return `{"recno"${key}${record.recno}${item}"data"${key}${JSON.stringify(data)}${enc}` +
+    `${item}"ts"${key}${encodeTs(record.ts, style)}}`;
+}
+
+/**
  * A DATA event cut around its variable fields, so a store can build events
  * itself (the embedded store does, in SQL): `start`, recno, `afterRecno`, the
  * data as a JSON string, `afterData`, tv_sec, `afterSec`, tv_nsec, `afterNsec`,
