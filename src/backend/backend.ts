@@ -34,9 +34,9 @@ export interface LogHandle {
   /**
    * Records from `from` on, at most `count`, as DATA events the store builds
    * from `template` itself: one string each, or (`joined`) all of them
-   * separated by commas, as UTF-8. It stops before the event that would take
-   * the events' size (characters; bytes when joined) past `budget` (the first
-   * is always given). Undefined when it cannot build one of them (then `read`
+   * separated by commas (or one other `separator` character), as UTF-8. It
+   * stops before the event that would take the events' size (characters;
+   * bytes when joined) past `budget` (the first is always given). Undefined when it cannot build one of them (then `read`
    * them). Optional: a history replay through it skips making and encoding a
    * record object per record.
    */
@@ -44,7 +44,7 @@ export interface LogHandle {
     from: number,
     count: number,
     template: RecordTemplate,
-    options: { joined: boolean; budget: number },
+    options: { joined: boolean; budget: number; separator?: string },
   ): EncodedRecords | undefined;
   /**
    * Where records from time `ts` on start, among records 1 to `last` (the

@@ -119,11 +119,12 @@ export class Feed {
     start: Pick<SubscribeRequest, "startrec" | "startts">,
   ): Promise<boolean> {
     let next: number;
+    const known = this.#last;
     try {
       // Still pending while the backend seeks (libgdp reads), so the feed cannot linger out.
       next = start.startts
-        ? await this.#handle.seek(start.startts, this.#last)
-        : resolveStart(start.startrec, this.#last);
+        ? await this.#handle.seek(start.startts, known)
+        : resolveStart(start.startrec, known);
     } catch (error) {
       this.#pending--;
       this.#maybeLinger();
@@ -145,6 +146,8 @@ export class Feed {
         GdpError.of(413, `${history} stored records asked for; the limit is ${max} per request`),
       );
     }
+    // A boundary among stored records is stamped at or after the time: nothing before it to skip.
+    if (start.startts && next <= known) sub.stopSkipping();
     this.#members.add(sub);
     sub.bind((s) => this.detach(s));
     sub.next = next;

@@ -119,6 +119,15 @@ export class Subscription {
   }
 
   /**
+   * Delivers every record from `next` on, whatever its stamp: the backend
+   * found a stored record at or after the start time (a boundary, see
+   * `LogHandle.seek`), so the store may encode history itself again.
+   */
+  stopSkipping(): void {
+    this.#notBefore = undefined;
+  }
+
+  /**
    * Sends `record` (once; older records are skipped, and so are records stamped
    * before a start time until the first that is not). `cache` shares
    * encodings. True when it was sent.

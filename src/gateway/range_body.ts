@@ -5,7 +5,9 @@
  * only when the reader (the front door, writing chunked to the socket) has
  * taken what came before, within the process's time slices, so a page of
  * 10,000 records costs the memory of a chunk or two, however slowly the
- * client reads. Chunks start small and grow to `readChunk` records while they
+ * client reads. A store that builds events itself (the embedded store, in
+ * SQL) builds the elements too, joined, as it does a replay's history in
+ * batch mode. Chunks start small and grow to `readChunk` records while they
  * stay under {@linkcode CHUNK_BYTES}, so large records are not read 512 at a
  * time.
  *
@@ -31,7 +33,8 @@
 import type { LogHandle } from "../backend/backend.ts";
 import { GdpError } from "../core/errors.ts";
 import { nextSlice, sliceSpent } from "../io/time_slice.ts";
-import { COMPACT_STYLE, encodeDatum } from "../wire/events.ts";
+import { concat } from "../io/bytes.ts";
+import { COMPACT_STYLE, datumTemplate, encodeDatum } from "../wire/events.ts";
 import type { Encoding } from "../wire/requests.ts";
 
 /** About how many bytes one chunk holds. */
@@ -67,13 +70,29 @@ export function rangeBody(
     onEnd();
   };
   const separator = format.ndjson ? "\n" : ",";
+  // Text payloads the store can build itself (the embedded store, in SQL), as it does history.
+  const template = format.encoding === "text" && log.readEvents
+    ? datumTemplate(COMPACT_STYLE)
+    : undefined;
+  /** The next records as one stretch of UTF-8 joined by `separator`, and how many. */
+  const nextRecords = async (count: number): Promise<[Uint8Array, number]> => {
+    const options = { joined: true, budget: CHUNK_BYTES, separator };
+    const built = template && log.readEvents!(next, count, template, options);
+    if (built && "utf8" in built) return [built.utf8, built.count];
+    const parts: string[] = [];
+    for await (const record of log.read(next, count)) {
+      if (record.recno !== next + parts.length) break;
+      parts.push(encodeDatum(record, format.encoding, COMPACT_STYLE));
+    }
+    return [encoder.encode(parts.join(separator)), parts.length];
+  };
   return new ReadableStream<Uint8Array>({
     pull: async (controller) => {
       try {
-        let text = opened || format.ndjson ? "" : "[";
+        const head = opened || format.ndjson ? "" : "[";
         opened = true;
         if (next > to) {
-          const last = format.ndjson ? text : `${text}]`;
+          const last = format.ndjson ? head : `${head}]`;
           if (last !== "") controller.enqueue(encoder.encode(last));
           controller.close();
           return end();
@@ -81,28 +100,18 @@ export function rangeBody(
         // Checked before the read: a stored chunk is read synchronously (SQLite).
         while (sliceSpent()) await nextSlice();
         if (ended) return; // cancelled meanwhile
-        const count = Math.min(want, to - next + 1);
-        const parts: string[] = [];
-        for await (const record of log.read(next, count)) {
-          if (record.recno !== next) break;
-          parts.push(encodeDatum(record, format.encoding, COMPACT_STYLE));
-          next++;
-        }
+        const [records, count] = await nextRecords(Math.min(want, to - next + 1));
         if (ended) return; // cancelled while reading
-        if (parts.length === 0) throw GdpError.of(500, `record ${next} could not be read`);
-        if (!format.ndjson && next - parts.length !== from) text += ",";
-        text += parts.join(separator);
-        if (format.ndjson) text += "\n";
+        if (count === 0) throw GdpError.of(500, `record ${next} could not be read`);
+        const between = next === from || format.ndjson ? "" : ",";
+        next += count;
         // The end with the last records: one chunk, so the front door's last write is not a lone small one.
         const last = next > to;
-        if (last && !format.ndjson) text += "]";
-        const bytes = encoder.encode(text);
+        const tail = format.ndjson ? "\n" : last ? "]" : "";
+        controller.enqueue(concat([encoder.encode(head + between), records, encoder.encode(tail)]));
         // Next time as many records as fill about CHUNK_BYTES, at most readChunk.
-        want = Math.max(
-          1,
-          Math.min(format.readChunk, Math.floor(parts.length * CHUNK_BYTES / bytes.length) || 1),
-        );
-        controller.enqueue(bytes);
+        const fit = Math.floor(count * CHUNK_BYTES / Math.max(1, records.length));
+        want = Math.max(1, Math.min(format.readChunk, fit));
         if (last) {
           controller.close();
           end();

@@ -112,6 +112,22 @@ export function recordTemplate(address: ReplyAddress, style: Style): RecordTempl
   };
 }
 
+/**
+ * The template of a bare datum ({@linkcode encodeDatum}'s text for a record
+ * whose data is UTF-8), so a store can build range reads' elements itself.
+ */
+export function datumTemplate(style: Style): RecordTemplate {
+  const { item, key } = style;
+  return {
+    start: `{"recno"${key}`,
+    afterRecno: `${item}"data"${key}`,
+    afterData: `${item}"ts"${key}{"tv_sec"${key}`,
+    afterSec: `${item}"tv_nsec"${key}`,
+    afterNsec: `${item}"tv_accuracy"${key}`,
+    end: "}}",
+  };
+}
+
 /** A status event without a datum: DONE, SHUTDOWN or FAILURE. */
 export function encodeStatus(
   type: number,

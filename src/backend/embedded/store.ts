@@ -432,7 +432,7 @@ export class EmbeddedBackend implements Backend {
     from: number,
     count: number,
     template: RecordTemplate,
-    options: { joined: boolean; budget: number },
+    options: { joined: boolean; budget: number; separator?: string },
   ): EncodedRecords | undefined {
     return this.#read(
       "reading records",
@@ -724,7 +724,7 @@ class EmbeddedLog implements LogHandle {
     from: number,
     count: number,
     template: RecordTemplate,
-    options: { joined: boolean; budget: number },
+    options: { joined: boolean; budget: number; separator?: string },
   ): EncodedRecords | undefined {
     return this.#store.readEvents(this.#id, from, count, template, options);
   }

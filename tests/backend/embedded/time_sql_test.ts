@@ -58,6 +58,8 @@ Deno.test("after a clock stepped back it is a boundary: the earliest stamp at or
   const stamps = [10, 20, 30, 40, 5, 15, 25, 35];
   const db = storeWith(stamps);
   const sql = prepareTimes(db);
+  // docs/protocol.md's example: 22 starts at record 7 (25, after 15); libgdp's bisection finds 3.
+  assert.equal(seekStored(sql, 1, at(22), 8), 7);
   // 38: the earliest stamp at or after it is record 4 (40), after record 3 (30): a boundary.
   assert.equal(seekStored(sql, 1, at(38), 8), 4);
   // 12: the earliest is record 6 (15), after record 5 (5): a boundary, though record 2 is 20.
