@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Backend, LogHandle, LogRecord } from "../../src/backend/backend.ts";
+import type { Backend, LogHandle, LogRecord, Timestamp } from "../../src/backend/backend.ts";
 import { Hub } from "../../src/fanout/hub.ts";
 import type { Subscription, SubscriptionSink } from "../../src/fanout/subscription.ts";
 import { resolveStart } from "../../src/wire/requests.ts";
@@ -71,6 +71,59 @@ class Collector implements SubscriptionSink {
     this.done = true;
   }
 }
+
+Deno.test("a subscription from a time that ends while the backend seeks leaves the feed free to linger out", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("seeking");
+    await appendRange(fixture, "seeking", 1, 5);
+    const gate = Promise.withResolvers<void>();
+    let seeking = false;
+    const slowSeeks = new Proxy(fixture.backend, {
+      get: (target, key) => {
+        if (key !== "open") {
+          const value = Reflect.get(target, key);
+          return typeof value === "function" ? value.bind(target) : value;
+        }
+        return async (name: string) => {
+          const handle = await target.open(name);
+          const slow: LogHandle = {
+            name: handle.name,
+            last: () => handle.last(),
+            read: (from, count) => handle.read(from, count),
+            follow: (from, onRecord, onError) => handle.follow(from, onRecord, onError),
+            append: (data) => handle.append(data),
+            close: () => handle.close(),
+            seek: async (ts: Timestamp, last: number) => {
+              seeking = true;
+              await gate.promise; // a libgdp bisection takes round trips
+              return await handle.seek(ts, last);
+            },
+          };
+          return slow;
+        };
+      },
+    });
+    const hub = new Hub(slowSeeks, { readChunk: 8, feedLingerMs: 0 });
+    const sink = new Collector();
+    const sub = hub.subscribe({
+      op: "subscribe",
+      logname: "seeking",
+      startrec: 0,
+      startts: { sec: 0, nsec: 0, accuracy: 0 },
+      numrec: 0,
+      encoding: "text",
+    }, sink);
+    await waitFor(() => seeking, "the seek to start");
+    sub.cancel(); // the client left
+    gate.resolve();
+    await waitFor(() => hub.stats().feeds === 0, "the feed to linger out");
+    assert.deepEqual(sink.recnos, [], "nothing sent to a subscription that ended");
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
 
 Deno.test("slow history reads still join live without gap or duplicate", async () => {
   const fixture = await embeddedFixture();
