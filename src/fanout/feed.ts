@@ -256,7 +256,10 @@ export class Feed {
       const recent = this.#recentChunk(from);
       if (recent) this.#deliverChunk(sub, recent);
       else if (!this.#deliverEncoded(sub, from)) {
-        this.#deliverChunk(sub, await this.#storedChunk(from));
+        this.#deliverChunk(
+          sub,
+          await this.#storedChunk(from, sub.skipping ? Infinity : sub.remaining),
+        );
       }
       if (sub.next === from && !sub.isEnded) {
         throw GdpError.of(500, `record ${from} could not be read`);
@@ -277,8 +280,10 @@ export class Feed {
     return chunk.length > 0 ? chunk : undefined;
   }
 
-  async #storedChunk(from: number): Promise<LogRecord[]> {
-    const count = Math.min(this.#last, from + this.#options.readChunk - 1) - from + 1;
+  /** Up to a chunk of stored records from `from` on, no more than `wanted` (a libgdp read each). */
+  async #storedChunk(from: number, wanted: number): Promise<LogRecord[]> {
+    const end = Math.min(this.#last, from + this.#options.readChunk - 1, from + wanted - 1);
+    const count = end - from + 1;
     const chunk: LogRecord[] = [];
     for await (const record of this.#handle.read(from, count)) chunk.push(record);
     return chunk;

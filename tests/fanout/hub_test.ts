@@ -125,6 +125,35 @@ Deno.test("a subscription from a time that ends while the backend seeks leaves t
   }
 });
 
+Deno.test("history reads no more stored records than the subscription will deliver", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("few");
+    await appendRange(fixture, "few", 1, 1_000);
+    let read = 0;
+    const hub = new Hub(
+      withReads(fixture.backend, async function* (handle, from, count) {
+        for await (const record of handle.read(from, count)) {
+          read++;
+          yield record;
+        }
+      }),
+      { readChunk: 512, feedLingerMs: 0 },
+    );
+    const sink = new Collector();
+    hub.subscribe(
+      { op: "subscribe", logname: "few", startrec: 100, numrec: 3, encoding: "text" },
+      sink,
+    );
+    await waitFor(() => sink.done, "DONE");
+    assert.deepEqual(sink.recnos, [100, 101, 102]);
+    assert.equal(read, 3, "a libgdp read per record: none wasted");
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
+
 Deno.test("slow history reads still join live without gap or duplicate", async () => {
   const fixture = await embeddedFixture();
   try {
