@@ -13,8 +13,10 @@
  * Each measurement is one client in this process against a gateway process
  * (`bench/servers.ts`), on a log that is not followed when the subscription
  * arrives (the feed opens, as for a first subscriber). "First record" is the
- * time from sending the subscribe request to the first DATA event; a
- * subscription with `startrec` at the same record is timed next to it. The
+ * time from sending the subscribe request to the first DATA event, with
+ * `numrec` 1 and 0 (following on, whose first history chunk is read before
+ * the first record is sent); a subscription with `startrec` at the same
+ * record is timed next to it. The
  * times sought are spread over the log; the first is also the first search of
  * the process (cold cache, cold JIT), the repeat of it the warm case.
  * Prints one JSON line per measurement, then a summary.
@@ -49,7 +51,7 @@ function connect(url: string, protocol?: string): Promise<WebSocket> {
   });
 }
 
-/** Sends `request` and resolves with ms to the first DATA event and its datum. */
+/** Sends `request` (numrec 1 unless it says) and resolves with ms to the first DATA event and its datum. */
 async function firstRecord(
   target: Target,
   request: Record<string, unknown>,
@@ -64,7 +66,7 @@ async function firstRecord(
       };
     });
     const started = performance.now();
-    socket.send(JSON.stringify({ ...request, numrec: 1 }));
+    socket.send(JSON.stringify({ numrec: 1, ...request }));
     const datum = await got;
     return { ms: performance.now() - started, ...datum };
   } finally {
@@ -114,6 +116,9 @@ async function firstRecordTimes(target: Target, log: string, last: number, label
     const byTime = await firstRecord(target, { logname: log, startts: rfc(at) });
     const after = await counters(target);
     await idle(target);
+    // numrec 0, as a dashboard follows: the first history chunk is read before the first record.
+    const following = await firstRecord(target, { logname: log, startts: rfc(at), numrec: 0 });
+    await idle(target);
     const byRecno = await firstRecord(target, { logname: log, startrec: byTime.recno });
     await idle(target);
     const row = {
@@ -125,6 +130,7 @@ async function firstRecordTimes(target: Target, log: string, last: number, label
       startedAt: byTime.recno,
       atOrAfter: ns(byTime.ts) >= at,
       startts_ms: round(byTime.ms),
+      startts_numrec0_ms: round(following.ms),
       startrec_ms: round(byRecno.ms),
       seekReads: (after.seekReads ?? 0) - (before.seekReads ?? 0),
       seekCacheHits: (after.seekCacheHits ?? 0) - (before.seekCacheHits ?? 0),

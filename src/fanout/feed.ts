@@ -55,6 +55,8 @@ export interface FeedCounts {
 }
 
 const CONGESTION_WAIT_MS = 5;
+/** Records in a catch-up's first stored chunk; each next one is four times larger, up to readChunk. */
+const FIRST_STORED_CHUNK = 16;
 /** Deliveries between looks at the clock: cheap enough, and far below a slice's worth. */
 const SLICE_CHECK_EVERY = 32;
 
@@ -243,6 +245,9 @@ export class Feed {
 
   /** History until the subscription reaches the feed's end, then live. */
   async #catchUp(sub: Subscription): Promise<void> {
+    // Stored chunks start small and grow: a backend that reads a record per round
+    // trip (libgdp) sends the first record after a few of them, not after a chunk.
+    let chunk = FIRST_STORED_CHUNK;
     while (!sub.isEnded) {
       if (sub.next > this.#last) {
         this.#live.add(sub);
@@ -256,10 +261,9 @@ export class Feed {
       const recent = this.#recentChunk(from);
       if (recent) this.#deliverChunk(sub, recent);
       else if (!this.#deliverEncoded(sub, from)) {
-        this.#deliverChunk(
-          sub,
-          await this.#storedChunk(from, sub.skipping ? Infinity : sub.remaining),
-        );
+        const wanted = Math.min(chunk, sub.skipping ? Infinity : sub.remaining);
+        this.#deliverChunk(sub, await this.#storedChunk(from, wanted));
+        chunk *= 4;
       }
       if (sub.next === from && !sub.isEnded) {
         throw GdpError.of(500, `record ${from} could not be read`);

@@ -154,6 +154,43 @@ Deno.test("history reads no more stored records than the subscription will deliv
   }
 });
 
+Deno.test("a catch-up's first stored chunk is small: the first record goes out after a few reads, not a chunk", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("first");
+    await appendRange(fixture, "first", 1, 600);
+    let read = 0;
+    const hub = new Hub(
+      withReads(fixture.backend, async function* (handle, from, count) {
+        for await (const record of handle.read(from, count)) {
+          await new Promise((resolve) => setTimeout(resolve, 0)); // a round trip each
+          read++;
+          yield record;
+        }
+      }),
+      { readChunk: 512, feedLingerMs: 0 },
+    );
+    let readAtFirst = -1;
+    const sink = new Collector();
+    const send = sink.send.bind(sink);
+    sink.send = (text) => {
+      if (readAtFirst === -1) readAtFirst = read;
+      send(text);
+    };
+    const sub = hub.subscribe(
+      { op: "subscribe", logname: "first", startrec: 1, numrec: 0, encoding: "text" },
+      sink,
+    );
+    await waitFor(() => sink.recnos.length === 600, "every stored record");
+    assert.ok(readAtFirst <= 16, `${readAtFirst} records read before the first was sent`);
+    assert.deepEqual(sink.recnos, range(1, 600));
+    sub.cancel();
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
+
 Deno.test("slow history reads still join live without gap or duplicate", async () => {
   const fixture = await embeddedFixture();
   try {
