@@ -8,6 +8,8 @@
  * # real GDP: the same first-record times on existing logs, with the libgdp reads they took
  * eval "$(/work/shared/gdp/gdp-local env)"
  * deno run --config bench/deno.json -A bench/time_travel.ts real-gdp LOG [LOG…]
+ * # real GDP: the search alone (LogHandle.seek through the libgdp backend, in this process)
+ * deno run --config bench/deno.json -A bench/time_travel.ts seek LOG [LOG…]
  * ```
  *
  * Each measurement is one client in this process against a gateway process
@@ -24,6 +26,7 @@
  * @module
  */
 
+import { openLibgdpBackend } from "../src/backend/libgdp/backend.ts";
 import { formatRfc3339 } from "../src/core/time.ts";
 import { getJson } from "./process.ts";
 import { prefill, startGateway, type Target } from "./servers.ts";
@@ -161,7 +164,7 @@ async function rangeAgainstReplay(target: Target, log: string, count: number, la
         bytes += chunk.length;
         // NDJSON: a record a line; JSON: a record a "recno" key.
         if (ndjson) {
-          for (const byte of chunk) records += byte === 10 ? 1 : 0;
+          for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) records++;
         } else {
           // A key may straddle two chunks: look again over the seam.
           records += countRecnos(concat(tail, chunk)) - countRecnos(tail);
@@ -284,14 +287,70 @@ async function realGdp(logs: string[]): Promise<void> {
   }
 }
 
+/**
+ * `LogHandle.seek` through the libgdp backend on each log: the first search of
+ * the process (nothing cached), nine more at other times (the grid's upper
+ * levels cached), then the first again (all cached); reads and ms of each.
+ */
+async function seekAlone(logs: string[]): Promise<void> {
+  const lib = Deno.env.get("GDP_LIB");
+  if (!lib) throw new Error('GDP_LIB is not set (eval "$(gdp-local env)")');
+  const backend = await openLibgdpBackend({ path: lib });
+  try {
+    for (const log of logs) {
+      const handle = await backend.open(log);
+      try {
+        const last = await handle.last();
+        const times: bigint[] = [];
+        for (const f of [0.5, 0.05, 0.15, 0.25, 0.35, 0.45, 0.65, 0.75, 0.85, 0.95]) {
+          const recno = Math.max(2, Math.round(last * f));
+          for await (const record of handle.read(recno - 1, 1)) {
+            times.push(BigInt(record.ts.sec) * NS + BigInt(record.ts.nsec) + 1n);
+          }
+        }
+        times.push(times[0]!);
+        for (const [i, at] of times.entries()) {
+          const before = backend.counters();
+          const started = performance.now();
+          const found = await handle.seek({
+            sec: Number(at / NS),
+            nsec: Number(at % NS),
+            accuracy: 0,
+          }, last);
+          const ms = performance.now() - started;
+          const after = backend.counters();
+          emit({
+            log,
+            records: last,
+            search: i + 1,
+            found,
+            ms: round(ms),
+            reads: after.seekReads - before.seekReads,
+            cacheHits: after.seekCacheHits - before.seekCacheHits,
+          });
+        }
+      } finally {
+        await handle.close();
+      }
+    }
+  } finally {
+    await backend.close();
+  }
+}
+
 if (import.meta.main) {
   const [mode, ...rest] = Deno.args;
   if (mode === "embedded") {
     await embedded(Number(rest[0] ?? 1_000_000), Number(rest[1] ?? 100_000));
   } else if (mode === "real-gdp" && rest.length > 0) {
     await realGdp(rest);
+  } else if (mode === "seek" && rest.length > 0) {
+    await seekAlone(rest);
+    Deno.exit(0); // libgdp's I/O thread keeps the process alive
   } else {
-    console.error("usage: time_travel.ts embedded [records] [range records] | real-gdp LOG [LOG…]");
+    console.error(
+      "usage: time_travel.ts embedded [records] [range records] | real-gdp LOG… | seek LOG…",
+    );
     Deno.exit(2);
   }
 }
