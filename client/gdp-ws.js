@@ -2,10 +2,13 @@
 /**
  * The gdp-ws client: one ES module, used unchanged in browsers, Deno and Node
  * (Node 22+, or Node 20 with `--experimental-websocket`, or any WebSocket class
- * passed as `options.WebSocket`). It subscribes to GDP logs through a gdp-ws
- * gateway and survives dropped connections: it reconnects with exponential
- * backoff and jitter, then resubscribes every open subscription from its last
- * recno + 1, so a consumer sees every record once, in order, without a gap.
+ * passed as `options.WebSocket`, such as the `ws` package's). It subscribes to
+ * GDP logs through a gdp-ws gateway and survives dropped connections: it
+ * reconnects with exponential backoff and jitter, then resubscribes every open
+ * subscription from its last recno + 1, so a consumer sees every record once,
+ * in order, without a gap. When the gateway refuses the connection (a missing
+ * or bad token, a foreign origin), it asks the gateway why over HTTP and stops
+ * with that reason as a {@linkcode GdpWsError}, instead of retrying in silence.
  *
  * @example
  * ```js
@@ -52,13 +55,39 @@ export const EventType = Object.freeze({ DATA: 1, DONE: 2, SHUTDOWN: 3, SUCCESS:
  * @property {string} [token] a bearer token, offered as the `bearer.TOKEN` subprotocol
  * @property {boolean} [batch] batch mode, several events per frame (default true)
  * @property {(state: ConnectionState) => void} [onState] called on every state change
+ * @property {(error: GdpWsError) => void} [onError] called when an attempt to connect
+ *   fails, with why; see {@linkcode GdpWsClient.onError}
+ * @property {boolean} [retryRefused] keep retrying even when the gateway refuses the
+ *   connection (a token or origin problem); default false: the client closes
  * @property {number} [minDelayMs] first reconnect delay before jitter (default 250)
  * @property {number} [maxDelayMs] longest reconnect delay (default 10000)
- * @property {WebSocketClass} [WebSocket] the WebSocket class (default `globalThis.WebSocket`)
+ * @property {WebSocketClass} [WebSocket] the WebSocket class (default `globalThis.WebSocket`;
+ *   on Node 20 pass one, e.g. `import { WebSocket } from "ws"`)
+ * @property {FetchFunction} [fetch] what asks the gateway why a connection failed
+ *   (default `globalThis.fetch`)
  */
 
 /**
- * @typedef {new (url: string, protocols?: string | string[]) => WebSocket} WebSocketClass
+ * What the client needs of a WebSocket: the browser's, Deno's, Node's and the `ws` package's
+ * all have it. The handlers take `never` so that any handler type fits; the client passes
+ * the events it reads (`data`, `code`, `reason`).
+ * @typedef {object} WebSocketLike
+ * @property {((event: never) => unknown) | null} onopen
+ * @property {((event: never) => unknown) | null} onmessage
+ * @property {((event: never) => unknown) | null} onclose
+ * @property {((event: never) => unknown) | null} onerror
+ * @property {(data: string) => void} send
+ * @property {(code?: number, reason?: string) => void} close
+ */
+
+/**
+ * @typedef {new (url: string, protocols?: string | string[]) => WebSocketLike} WebSocketClass
+ */
+
+/**
+ * The part of `fetch` the client uses: a GET with headers and an abort signal.
+ * @typedef {(url: string, init: { headers: Record<string, string>, signal: AbortSignal })
+ *   => Promise<{ status: number, json(): Promise<unknown> }>} FetchFunction
  */
 
 /**
@@ -93,24 +122,37 @@ export const EventType = Object.freeze({ DATA: 1, DONE: 2, SHUTDOWN: 3, SUCCESS:
  */
 
 /**
- * A failure with the gateway's `ep_stat` code: 600 no such log, 400 bad request, 403 forbidden,
- * 413 too large, 429 too many subscriptions, 501 not implemented, 503 unavailable, 500 internal.
- * Failures the client sees itself use the same codes: 503 when the connection was lost before an
- * append was confirmed or the client was closed.
+ * A failure with the gateway's `ep_stat` code: 600 no such log, 400 bad request, 401 no or a bad
+ * token, 403 forbidden, 413 too large, 429 too many subscriptions, 501 not implemented, 503
+ * unavailable, 500 internal. Failures the client sees itself use the same codes: 503 when the
+ * connection was lost before an append was confirmed, the client was closed, or no gateway
+ * answered at all (then `unreachable` is true).
  */
 export class GdpWsError extends Error {
   /**
    * @param {number} code `ep_stat[0]`
    * @param {string} message `ep_stat[1]`, e.g. "ERROR: 600 no route available [Berkeley:Swarm-GDP:600]"
    * @param {string} [logname] the log the failed request named
+   * @param {{ unreachable?: boolean }} [options]
    */
-  constructor(code, message, logname) {
+  constructor(code, message, logname, options = {}) {
     super(message);
     this.name = "GdpWsError";
     /** `ep_stat[0]`. */
     this.code = code;
     /** The log the failed request named, when there was one. */
     this.logname = logname;
+    /** True when nothing answered at the gateway's address (connection refused, no route, DNS). */
+    this.unreachable = options.unreachable === true;
+  }
+
+  /**
+   * True for a connection the gateway refused for who the client is (401 token, 403 origin or
+   * claims, 421 host): retrying with the same credentials fails again.
+   * @returns {boolean}
+   */
+  get refused() {
+    return this.code === 401 || this.code === 403 || this.code === 421;
   }
 
   /** The status as the gateway sends it. @returns {[number, string]} */
@@ -134,15 +176,19 @@ export class GdpWsClient {
   /** @type {string} */ #url;
   /** @type {Required<Pick<ConnectOptions, "batch" | "minDelayMs" | "maxDelayMs">> & ConnectOptions} */
   #options;
-  /** @type {WebSocket | undefined} */ #socket;
+  /** @type {WebSocketLike | undefined} */ #socket;
   /** @type {ConnectionState} */ #state = "connecting";
   /** @type {Set<(state: ConnectionState) => void>} */ #listeners = new Set();
+  /** @type {Set<(error: GdpWsError) => void>} */ #errorListeners = new Set();
+  /** @type {GdpWsError | undefined} */ #error;
   /** @type {Map<string, Subscription>} */ #subs = new Map();
   /** @type {Map<string, PendingAppend>} */ #appends = new Map();
   /** Requests waiting for a live connection. @type {string[]} */ #outbox = [];
   #attempt = 0;
   #nextId = 1;
   /** @type {ReturnType<typeof setTimeout> | undefined} */ #timer;
+  /** Stops the question "why did that fail?" when the client closes. @type {AbortController | undefined} */
+  #asking;
 
   /**
    * @param {string} url
@@ -152,6 +198,7 @@ export class GdpWsClient {
     this.#url = url;
     this.#options = { batch: true, minDelayMs: 250, maxDelayMs: 10_000, ...options };
     if (options.onState) this.#listeners.add(options.onState);
+    if (options.onError) this.#errorListeners.add(options.onError);
     this.#open();
   }
 
@@ -166,6 +213,15 @@ export class GdpWsClient {
   }
 
   /**
+   * Why the last attempt to connect failed; undefined while live. After the gateway refused
+   * the connection (`error.refused`), the client is closed and this says why.
+   * @returns {GdpWsError | undefined}
+   */
+  get error() {
+    return this.#error;
+  }
+
+  /**
    * Calls `listener` on every state change; returns a function that stops it.
    * @param {(state: ConnectionState) => void} listener
    * @returns {() => void}
@@ -173,6 +229,19 @@ export class GdpWsClient {
   onState(listener) {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` each time an attempt to connect fails, with why: `unreachable` (nothing
+   * answered; the client retries), a refusal (`refused`: 401, 403, 421; the client closes unless
+   * `retryRefused`), or another status the gateway gave (503 at its connection limit: it
+   * retries). Returns a function that stops it.
+   * @param {(error: GdpWsError) => void} listener
+   * @returns {() => void}
+   */
+  onError(listener) {
+    this.#errorListeners.add(listener);
+    return () => this.#errorListeners.delete(listener);
   }
 
   /**
@@ -185,7 +254,7 @@ export class GdpWsClient {
     const id = `s${this.#nextId++}`;
     const sub = new Subscription(id, logname, options, () => this.#unsubscribe(sub));
     if (this.#state === "closed") {
-      sub._end(new GdpWsError(503, "ERROR: 503 service unavailable: the client is closed"));
+      sub._end(this.#error ?? closedError());
       return sub;
     }
     this.#subs.set(id, sub);
@@ -203,8 +272,8 @@ export class GdpWsClient {
    */
   append(logname, data) {
     if (this.#state === "closed") {
-      const text = "ERROR: 503 service unavailable: the client is closed";
-      return Promise.reject(new GdpWsError(503, text, logname));
+      const error = this.#error ?? closedError();
+      return Promise.reject(new GdpWsError(error.code, error.message, logname));
     }
     const id = `a${this.#nextId++}`;
     /** @type {Record<string, unknown>} */
@@ -225,15 +294,29 @@ export class GdpWsClient {
 
   /** Ends every subscription (their iterators finish) and closes the connection for good. */
   close() {
+    this.#shut();
+  }
+
+  /**
+   * Closes for good; with `error`, subscriptions and waiting appends fail with it.
+   * @param {GdpWsError} [error]
+   */
+  #shut(error) {
     if (this.#state === "closed") return;
     clearTimeout(this.#timer);
+    this.#asking?.abort();
+    this.#asking = undefined;
     const socket = this.#socket;
     this.#socket = undefined;
     this.#setState("closed");
     socket?.close(1000, "client closed");
-    for (const sub of this.#subs.values()) sub._end();
+    for (const sub of this.#subs.values()) sub._end(error);
     this.#subs.clear();
-    this.#failAppends(() => true, "the client was closed");
+    for (const [id, pending] of this.#appends) {
+      this.#appends.delete(id);
+      const why = error ?? closedError("the client was closed");
+      pending.reject(new GdpWsError(why.code, why.message, pending.logname));
+    }
     this.#outbox = [];
   }
 
@@ -243,9 +326,11 @@ export class GdpWsClient {
     const WebSocketClass = this.#options.WebSocket ?? globalThis.WebSocket;
     if (!WebSocketClass) {
       throw new Error(
-        "no WebSocket class: pass options.WebSocket (Node 20: --experimental-websocket)",
+        "no WebSocket class: pass options.WebSocket, e.g. the ws package's " +
+          "(Node 20 has one behind --experimental-websocket)",
       );
     }
+    /** @type {WebSocketLike} */
     let socket;
     try {
       socket = new WebSocketClass(this.#url, protocols);
@@ -255,15 +340,22 @@ export class GdpWsClient {
       throw error;
     }
     this.#socket = socket;
-    socket.onopen = () => socket === this.#socket && this.#onOpen();
-    socket.onmessage = (message) => socket === this.#socket && this.#onFrame(message.data);
-    socket.onclose = (event) => socket === this.#socket && this.#onClose(event.code, event.reason);
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+      if (socket === this.#socket) this.#onOpen();
+    };
+    socket.onmessage = (/** @type {{ data: unknown }} */ message) =>
+      socket === this.#socket && this.#onFrame(message.data);
+    socket.onclose = (/** @type {{ code: number, reason: string }} */ event) =>
+      socket === this.#socket && this.#onClose(event.code, event.reason, opened);
     // Node 20's WebSocket fires only error, no close, when it cannot connect.
-    socket.onerror = () => socket === this.#socket && this.#onClose(1006, "");
+    socket.onerror = () => socket === this.#socket && this.#onClose(1006, "", opened);
   }
 
   #onOpen() {
     this.#attempt = 0;
+    this.#error = undefined;
     this.#setState("live");
     const queued = this.#outbox;
     this.#outbox = [];
@@ -310,19 +402,52 @@ export class GdpWsClient {
   /**
    * @param {number} code
    * @param {string} reason
+   * @param {boolean} opened whether this socket was ever open
    */
-  #onClose(code, reason) {
+  #onClose(code, reason, opened) {
     this.#socket = undefined;
     this.#failAppends((p) => p.sent, "connection lost before the append was confirmed");
     if (code === 1008) {
       // Policy (origin or token): retrying with the same credentials would fail again.
-      const error = new GdpWsError(403, `ERROR: 403 forbidden: ${reason || "policy violation"}`);
-      for (const sub of this.#subs.values()) sub._end(error);
-      this.#subs.clear();
-      this.close();
+      const expired = /token/i.test(reason);
+      const text = expired
+        ? `ERROR: 401 unauthenticated: ${reason}`
+        : `ERROR: 403 forbidden: ${reason || "policy violation"}`;
+      this.#failed(new GdpWsError(expired ? 401 : 403, text));
       return;
     }
     this.#setState("reconnecting");
+    if (opened) {
+      this.#retry();
+      return;
+    }
+    // A refused upgrade looks like any network failure to a WebSocket: ask over HTTP why.
+    const asking = new AbortController();
+    this.#asking = asking;
+    void this.#whyRefused(asking.signal).then((error) => {
+      if (asking.signal.aborted || this.#state === "closed") return;
+      this.#asking = undefined;
+      this.#failed(error);
+    });
+  }
+
+  /**
+   * Reports a failed attempt; a refusal closes the client unless `retryRefused`.
+   * @param {GdpWsError} error
+   */
+  #failed(error) {
+    this.#error = error;
+    for (const listener of this.#errorListeners) listener(error);
+    if (this.#state === "closed") return; // a listener closed the client
+    if (error.refused && !this.#options.retryRefused) {
+      this.#shut(error);
+      return;
+    }
+    this.#setState("reconnecting");
+    this.#retry();
+  }
+
+  #retry() {
     const ceiling = Math.min(
       this.#options.maxDelayMs,
       this.#options.minDelayMs * 2 ** this.#attempt++,
@@ -330,6 +455,58 @@ export class GdpWsClient {
     // Half fixed, half random: clients dropped together do not come back together.
     const delay = ceiling / 2 + Math.random() * ceiling / 2;
     this.#timer = setTimeout(() => this.#open(), delay);
+  }
+
+  /**
+   * Why the upgrade failed, from the gateway's answer to a plain GET of its WebSocket path with
+   * the same credentials: the same 401/403/421 `{ep_stat}`, 426 when those would be accepted
+   * (then the failure was passing: a connection limit), nothing when nothing answers.
+   * @param {AbortSignal} signal
+   * @returns {Promise<GdpWsError>}
+   */
+  async #whyRefused(signal) {
+    const fetchFunction = this.#options.fetch ?? globalThis.fetch;
+    const where = this.#url;
+    if (!fetchFunction) {
+      return new GdpWsError(503, `ERROR: 503 service unavailable: cannot connect to ${where}`);
+    }
+    const target = new URL(checkUrl(where));
+    /** @type {Record<string, string>} */
+    const headers = {};
+    const token = this.#options.token;
+    // A page on another origin would need a CORS preflight for the header: the query needs none.
+    const page = /** @type {{ location?: { origin?: string } }} */ (globalThis).location?.origin;
+    if (token && page && page !== target.origin) target.searchParams.set("access_token", token);
+    else if (token) headers.authorization = `Bearer ${token}`;
+    /** @type {{ status: number, json(): Promise<unknown> }} */
+    let response;
+    try {
+      response = await fetchFunction(target.href, { headers, signal });
+    } catch (error) {
+      const text = `ERROR: 503 service unavailable: cannot connect to ${where}: ${
+        networkReason(error)
+      }`;
+      return new GdpWsError(503, text, undefined, { unreachable: true });
+    }
+    /** @type {unknown} */
+    let body;
+    try {
+      body = await response.json();
+    } catch {
+      body = undefined;
+    }
+    const stat = /** @type {{ ep_stat?: unknown }} */ (body ?? {}).ep_stat;
+    if (response.status === 426) {
+      const text = "ERROR: 503 service unavailable: the gateway answers but did not take the " +
+        "WebSocket (at its connection limit?)";
+      return new GdpWsError(503, text);
+    }
+    if (Array.isArray(stat) && typeof stat[0] === "number" && typeof stat[1] === "string") {
+      return new GdpWsError(stat[0], stat[1]);
+    }
+    const text = `ERROR: ${response.status} ${where} answered HTTP ${response.status} ` +
+      "without a gdp-ws status: is it a gdp-ws gateway?";
+    return new GdpWsError(response.status >= 500 ? 503 : 400, text);
   }
 
   /** @param {Subscription} sub */
@@ -357,6 +534,53 @@ export class GdpWsClient {
     this.#state = state;
     for (const listener of this.#listeners) listener(state);
   }
+}
+
+/**
+ * The error of a call on a closed client.
+ * @param {string} [why]
+ * @returns {GdpWsError}
+ */
+function closedError(why = "the client is closed") {
+  return new GdpWsError(503, `ERROR: 503 service unavailable: ${why}`);
+}
+
+/**
+ * The HTTP URL that answers for a WebSocket URL's checks: `ws://host/` and `ws://host/ws` ask
+ * `http://host/ws` (a plain GET of `/` is the console); a path ending in `/` gets `ws` added.
+ * @param {string} url
+ * @returns {string}
+ */
+export function checkUrl(url) {
+  const http = new URL(url);
+  http.protocol = http.protocol === "wss:" ? "https:" : "http:";
+  if (http.pathname.endsWith("/")) http.pathname += "ws";
+  return http.href;
+}
+
+/**
+ * A network failure in a few words: "connection refused", "host not found", else its message.
+ * @param {unknown} error
+ * @returns {string}
+ */
+function networkReason(error) {
+  /** @type {string[]} */
+  const seen = [];
+  for (let e = error, depth = 0; e && depth < 5; depth++) {
+    const { message, code, cause } =
+      /** @type {{ message?: unknown, code?: unknown, cause?: unknown }} */ (e);
+    seen.push(`${String(code ?? "")} ${String(message ?? "")}`);
+    e = cause;
+  }
+  const all = seen.join(" ");
+  if (/ECONNREFUSED|connection refused/i.test(all)) return "connection refused";
+  if (/ENOTFOUND|EAI_AGAIN|dns error|failed to lookup|name or service not known/i.test(all)) {
+    return "host not found";
+  }
+  if (/ETIMEDOUT|timed out/i.test(all)) return "timed out";
+  if (/ECONNRESET|connection reset/i.test(all)) return "connection reset";
+  const first = /** @type {{ message?: unknown }} */ (error)?.message;
+  return typeof first === "string" && first ? first : String(error);
 }
 
 /**

@@ -17,6 +17,7 @@ export const ASSET_SOURCES: Readonly<Record<string, { file: string; type: string
   "/console/console.js": { file: "web/console.js", type: "text/javascript; charset=utf-8" },
   "/console/panel.js": { file: "web/panel.js", type: "text/javascript; charset=utf-8" },
   "/console/chart.js": { file: "web/chart.js", type: "text/javascript; charset=utf-8" },
+  "/console/status.js": { file: "web/status.js", type: "text/javascript; charset=utf-8" },
   "/client/gdp-ws.js": { file: "client/gdp-ws.js", type: "text/javascript; charset=utf-8" },
 };
 

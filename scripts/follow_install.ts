@@ -1,16 +1,25 @@
 /**
- * Follows README's "Install" section, line by line, on this one machine, as
- * far as it can without the Deno runtime download that `deno compile` needs:
+ * Follows README's "Install" section, line by line, on this one machine: each
+ * `sh` block (from a release, then from source) on a gateway host of its own,
+ * ROOT/1/host, ROOT/2/host, as far as it can without downloads from outside:
  *
- * - `deno task compile …` runs with `--dry-run`; the binary is a stand-in that
- *   runs the printed flags, script and baked arguments under `deno run`;
- * - the gateway host is the folder ROOT/host: absolute paths land under it
- *   (`/usr/local/bin/gdp-ws` is ROOT/host/usr/local/bin/gdp-ws), `scp` copies;
+ * - `curl -fLO` of a release file: no release can be downloaded here, so the
+ *   release job of .github/workflows/release.yml is rehearsed
+ *   (scripts/release_rehearsal.ts) and the file comes from its output; the
+ *   URL must name deno.json's version;
+ * - `deno task compile …` runs with `--dry-run`, since `deno compile` would
+ *   download the Deno runtime; a binary, the release's or the compiled one, is
+ *   a stand-in that runs the printed flags, script and baked arguments under
+ *   `deno run` (scripts/stand_in.ts);
+ * - the gateway host is a folder: absolute paths land under it
+ *   (`/usr/local/bin/gdp-ws` is ROOT/N/host/usr/local/bin/gdp-ws, and so are the
+ *   paths a release binary was built for), `cd` moves within it, `scp` copies;
+ * - `sha256sum`, `tar` and `install` run as written, in that folder;
  * - `systemctl daemon-reload` checks each installed unit with
  *   `systemd-analyze verify`; `systemctl enable --now` links the unit into its
  *   target, creates its StateDirectory and starts its ExecStart from its
  *   WorkingDirectory (as this user: the DynamicUser is not emulated);
- * - `curl` runs as written, against the started service, which is then
+ * - `curl -s` runs as written, against the started service, which is then
  *   stopped with SIGTERM, as `systemctl stop` would, and must exit cleanly.
  *
  * A line it does not know how to follow is an error, so README cannot grow a
@@ -23,6 +32,8 @@
 
 import { join, resolve } from "node:path";
 import { lines } from "../src/io/lines.ts";
+import { rehearseRelease } from "./release_rehearsal.ts";
+import { parseCompile, writeStandIn } from "./stand_in.ts";
 
 const REPO = resolve(import.meta.dirname!, "..");
 const MAIN = join(REPO, "main.ts");
@@ -36,60 +47,129 @@ interface Service {
 }
 
 interface Machine {
+  /** This block's folder: the rehearsed release goes under it. */
+  root: string;
   /** The build machine's output folder (the stand-in binary). */
   build: string;
   /** The gateway host's "/". */
   host: string;
+  /** The working folder on the host, as the host sees it. */
+  cwd: string;
   standIn?: string;
+  /** The rehearsed release job's files. */
+  release?: string;
   service?: Service;
 }
 
-/** The shell commands of the first `sh` block under README's `### Install`. */
-export async function installSteps(): Promise<string[]> {
+/** The shell commands of each `sh` block under README's `### Install`. */
+export async function installBlocks(): Promise<string[][]> {
   const readme = await Deno.readTextFile(join(REPO, "README.md"));
-  const section = readme.split(/^### Install$/m)[1];
-  const block = section?.split("```sh\n")[1]?.split("```")[0];
-  if (!block) throw new Error("README has no ### Install section with a sh block");
-  return block.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  const section = readme.split(/^### Install$/m)[1]?.split(/^## /m)[0] ?? "";
+  const blocks = section.split("```sh\n").slice(1).map((b) =>
+    b.split("```")[0]!.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))
+  );
+  if (blocks.length === 0) throw new Error("README has no ### Install section with a sh block");
+  return blocks;
 }
 
-/** Follows every step; resolves once the service has been started, queried and stopped. */
+/** Every step of README's install section, block after block. */
+export async function installSteps(): Promise<string[]> {
+  return (await installBlocks()).flat();
+}
+
+/** Follows every block; resolves once each has started, queried and stopped its service. */
 export async function followInstall(root: string): Promise<void> {
-  const machine: Machine = { build: join(root, "build"), host: join(root, "host") };
-  await Deno.mkdir(machine.build, { recursive: true });
-  // The folders any Debian host has, that README's steps expect.
-  for (const folder of HOST_FOLDERS) {
-    await Deno.mkdir(join(machine.host, folder), { recursive: true });
-  }
-  try {
-    for (const step of await installSteps()) {
-      console.log(`README: ${step}`);
-      console.log(`  ${await follow(machine, step.split(/\s+/))}`);
+  for (const [index, steps] of (await installBlocks()).entries()) {
+    const folder = join(root, `${index + 1}`);
+    const machine: Machine = {
+      root: folder,
+      build: join(folder, "build"),
+      host: join(folder, "host"),
+      cwd: "/",
+    };
+    await Deno.mkdir(machine.build, { recursive: true });
+    // The folders any Debian host has, that README's steps expect.
+    for (const host of HOST_FOLDERS) {
+      await Deno.mkdir(join(machine.host, host), { recursive: true });
     }
-  } finally {
-    if (machine.service) await stop(machine.service);
+    console.log(`README's install, way ${index + 1}, on the host ${machine.host}`);
+    try {
+      for (const step of steps) {
+        console.log(`README: ${step}`);
+        const result = await follow(machine, step.split(/\s+/));
+        console.log(`  ${result.trimEnd().replaceAll("\n", "\n  ")}`);
+      }
+    } finally {
+      if (machine.service) await stop(machine.service);
+    }
+    if (!machine.service) {
+      throw new Error(`README's install way ${index + 1} never started the service`);
+    }
   }
-  if (!machine.service) throw new Error("README's install steps never started the service");
 }
 
 async function follow(m: Machine, [command, ...args]: string[]): Promise<string> {
   const line = [command, ...args].join(" ");
+  const here = onHost(m, m.cwd);
   if (line.startsWith("deno task compile ")) return await compile(m, args.slice(2));
   if (command === "./gdp-ws") return await run(standIn(m), args);
+  if (command === "gdp-ws") return await run(onHost(m, "/usr/local/bin/gdp-ws"), args);
   if (command === "scp") return await scp(m, args);
+  if (command === "cd" && args.length === 1 && args[0]!.startsWith("/")) {
+    m.cwd = args[0]!;
+    return `in ${onHost(m, m.cwd)}`;
+  }
+  if (command === "curl" && args[0] === "-fLO" && args.length === 2) {
+    return await download(m, args[1]!);
+  }
+  if (command === "sha256sum" || command === "tar") {
+    return (await run(command, args.map((a) => onHost(m, a)), here)).trim() || `${command}: done`;
+  }
   if (command === "install") {
-    await run("install", args.map((a) => onHost(m, a)));
+    await run("install", args.map((a) => onHost(m, a)), here);
     return `installed ${onHost(m, args.at(-1)!)}`;
   }
   if (line === "systemctl daemon-reload") return await verifyUnits(m);
   if (line.startsWith("systemctl enable --now ")) return await enableNow(m, args[2]!);
-  if (command === "curl") return await curl(args);
+  if (command === "curl" && args[0] === "-s") return await curl(args);
   throw new Error(`README's install section has a step this script does not follow: ${line}`);
 }
 
 /** An absolute path as the host folder sees it; anything else unchanged. */
 function onHost(m: Machine, arg: string): string {
   return arg.startsWith("/") ? join(m.host, arg) : arg;
+}
+
+/**
+ * A file of the release that deno.json's version would be: no release can be
+ * downloaded here, so the release job is rehearsed once and the file taken
+ * from what it would publish. Its binaries use their paths under the host.
+ */
+async function download(m: Machine, url: string): Promise<string> {
+  const { version } = JSON.parse(await Deno.readTextFile(join(REPO, "deno.json")));
+  const escaped = String(version).replaceAll(".", "\\.");
+  const file = new RegExp(
+    `^https://github\\.com/[^/]+/gdp-ws/releases/download/v${escaped}/([^/]+)$`,
+  ).exec(url)?.[1];
+  if (!file) throw new Error(`README downloads ${url}, not a file of v${version} (deno.json's)`);
+  if (!m.release) {
+    const rehearsal = await rehearseRelease(join(m.root, "release"), {
+      releaseUnreleased: true,
+      hostRoot: m.host,
+    });
+    if (rehearsal.failed) {
+      throw new Error(
+        `the rehearsed release job failed at "${rehearsal.failed.name}":\n${rehearsal.failed.output}`,
+      );
+    }
+    m.release = join(rehearsal.workspace, "dist");
+  }
+  const published = join(m.release, file);
+  await Deno.copyFile(published, join(onHost(m, m.cwd), file)).catch((error) => {
+    throw new Error(`the release job publishes no ${file}`, { cause: error });
+  });
+  return `(no download here: ${file} is what the rehearsed release job would publish, ` +
+    `from ${m.release})`;
 }
 
 async function compile(m: Machine, args: string[]): Promise<string> {
@@ -100,17 +180,9 @@ async function compile(m: Machine, args: string[]): Promise<string> {
     ...args.map((a) => onHost(m, a)),
     "--dry-run",
   ], REPO)).trim();
-  const words = printed.split(" ");
-  const output = words.indexOf("--output");
-  if (words[0] !== "deno" || words[1] !== "compile" || words[output + 2] !== MAIN) {
-    throw new Error(`unexpected compile command: ${printed}`);
-  }
-  const argv = ["run", ...words.slice(2, output), MAIN, ...words.slice(output + 3)];
-  m.standIn = join(m.build, words[output + 1]!);
-  const quoted = [Deno.execPath(), ...argv].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
-  await Deno.writeTextFile(m.standIn, `#!/bin/sh\nexec ${quoted.join(" ")} "$@"\n`, {
-    mode: 0o755,
-  });
+  if (!printed.includes(` ${MAIN} `)) throw new Error(`unexpected compile command: ${printed}`);
+  m.standIn = join(m.build, parseCompile(printed).output);
+  await writeStandIn(printed, m.standIn);
   return `${printed}\n  (no runtime download here: ${m.standIn} runs that under deno run)`;
 }
 
@@ -234,5 +306,5 @@ async function run(program: string, args: string[], cwd?: string): Promise<strin
 if (import.meta.main) {
   const root = Deno.args[0] ?? await Deno.makeTempDir({ prefix: "gdp-ws-install-" });
   await followInstall(root);
-  console.log(`followed README's install section; the host's files are in ${join(root, "host")}`);
+  console.log(`followed README's install section; the hosts' files are in ${root}/N/host`);
 }

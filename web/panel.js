@@ -1,8 +1,8 @@
 // @ts-check
 /**
- * One watched log: a header with its status, records per second and counts, a live chart when
- * the payloads are numbers, the error (in words, with its code) if the subscription failed,
- * and a table of the newest records. The table keeps at most MAX_ROWS rows; table and chart are
+ * One watched log: a header with its status, live records per second (the history replay is
+ * received, not counted as a rate) and counts, a live chart when the payloads are numbers, the
+ * error (in words, with its code) if the subscription failed, and a table of the newest records. The table keeps at most MAX_ROWS rows; table and chart are
  * redrawn at most every RENDER_MS, in an animation frame, so a log sending hundreds or thousands
  * of records a second costs the page a few redraws a second, not one per record.
  *
@@ -22,8 +22,8 @@ export const MAX_ROWS = 200;
 /** Shortest time between two redraws of a panel, in ms. */
 const RENDER_MS = 100;
 
-/** What an ep_stat code means, in words. */
-const CODE_WORDS = /** @type {Record<number, string>} */ ({
+/** What an ep_stat code means, in words (the console's notices use them too). */
+export const CODE_WORDS = /** @type {Record<number, string>} */ ({
   400: "The request was malformed",
   401: "A token is needed",
   403: "Not allowed",
@@ -40,6 +40,10 @@ const CODE_WORDS = /** @type {Record<number, string>} */ ({
  * @property {string} logname
  * @property {number} start
  * @property {number} count
+ * @property {Promise<number | undefined>} storedCount the log's record count when the panel
+ *   opened: records after it are live, those up to it the replay (undefined: unknown, then
+ *   records committed before the panel opened count as replay)
+ * @property {(logname: string, lastRecno: number) => void} [onProgress] after each redraw
  */
 
 export class Panel {
@@ -48,7 +52,15 @@ export class Panel {
   /** @type {LiveChart} */ #chart;
   /** @type {GdpRecord[]} */ #pending = [];
   #received = 0;
-  #lastCount = 0;
+  /** Live records (not the replay) so far, and at the last tick. */
+  #live = 0;
+  #liveAtTick = 0;
+  /** Records after this recno are live; undefined until the stored count is known. @type {number | undefined} */
+  #liveAfter;
+  /** Recnos that arrived before it was known. @type {number[]} */
+  #undecided = [];
+  #openedAt = Date.now();
+  /** @type {PanelOptions["onProgress"]} */ #onProgress;
   #renderQueued = false;
   #renderedAt = 0;
   /** @type {ReturnType<typeof setInterval>} */ #ticker;
@@ -63,7 +75,9 @@ export class Panel {
   constructor(client, options, onRemove) {
     this.element = panelElement(options.logname);
     this.#parts = parts(this.element);
-    this.#chart = new LiveChart(this.#parts.chart);
+    this.#chart = new LiveChart(this.#parts.chart, this.#parts.readout);
+    this.#onProgress = options.onProgress;
+    void options.storedCount.then((count) => this.#decideLive(count));
     this.#sub = client.subscribe(options.logname, {
       start: options.start,
       count: options.count,
@@ -102,12 +116,28 @@ export class Panel {
     this.element.remove();
   }
 
+  /**
+   * The stored count is known: records after it are live (without it, those committed after the
+   * panel opened, a second of clock difference allowed).
+   * @param {number | undefined} count
+   */
+  #decideLive(count) {
+    this.#liveAfter = count ?? Number.MAX_SAFE_INTEGER;
+    for (const recno of this.#undecided) if (recno > this.#liveAfter) this.#live++;
+    this.#undecided = [];
+  }
+
   /** @param {GdpRecord} record */
   #onRecord(record) {
     this.#received++;
+    if (this.#liveAfter === undefined) this.#undecided.push(record.recno);
+    else if (
+      record.recno > this.#liveAfter ||
+      (this.#liveAfter === Number.MAX_SAFE_INTEGER && record.date.getTime() > this.#openedAt - 1000)
+    ) this.#live++;
     if (record.encoding === "text") {
       const value = numberIn(record.data);
-      if (value !== undefined) this.#chart.add(record.recno, value);
+      if (value !== undefined) this.#chart.add(record.recno, value, record.date.getTime());
     }
     this.#pending.push(record);
     if (this.#pending.length > MAX_ROWS) {
@@ -136,11 +166,12 @@ export class Panel {
     this.#parts.last.textContent = String(this.#sub.lastRecno);
     this.#parts.chart.hidden = this.#chart.size < 2;
     if (!this.#parts.chart.hidden) this.#chart.draw();
+    this.#onProgress?.(this.logname, this.#sub.lastRecno);
   }
 
   #tick() {
-    this.#parts.rate.textContent = String(this.#received - this.#lastCount);
-    this.#lastCount = this.#received;
+    this.#parts.rate.textContent = String(this.#live - this.#liveAtTick);
+    this.#liveAtTick = this.#live;
   }
 
   /** @param {GdpWsError} error */
@@ -185,11 +216,12 @@ function panelElement(logname) {
       <button type="button" class="close" data-part="close" title="Unsubscribe">✕</button>
     </header>
     <div class="stats">
-      <span><b data-part="rate">0</b> records/s</span>
+      <span title="Live records in the last second (not the stored ones replayed)"><b data-part="rate">0</b> records/s</span>
       <span><b data-part="total">0</b> received</span>
       <span>last recno <b data-part="last">–</b></span>
     </div>
     <canvas class="chart" data-part="chart" hidden></canvas>
+    <p class="readout" data-part="readout" hidden></p>
     <div class="error" data-part="error" role="alert" hidden></div>
     <div class="records" data-part="records">
       <table>
@@ -207,8 +239,8 @@ function panelElement(logname) {
 /**
  * The elements of a panel that change.
  * @typedef {{ status: HTMLElement, close: HTMLElement, rate: HTMLElement, total: HTMLElement,
- *   last: HTMLElement, chart: HTMLCanvasElement, error: HTMLElement, records: HTMLElement,
- *   rows: HTMLElement, capped: HTMLElement }} Parts
+ *   last: HTMLElement, chart: HTMLCanvasElement, readout: HTMLElement, error: HTMLElement,
+ *   records: HTMLElement, rows: HTMLElement, capped: HTMLElement }} Parts
  */
 
 /**
@@ -230,6 +262,7 @@ function parts(panel) {
     total: get("total"),
     last: get("last"),
     chart: /** @type {HTMLCanvasElement} */ (get("chart")),
+    readout: get("readout"),
     error: get("error"),
     records: get("records"),
     rows: get("rows"),

@@ -1,7 +1,8 @@
 /**
- * The command line: `serve` (the default) and the embedded store's `create`,
- * `append`, `tail` and `info`. Each subcommand has `--help`. `run` returns the
- * exit code instead of exiting, so tests can call it.
+ * The command line: `serve` (the default), the clients of a gateway (`create`,
+ * `append`, `info`, `ls`, `tail`: log_commands.ts, tail.ts) and `token`. The
+ * subcommands are one table, {@linkcode COMMANDS}; each has `--help`. `run`
+ * returns the exit code (exit_codes.ts) instead of exiting, so tests can call it.
  *
  * @example
  * ```ts
@@ -11,11 +12,12 @@
  * @module
  */
 
-import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
+import { parseFlags, parseInteger } from "./args.ts";
 import { getLogger } from "@logtape/logtape";
+import { join } from "node:path";
 import { mintToken, readSecret } from "../auth/tokens.ts";
-import { type Backend, type LogInfo, openOrCreate } from "../backend/backend.ts";
-import { checkEmbedded, DB_FILE, openEmbedded } from "../backend/embedded/store.ts";
+import type { Backend } from "../backend/backend.ts";
+import { checkEmbedded, DB_FILE } from "../backend/embedded/store.ts";
 import { openBackend } from "../backend/registry.ts";
 import PACKAGE from "../../deno.json" with { type: "json" };
 import {
@@ -25,54 +27,27 @@ import {
   makeConfig,
   STORE_FULL_CHECK_BYTES,
 } from "../config.ts";
-import { join } from "node:path";
 import { setupLogging, stopLogging } from "../ops/log.ts";
-import { lines } from "../io/lines.ts";
-import { infoObject } from "../wire/events.ts";
+import type { Command } from "./command.ts";
+import { CliError, EXIT } from "./exit_codes.ts";
+import { LOG_COMMANDS } from "./log_commands.ts";
 import { type Baked, denialMessage, grantsOf, permissionFlags, takeBaked } from "./permissions.ts";
 import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
+import type { FlagKinds } from "./args.ts";
+import { StartupError } from "../core/startup_error.ts";
 import { type Gateway, startGateway } from "../gateway/gateway.ts";
-import { tail } from "./tail.ts";
+import { TAIL_COMMAND } from "./tail.ts";
 
 const log = getLogger(["gdp-ws", "cli"]);
-
-interface Command {
-  summary: string;
-  usage: string;
-  flags: FlagKinds;
-  /** The `Options:` text, showing `defaults`. */
-  help(defaults: Config): string;
-  run(parsed: ParsedFlags, defaults: Config): Promise<number>;
-}
 
 const DATA_FLAG = SERVE_FLAGS.find((flag) => flag.name === "data")!;
 const dataHelp = (defaults: Config) => serveHelp([DATA_FLAG], defaults);
 const DATA_ONLY: FlagKinds = { data: "value" };
 
-/** `NAME [--data DIR]`: `act` on the embedded store, then print the log's info as JSON. */
-function storeInfoCommand(
-  name: string,
-  summary: string,
-  act: (store: Backend, logname: string) => Promise<LogInfo>,
-): Command {
-  return {
-    summary,
-    usage: `${name} NAME [--data DIR]`,
-    flags: DATA_ONLY,
-    help: dataHelp,
-    run: ({ positionals, values }, defaults) => {
-      const logname = lognameArgument(positionals, 1);
-      return withStore(
-        values.get("data") ?? defaults.dataDir,
-        async (store) => print(infoObject(await act(store, logname))),
-      );
-    },
-  };
-}
-
 /** How long a `gdp-ws token` lasts unless `--lifetime` says otherwise. */
 const TOKEN_LIFETIME_SEC = 3600;
 
+/** Every subcommand, by name: adding one is adding an entry. */
 const COMMANDS: Record<string, Command> = {
   serve: {
     summary: "run the gateway (the default subcommand)",
@@ -81,50 +56,8 @@ const COMMANDS: Record<string, Command> = {
     help: (defaults) => serveHelp(SERVE_FLAGS, defaults),
     run: (parsed, defaults) => serve(serveConfigFrom(parsed, defaults)),
   },
-  create: storeInfoCommand(
-    "create",
-    "create a log in the embedded store",
-    (store, logname) => store.create(logname),
-  ),
-  append: {
-    summary: "append TEXT, or one record per line of standard input",
-    usage: "append NAME [TEXT] [--data DIR]",
-    flags: DATA_ONLY,
-    help: (defaults) => `${dataHelp(defaults)}\nThe log is created when missing.`,
-    run: ({ positionals, values }, defaults) => {
-      const logname = lognameArgument(positionals, 2);
-      return withStore(
-        values.get("data") ?? defaults.dataDir,
-        (store) => append(store, logname, positionals[1]),
-      );
-    },
-  },
-  tail: {
-    summary: "print a log's records as they arrive, through a running gateway",
-    usage: "tail NAME [--start N] [--count N] [--url ws://HOST:PORT/] [--token T]",
-    flags: { start: "value", count: "value", url: "value", token: "value" },
-    help: (defaults) =>
-      `Options:
-  --start N             startrec: -10 (default) the last ten, 0 only new ones, N from record N
-  --count N             numrec: records to print before exiting; 0 (default) follows forever
-  --url URL             the gateway (default ws://127.0.0.1:${defaults.port}/)
-  --token TOKEN         a bearer token, for a gateway that requires them (see gdp-ws token)
-A dropped connection is retried with backoff; tail resumes after the last record printed.`,
-    run: ({ positionals, values }, defaults) => {
-      const integer = (flag: string, fallback: number) => {
-        const text = values.get(flag);
-        return text === undefined ? fallback : parseInteger(text, flag);
-      };
-      const token = values.get("token");
-      return tail({
-        ...(token === undefined ? {} : { token }),
-        url: values.get("url") ?? `ws://127.0.0.1:${defaults.port}/`,
-        logname: lognameArgument(positionals, 1),
-        startrec: integer("start", -10),
-        numrec: integer("count", 0),
-      });
-    },
-  },
+  ...LOG_COMMANDS,
+  tail: TAIL_COMMAND,
   token: {
     summary: "mint an HS256 token for development (prints it)",
     usage: "token --secret FILE [--read PATTERN]… [--append PATTERN]… [--lifetime S]",
@@ -167,11 +100,6 @@ A dropped connection is retried with backoff; tail resumes after the last record
       return 0;
     },
   },
-  info: storeInfoCommand(
-    "info",
-    "name, internal name, record count, first and last timestamps of a log",
-    (store, logname) => store.info(logname),
-  ),
   check: {
     summary: "read every page of the embedded store (PRAGMA integrity_check); exit 1 if damaged",
     usage: "check [--data DIR]",
@@ -251,23 +179,33 @@ function usage(): number {
   return 0;
 }
 
-/** `gdp-ws --version`: this version, the Deno it runs on, and the grants baked in. */
+/**
+ * `gdp-ws --version`: this version, the Deno it runs on and the platform it was
+ * built for (a release binary's file name says the same), and the grants baked in.
+ */
 function version(baked: Baked | undefined): number {
   const grants = baked
     ? `${permissionFlags(grantsOf(baked)).join(" ")} (baked in by deno task compile)`
     : "none baked in (main.ts run by deno run: its flags decide)";
   console.log(
     `gdp-ws ${PACKAGE.version}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8}, ` +
-      `typescript ${Deno.version.typescript})\ngrants: ${grants}`,
+      `typescript ${Deno.version.typescript}) on ${Deno.build.target}\ngrants: ${grants}`,
   );
   return 0;
 }
 
-/** Reports `error` on one line; usage and configuration mistakes exit 2, the rest 1. */
+/**
+ * Reports `error` on one line. Exit codes (exit_codes.ts): usage and
+ * configuration mistakes 2, a CliError its own, the rest 1.
+ */
 function fail(error: unknown, baked: Baked | undefined): number {
   const denial = denialMessage(error, baked);
-  console.error(`gdp-ws: ${denial ?? describe(error)}`);
-  return error instanceof ConfigError && !denial ? 2 : 1;
+  const text = denial ??
+    (error instanceof CliError || error instanceof StartupError ? error.message : describe(error));
+  console.error(`gdp-ws: ${text}`);
+  if (denial) return EXIT.failed;
+  if (error instanceof CliError) return error.exitCode;
+  return error instanceof ConfigError ? EXIT.usage : EXIT.failed;
 }
 
 /** The message of an error and of its causes, so a wrapped permission error stays visible. */
@@ -282,7 +220,7 @@ function describe(error: unknown): string {
 
 async function serve(config: Config): Promise<number> {
   await setupLogging(config.logLevel, config.logFormat);
-  const backend = await openBackend(config);
+  const backend = await openServedBackend(config);
   const gateway = await startGateway(config, backend);
   // SIGINT stops at once; SIGTERM drains first (a second one stops at once); SIGHUP re-reads keys.
   const signals: [Deno.Signal, () => void][] = [
@@ -307,49 +245,33 @@ async function reloadKeys(gateway: Gateway): Promise<void> {
   }
 }
 
-async function withStore(
-  dataDir: string,
-  body: (store: Backend) => Promise<number>,
-): Promise<number> {
-  // One-shot commands skip the start-up check (serve and check read the pages).
-  const store = openEmbedded({ dataDir, check: false });
+/** The backend `config` names, or a StartupError naming the flag that chose what failed. */
+async function openServedBackend(config: Config): Promise<Backend> {
   try {
-    return await body(store);
-  } finally {
-    await store.close();
-  }
-}
-
-async function append(store: Backend, logname: string, text: string | undefined): Promise<number> {
-  const encoder = new TextEncoder();
-  const add = async (line: string) => {
-    const handle = await openOrCreate(store, logname);
-    try {
-      const record = await handle.append(encoder.encode(line));
-      console.log(`${record.recno}`);
-    } finally {
-      await handle.close();
+    return await openBackend(config);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    if (config.backend === "embedded") {
+      // The folder itself failed (a file there, no permission): name it. The store's own
+      // refusals (a newer schema, damage) already say what and where.
+      throw osError(error) ? startupFailure("--data", config.dataDir, error) : error;
     }
-  };
-  if (text !== undefined) {
-    await add(text);
-    return 0;
+    // Loading the library names it; anything later is the GDP's (router, log server).
+    const loading = error instanceof Error && error.message.includes("cannot load libgdp");
+    throw loading
+      ? startupFailure("--libgdp", config.libgdp.path, (error as Error).cause ?? error)
+      : startupFailure("--backend", config.backend, error);
   }
-  for await (const line of lines(Deno.stdin.readable)) await add(line);
-  return 0;
 }
 
-function print(value: unknown): number {
-  console.log(JSON.stringify(value, null, 2));
-  return 0;
+/** True for an operating system's error (Deno's, or Node's with an `E…` code). */
+function osError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return (typeof code === "string" && /^E[A-Z]+$/.test(code)) ||
+    Object.values(Deno.errors).some((kind) => error instanceof kind);
 }
 
-/** The NAME argument, checking that at most `max` arguments were given. */
-function lognameArgument(positionals: string[], max: number): string {
-  const logname = positionals[0];
-  if (!logname) throw new ConfigError("NAME is required");
-  if (positionals.length > max) {
-    throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[max])}`);
-  }
-  return logname;
+/** A StartupError naming `flag` and `value`; a permission denial stays one (denialMessage). */
+function startupFailure(flag: string, value: string, error: unknown): unknown {
+  return error instanceof Deno.errors.NotCapable ? error : new StartupError(flag, value, error);
 }

@@ -43,6 +43,8 @@ export interface GatewayContext {
   readonly traffic: Traffic;
   /** Seals positions in the list of logs that must not name a log (`GET /logs`). */
   readonly cursors: PageCursors;
+  /** `performance.now()` when the gateway was made, for its uptime. */
+  readonly startedAt: number;
   /** Lame duck: `/readyz` answers 503. */
   draining: boolean;
 }
@@ -71,6 +73,7 @@ export function makeContext(config: Config, backend: Backend, auth: Auth): Gatew
     creates: new AddressRateLimits(config.limits.maxLogCreatesPerMinute, 60_000),
     traffic,
     cursors: new PageCursors(),
+    startedAt: performance.now(),
     draining: false,
   };
 }

@@ -22,6 +22,7 @@ import { Auth } from "../auth/auth.ts";
 import type { Backend } from "../backend/backend.ts";
 import type { Config } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
+import { StartupError } from "../core/startup_error.ts";
 import type { Hub } from "../fanout/hub.ts";
 import { FrontDoor } from "../net/front_door.ts";
 import type { Metrics } from "../ops/metrics.ts";
@@ -59,18 +60,26 @@ const log = getLogger(["gdp-ws", "server"]);
 
 /** Starts serving `backend` as `config` says; resolves once listening. */
 export async function startGateway(config: Config, backend: Backend): Promise<Gateway> {
-  const auth = await Auth.load({
-    allowOrigins: config.allowOrigins,
-    publicOrigins: config.publicOrigins,
-    tls: config.cert !== undefined,
-    listen: config.hostname,
-    audience: config.authAudience,
-    ...(config.authSecretFile ? { secretFile: config.authSecretFile } : {}),
-    ...(config.authKeyFile ? { keyFile: config.authKeyFile } : {}),
-  });
+  const keyFlag = config.authSecretFile
+    ? ["--auth-secret", config.authSecretFile]
+    : ["--auth-keys", config.authKeyFile ?? ""];
+  const auth = await startStep(keyFlag[0]!, keyFlag[1]!, () =>
+    Auth.load({
+      allowOrigins: config.allowOrigins,
+      publicOrigins: config.publicOrigins,
+      tls: config.cert !== undefined,
+      listen: config.hostname,
+      audience: config.authAudience,
+      ...(config.authSecretFile ? { secretFile: config.authSecretFile } : {}),
+      ...(config.authKeyFile ? { keyFile: config.authKeyFile } : {}),
+    }));
   const gw = makeContext(config, backend, auth);
-  const tls = config.cert && config.key
-    ? { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) }
+  const { cert, key } = config;
+  const tls = cert && key
+    ? {
+      cert: await startStep("--cert", cert, () => Deno.readTextFile(cert)),
+      key: await startStep("--key", key, () => Deno.readTextFile(key)),
+    }
     : {};
   // Both run only once `door` is set: for requests it accepted.
   const front = () => door.stats();
@@ -89,15 +98,22 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     return dispatch(gw, request, peer, { front });
   });
   const inner = await listening;
-  const door = await FrontDoor.listen({
-    hostname: config.hostname,
-    port: config.port,
-    ...tls,
-    limits: config.limits,
-    refusals: gw.refusals,
-    relayPort: inner.port,
-    handle: (request, peer, raw) => dispatch(gw, request, peer, { front, ...(raw ? { raw } : {}) }),
-  });
+  let door: FrontDoor;
+  try {
+    door = await FrontDoor.listen({
+      hostname: config.hostname,
+      port: config.port,
+      ...tls,
+      limits: config.limits,
+      refusals: gw.refusals,
+      relayPort: inner.port,
+      handle: (request, peer, raw) =>
+        dispatch(gw, request, peer, { front, ...(raw ? { raw } : {}) }),
+    });
+  } catch (error) {
+    await server.shutdown();
+    throw listenError(config, error);
+  }
   const addr = door.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `${config.cert ? "wss" : "ws"}://${
@@ -130,6 +146,29 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
     drain: () => lifecycle.drain(),
     reloadKeys: () => auth.reload(),
   };
+}
+
+/** `step()`, with a failure that names `flag` and `value` (a permission denial stays one). */
+async function startStep<T>(flag: string, value: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new StartupError(flag, value, error);
+  }
+}
+
+/** A failure to listen, named by the flag that chose what failed: the port, address or TLS files. */
+function listenError(config: Config, error: unknown): unknown {
+  if (error instanceof Deno.errors.NotCapable) return error;
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return new StartupError("--hostname", config.hostname, error);
+  }
+  const port = error instanceof Deno.errors.AddrInUse ||
+    error instanceof Deno.errors.PermissionDenied || !config.cert;
+  return port
+    ? new StartupError("--port", String(config.port), error)
+    : new StartupError("--cert", `${config.cert} --key ${config.key}`, error);
 }
 
 /** Lame duck, then shutdown: each once, whoever asks first. */

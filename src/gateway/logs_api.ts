@@ -1,7 +1,7 @@
 /**
  * The HTTP API on logs: `GET /logs` (a page of logs), `GET /logs/NAME` (one
- * log's info), `POST /logs/NAME` (append the body as a record) and
- * `GET /logs/NAME/events` (the log as Server-Sent Events). Each runs after the
+ * log's info), `POST /logs/NAME` (append the body as a record), `PUT /logs/NAME`
+ * (create the log) and `GET /logs/NAME/events` (the log as Server-Sent Events). Each runs after the
  * guard; the grant it returned limits what it shows, streams and appends.
  *
  * @example
@@ -118,6 +118,25 @@ export async function appendRecord(ctx: RouteContext): Promise<Response> {
   const record = await hub.append(name, body, create);
   metrics.inc("gdpws_records_in_total", { via: "http" });
   return json({ logname: name, recno: record.recno, ts: tsObject(record.ts) }, 201);
+}
+
+/**
+ * `PUT /logs/NAME`: creates the log (201 and its info), or 200 and the info of
+ * the one that exists. Under the same rules as an append that creates: the
+ * append claim, local clients only without tokens, `--max-log-creates`.
+ */
+export async function createLog(ctx: RouteContext): Promise<Response> {
+  const { gw, params, grant, request, peer } = ctx;
+  const name = lognameParam(gw, params);
+  permit(grant, "append", name);
+  if (!appendsOpen(gw, request, peer)) throw appendsClosed();
+  try {
+    return json(infoObject(await gw.backend.info(name)));
+  } catch (error) {
+    if (!(error instanceof GdpError) || error.code !== 600) throw error;
+  }
+  allowCreate(gw, peer.hostname);
+  return json(infoObject(await gw.backend.create(name)), 201);
 }
 
 /** `GET /logs/NAME/events?start=&count=`: the log as Server-Sent Events (event_stream.ts). */

@@ -1,7 +1,8 @@
 /**
  * The routes operators and load balancers use, open to anyone: `/healthz` (the
  * process answers), `/readyz` (the backend is ready and the gateway is not
- * draining; with counts and refusals), and `/metrics` (Prometheus text).
+ * draining; with counts and refusals), `/metrics` (Prometheus text) and
+ * `/status` (the counts the console's status card shows).
  *
  * @example
  * ```ts
@@ -39,6 +40,34 @@ export function readyz({ gw, front }: RouteContext): Response {
     ...(counters ? { counters } : {}),
   };
   return json(body, state.ready ? 200 : 503);
+}
+
+/**
+ * `GET /status`: uptime, connections, subscriptions, feeds and the totals of
+ * records in (appends) and out (deliveries), always 200. Totals rather than
+ * rates: a reader polls and divides, and the gateway keeps no window.
+ */
+export async function status({ gw }: RouteContext): Promise<Response> {
+  const { backend, hub, connections, metrics } = gw;
+  const stats = hub.stats();
+  const recordsIn = await metrics.value("gdpws_records_in_total", { via: "ws" }) +
+    await metrics.value("gdpws_records_in_total", { via: "http" });
+  const state = gw.draining ? { ready: false, state: "draining" } : backend.state();
+  return json(
+    {
+      backend: backend.kind,
+      ready: state.ready,
+      state: state.state,
+      uptimeSec: Math.round(performance.now() - gw.startedAt) / 1000,
+      connections: connections.size,
+      subscriptions: stats.subscriptions,
+      feeds: stats.feeds,
+      recordsIn,
+      recordsOut: stats.liveDeliveries + stats.historyDeliveries,
+    },
+    200,
+    { "cache-control": "no-store" },
+  );
 }
 
 /** `GET /metrics`: every metric in Prometheus text format. */

@@ -17,11 +17,11 @@
 import type { Limits } from "../config.ts";
 import type { RouteKind } from "../auth/auth.ts";
 import { consoleFile } from "./console.ts";
-import { appendRecord, eventStream, listLogs, logInfo } from "./logs_api.ts";
-import { healthz, metricsText, readyz } from "./probes.ts";
+import { appendRecord, createLog, eventStream, listLogs, logInfo } from "./logs_api.ts";
+import { healthz, metricsText, readyz, status } from "./probes.ts";
 import { recordRange } from "./range_read.ts";
 import type { RouteHandler } from "./route_context.ts";
-import { upgrade } from "./upgrade.ts";
+import { upgrade, upgradeCheck } from "./upgrade.ts";
 
 /** Who may use a route: anyone, or a client the origin and token checks let through for `kind`. */
 export type Access = "public" | RouteKind;
@@ -29,7 +29,7 @@ export type Access = "public" | RouteKind;
 /** One route. */
 export interface Route {
   /** GET routes answer HEAD too; routes that are not public answer a CORS preflight (OPTIONS). */
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "PUT";
   /**
    * Segments; `:name` matches one segment (percent-decoded), `:name+` the rest
    * of the path, `*` anything (the console's files).
@@ -45,9 +45,14 @@ export interface Route {
 export const ROUTES: readonly Route[] = [
   { method: "GET", path: "/", access: "upgrade", handle: upgrade },
   { method: "GET", path: "/ws", access: "upgrade", handle: upgrade },
+  // A plain GET of the upgrade path runs the upgrade's checks and says why one would be
+  // refused: public, since it answers only about the credentials it was sent (client/gdp-ws.js).
+  { method: "GET", path: "/ws", access: "public", handle: upgradeCheck },
   { method: "GET", path: "/healthz", access: "public", handle: healthz },
   { method: "GET", path: "/readyz", access: "public", handle: readyz },
   { method: "GET", path: "/metrics", access: "public", handle: metricsText },
+  // Counts /metrics already publishes, in the shape the console's status card reads.
+  { method: "GET", path: "/status", access: "public", handle: status },
   { method: "GET", path: "/logs", access: "read", handle: listLogs },
   { method: "GET", path: "/logs/:name/events", access: "stream", handle: eventStream },
   { method: "GET", path: "/logs/:name/records", access: "read", handle: recordRange },
@@ -59,6 +64,7 @@ export const ROUTES: readonly Route[] = [
     body: "maxRecordBytes",
     handle: appendRecord,
   },
+  { method: "PUT", path: "/logs/:name+", access: "append", handle: createLog },
   { method: "GET", path: "/*", access: "public", handle: consoleFile },
 ];
 

@@ -76,6 +76,27 @@ export function upgrade(ctx: RouteContext): Response {
 }
 
 /**
+ * `GET /ws` without `Upgrade`: the checks an upgrade with the same `Origin` and
+ * token would pass through, answered as the upgrade would be refused (401, 403,
+ * with the same `{ep_stat}`), or 426 when they pass. A WebSocket client cannot
+ * read why its upgrade failed; this tells it. Any origin may read the answer:
+ * it says only whether the credentials it was sent would do.
+ */
+export async function upgradeCheck({ gw, request }: RouteContext): Promise<Response> {
+  const headers = { "access-control-allow-origin": "*", "cache-control": "no-store" };
+  const access = await gw.auth.guard(request, "upgrade");
+  if (!access.ok) {
+    const refused = access.response;
+    for (const [name, value] of Object.entries(headers)) refused.headers.set(name, value);
+    return refused;
+  }
+  return refusal(426, "this path takes WebSocket upgrades; this origin and token would do", {
+    ...headers,
+    upgrade: "websocket",
+  });
+}
+
+/**
  * Browsers fail an upgrade that ignores the subprotocols they offered, so one
  * is echoed back: batch mode if offered, else the first other one; the
  * `bearer.<token>` protocol only when nothing else was offered, so the token is

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import PACKAGE from "../../deno.json" with { type: "json" };
-import { installSteps } from "../../scripts/follow_install.ts";
+import { installBlocks } from "../../scripts/follow_install.ts";
 import { TestClient } from "../helpers/client.ts";
 import { compileDouble } from "../helpers/libgdp_double.ts";
 import { MAIN, REPO, serveCommand } from "../helpers/process.ts";
@@ -234,7 +234,7 @@ Deno.test("outside its grants the binary is refused, naming the grant and how to
   });
 });
 
-Deno.test("the binary: --version names version, Deno and grants; bad options exit 2", async () => {
+Deno.test("the binary: --version names version, Deno, platform and grants; bad options exit 2", async () => {
   await withHost(async ({ data, cwd, root }) => {
     const libgdp = join(root, "lib/libgdp.so.2.1");
     const run = await binary(data, libgdp);
@@ -242,7 +242,11 @@ Deno.test("the binary: --version names version, Deno and grants; bad options exi
     assert.equal(version.code, 0);
     const [name, runtime, grants] = version.stdout.trim().split("\n");
     assert.equal(name, `gdp-ws ${PACKAGE.version}`);
-    assert.ok(runtime!.startsWith(`deno ${Deno.version.deno} (v8 `), runtime);
+    assert.equal(
+      runtime,
+      `deno ${Deno.version.deno} (v8 ${Deno.version.v8}, typescript ${Deno.version.typescript}) ` +
+        `on ${Deno.build.target}`,
+    );
     assert.equal(
       grants,
       `grants: --allow-net --allow-read=${data},/proc/self/limits --allow-write=${data} --allow-ffi=${libgdp} ` +
@@ -267,21 +271,26 @@ Deno.test("scripts/follow_install.ts follows README's install section end to end
     assertDefaultPortFree();
     const out = await deno(["run", "--allow-all", "scripts/follow_install.ts", root]);
     assert.equal(out.code, 0, out.stdout + out.stderr);
-    const steps = await installSteps();
-    assert.ok(steps.length >= 8, "README's install section was found");
-    for (const step of steps) assert.ok(out.stdout.includes(`README: ${step}\n`), step);
-    assert.match(out.stdout, /systemd-analyze verify: gdp-ws.service clean/);
-    assert.match(out.stdout, /systemctl stop \(SIGTERM\): exit 0/);
-    for (
-      const file of [
-        "usr/local/bin/gdp-ws",
-        "etc/systemd/system/gdp-ws.service",
-        "etc/systemd/system/multi-user.target.wants/gdp-ws.service",
-        "etc/ep_adm_params/gdp",
-        "var/lib/gdp-ws/gdp-ws.sqlite",
-      ]
-    ) {
-      assert.ok((await Deno.stat(join(root, "host", file))).isFile, file);
+    const blocks = await installBlocks();
+    assert.equal(blocks.length, 2, "from a release, then from source");
+    assert.ok(blocks.every((steps) => steps.length >= 8), "README's install section was found");
+    for (const step of blocks.flat()) assert.ok(out.stdout.includes(`README: ${step}\n`), step);
+    const count = (pattern: RegExp) => out.stdout.match(pattern)?.length ?? 0;
+    assert.equal(count(/systemd-analyze verify: gdp-ws.service clean/g), 2);
+    assert.equal(count(/systemctl stop \(SIGTERM\): exit 0/g), 2);
+    assert.match(out.stdout, /^ {2}gdp-ws-[\d.]+-x86_64-unknown-linux-gnu: OK$/m, "checksum");
+    for (const host of ["1/host", "2/host"]) {
+      for (
+        const file of [
+          "usr/local/bin/gdp-ws",
+          "etc/systemd/system/gdp-ws.service",
+          "etc/systemd/system/multi-user.target.wants/gdp-ws.service",
+          "etc/ep_adm_params/gdp",
+          "var/lib/gdp-ws/gdp-ws.sqlite",
+        ]
+      ) {
+        assert.ok((await Deno.stat(join(root, host, file))).isFile, `${host}/${file}`);
+      }
     }
   });
 });

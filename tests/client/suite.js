@@ -8,7 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { connect, GdpWsError } from "../../client/gdp-ws.js";
+import { createServer } from "node:net";
+import { checkUrl, connect, GdpWsError } from "../../client/gdp-ws.js";
 import { secretAndToken, startGatewayProcess } from "./gateway_process.js";
 
 /** @typedef {import("../../client/gdp-ws.js").GdpRecord} GdpRecord */
@@ -28,6 +29,22 @@ async function until(condition, what, timeoutMs = 20_000) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/**
+ * A port nothing listens on: one the system just gave out and took back.
+ * @returns {Promise<number>}
+ */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** @param {number} from @param {number} to */
@@ -206,6 +223,72 @@ export const clientTests = [
       } finally {
         client.close();
         await gateway.stop();
+      }
+    },
+  },
+  {
+    name: "client says why it cannot connect: nothing answers (it retries), a refusal (it stops)",
+    fn: async () => {
+      assert.equal(checkUrl("ws://h:1/"), "http://h:1/ws");
+      assert.equal(checkUrl("wss://h/gw/?batch=1"), "https://h/gw/ws?batch=1");
+      assert.equal(checkUrl("ws://h/ws"), "http://h/ws");
+      const port = await freePort();
+      /** @type {GdpWsError[]} */
+      const unreachable = [];
+      const nowhere = connect(`ws://127.0.0.1:${port}/`, {
+        ...FAST,
+        onError: (e) => unreachable.push(e),
+      });
+      try {
+        await until(() => unreachable.length >= 2, "two failed attempts, each with a reason");
+        assert.ok(unreachable.every((e) => e instanceof GdpWsError && e.unreachable));
+        assert.match(
+          unreachable[0]?.message ?? "",
+          /cannot connect to ws:\/\/127\.0\.0\.1:\d+\/: connection refused$/,
+        );
+        assert.equal(nowhere.state, "reconnecting", "a gateway that is down may come back");
+        assert.equal(nowhere.error, unreachable.at(-1));
+      } finally {
+        nowhere.close();
+      }
+
+      const auth = secretAndToken(["--read", "x.*"]);
+      const gateway = await startGatewayProcess(["--auth-secret", auth.secretFile]);
+      try {
+        /** @type {ConnectionState[]} */
+        const states = [];
+        const refused = connect(gateway.url, { ...FAST, onState: (s) => states.push(s) });
+        await assert.rejects(
+          async () => {
+            for await (const _ of refused.subscribe("x.log")) assert.fail("no records");
+          },
+          (error) => {
+            assert.ok(error instanceof GdpWsError);
+            assert.equal(error.code, 401);
+            assert.equal(error.message, "ERROR: 401 unauthenticated: a bearer token is required");
+            assert.ok(error.refused && !error.unreachable);
+            return true;
+          },
+        );
+        assert.deepEqual(states, ["reconnecting", "closed"], "no endless retries");
+        await assert.rejects(refused.append("x.log", "1"), { code: 401 });
+
+        /** @type {GdpWsError[]} */
+        const again = [];
+        const stubborn = connect(gateway.url, {
+          ...FAST,
+          token: "not-a-jwt",
+          retryRefused: true,
+          onError: (e) => again.push(e),
+        });
+        await until(() => again.length >= 2, "a refusal reported on every attempt");
+        assert.equal(again[0]?.code, 401);
+        assert.match(again[0]?.message ?? "", /malformed/);
+        assert.equal(stubborn.state, "reconnecting");
+        stubborn.close();
+      } finally {
+        await gateway.stop();
+        auth.remove();
       }
     },
   },

@@ -39,6 +39,21 @@ interface SseWindow {
   sseIds: number[];
 }
 
+/** What the rate step keeps in the page: every value the records/s cell showed. */
+interface RateWindow {
+  rates: number[];
+}
+
+/** True when `values` are evenly spaced by 1, 2 or 5 × 10ⁿ: rounded chart ticks. */
+function roundedTicks(values: number[]): boolean {
+  const steps = values.slice(1).map((v, i) => v - values[i]!);
+  const step = steps[0] ?? 0;
+  if (step <= 0 || steps.some((s) => Math.abs(s - step) > step * 1e-6)) return false;
+  const mantissa = step / 10 ** Math.floor(Math.log10(step) + 1e-9);
+  return [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6) &&
+    values.every((v) => Math.abs(v / step - Math.round(v / step)) < 1e-6);
+}
+
 /** `from` … `to`, or downwards when `from > to`. */
 function span(from: number, to: number): number[] {
   const step = from <= to ? 1 : -1;
@@ -80,7 +95,7 @@ async function launch(): Promise<{ context: BrowserContext; profile: string }> {
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
-    viewport: { width: 1360, height: 820 },
+    viewport: { width: 1280, height: 820 },
   });
   return { context, profile };
 }
@@ -131,6 +146,87 @@ Deno.test({
           await shot("console-live");
         },
       );
+
+      await t.step(
+        "records/s counts live records, not the replay; the log list keeps up",
+        async () => {
+          for (const n of span(1, 30)) await gateway.append("replayed", reading(n));
+          await page.evaluate(() => Object.assign(globalThis, { rates: [] }));
+          await page.click("#refresh");
+          await page.locator("#logs button", { hasText: "replayed" }).click();
+          await waitForLast(page, "replayed", 30);
+          await panel(page, "replayed").locator('[data-part="rate"]').evaluate((cell) => {
+            type Observer = new (callback: () => void) => {
+              observe(node: unknown, options: Record<string, boolean>): void;
+            };
+            const { MutationObserver: Observe } = globalThis as unknown as {
+              MutationObserver: Observer;
+            };
+            const seen = (globalThis as unknown as RateWindow).rates;
+            new Observe(() => seen.push(Number(cell.textContent))).observe(cell, {
+              childList: true,
+              characterData: true,
+              subtree: true,
+            });
+          });
+          // Two ticks of the per-second counter with nothing but the replay: it stays 0.
+          await page.waitForTimeout(2200);
+          assert.ok(
+            (await page.evaluate(() => (globalThis as unknown as RateWindow).rates)).every((r) =>
+              r === 0
+            ),
+            "the replay is not a rate",
+          );
+          for (const n of span(31, 36)) await gateway.append("replayed", reading(n));
+          await page.waitForFunction(() =>
+            (globalThis as unknown as RateWindow).rates.some((r) => r > 0)
+          );
+          const rates = await page.evaluate(() => (globalThis as unknown as RateWindow).rates);
+          assert.ok(Math.max(...rates) <= 6, `only live records count: ${rates}`);
+          // The list shows the count the panel has seen, not the one it loaded with.
+          await page.locator('#logs button[data-logname="replayed"] .count', { hasText: "36 rec" })
+            .waitFor();
+          await panel(page, "replayed").locator('[data-part="close"]').click();
+        },
+      );
+
+      await t.step(
+        "the chart: rounded value ticks, a time axis, a readout under the pointer",
+        async () => {
+          const chart = panel(page, "sensor.temp").locator("canvas.chart");
+          const ticks = ((await chart.getAttribute("data-y-ticks")) ?? "").split(" ").map(Number);
+          assert.ok(ticks.length >= 2 && roundedTicks(ticks), `rounded ticks: ${ticks}`);
+          const box = (await chart.boundingBox())!;
+          await page.mouse.move(box.x + box.width - 3, box.y + box.height / 2); // right of the newest
+          const readout = panel(page, "sensor.temp").locator('[data-part="readout"]');
+          await readout.waitFor();
+          assert.match(
+            (await readout.textContent()) ?? "",
+            new RegExp(`^#40 · \\d\\d:\\d\\d:\\d\\d\\.\\d{3} · ${Number(reading(40))}$`),
+          );
+          assert.equal(await chart.getAttribute("data-hover"), "40");
+          await page.mouse.move(box.x + 40, box.y + box.height / 2);
+          assert.notEqual(await chart.getAttribute("data-hover"), "40", "the readout follows");
+          await shot("console-hover");
+          await page.mouse.move(0, 0);
+        },
+      );
+
+      await t.step("the status card shows the gateway's counts and rates", async () => {
+        const card = page.locator("#status-card");
+        await card.locator('[data-stat="subscriptions"]', { hasText: /^[2-9]$/ }).waitFor();
+        assert.equal(await card.locator('[data-stat="connections"]').textContent(), "1");
+        assert.match(
+          (await card.locator('[data-stat="state"]').textContent()) ?? "",
+          /embedded · ready/,
+        );
+        for (const n of span(41, 45)) {
+          await gateway.append("lab.humidity", `{"humidity": ${40 + n / 10}}`);
+        }
+        await card.locator('[data-stat="in"]', { hasText: /^\d/ }).waitFor();
+        await card.locator('[data-stat="uptime"]', { hasText: / s$/ }).waitFor();
+        await shot("console-1280");
+      });
 
       await t.step("kill and restart the gateway mid-stream: no gap, no duplicate", async () => {
         await gateway.kill();
@@ -219,6 +315,69 @@ Deno.test({
           auth.remove();
         }
       });
+
+      await t.step(
+        "asked for a token on 401: kept for the tab, never in the address bar",
+        async () => {
+          const auth = secretAndToken(["--read", "secure.*", "--append", "secure.*"]);
+          const secured = await startGatewayProcess(["--auth-secret", auth.secretFile]);
+          const fresh = await context.newPage();
+          try {
+            await fresh.goto(`${secured.http}/`);
+            const card = fresh.locator('#token-card[data-mode="ask"]');
+            await card.waitFor();
+            await fresh.locator('#notice[data-code="401"]').waitFor();
+            await fresh.locator('#state[data-state="closed"]').waitFor();
+            assert.match(
+              (await fresh.locator("#notice").textContent()) ?? "",
+              /a bearer token is required/,
+            );
+            await fresh.screenshot({ path: `${SCREENSHOTS}/console-token.png` });
+            await fresh.fill('#token input[name="token"]', auth.token);
+            await fresh.click('#token button[type="submit"]');
+            await fresh.locator('#state[data-state="live"]').waitFor();
+            assert.equal(fresh.url(), `${secured.http}/`, "the token is not in the address");
+            assert.ok(!((await fresh.locator("#where").textContent()) ?? "").includes(auth.token));
+            assert.equal(
+              await fresh.evaluate(() => sessionStorage.getItem("gdp-ws-token")),
+              auth.token,
+            );
+            assert.equal(await fresh.locator("#notice").isVisible(), false);
+            await fresh.locator('#token-card[data-mode="in-use"]').waitFor();
+          } finally {
+            await fresh.close();
+            await secured.stop();
+            auth.remove();
+          }
+        },
+      );
+
+      await t.step(
+        "at 360 px wide nothing overflows: one column, the header full width",
+        async () => {
+          const narrow = await context.newPage();
+          try {
+            await narrow.setViewportSize({ width: 360, height: 780 });
+            await narrow.goto(`${gateway.http}/`);
+            await narrow.locator('#state[data-state="live"]').waitFor();
+            await narrow.locator("#logs button", { hasText: "sensor.temp" }).click();
+            await waitForLast(narrow, "sensor.temp", 70);
+            await panel(narrow, "sensor.temp").locator("canvas.chart").waitFor();
+            const panelBox = (await panel(narrow, "sensor.temp").boundingBox())!;
+            const widths = {
+              page: await narrow.locator("html").evaluate((html) => html.scrollWidth),
+              header: (await narrow.locator("header.top").boundingBox())!.width,
+              panel: panelBox.x + panelBox.width,
+            };
+            assert.ok(widths.page <= 360, `the page is ${widths.page} px wide`);
+            assert.equal(widths.header, 360);
+            assert.ok(widths.panel <= 360, `the panel ends at ${widths.panel} px`);
+            await narrow.screenshot({ path: `${SCREENSHOTS}/console-360.png`, fullPage: true });
+          } finally {
+            await narrow.close();
+          }
+        },
+      );
 
       assert.deepEqual(problems, [], "no CSP violation and no page error");
     } finally {

@@ -17,28 +17,38 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import type { DatabaseSync } from "node:sqlite";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { BOUNDED_CHECK_MS, EMBEDDED_POLL_MS, STORE_FULL_CHECK_BYTES } from "../../config.ts";
+import { EMBEDDED_POLL_MS, STORE_FULL_CHECK_BYTES } from "../../config.ts";
 import { GdpError } from "../../core/errors.ts";
 import { checkLogname, internalName, isInternalName } from "../../core/names.ts";
-import type { RecordTemplate } from "../../wire/events.ts";
 import type { BackendMetricName } from "../../ops/metrics.ts";
 import { LogThrottle } from "../../ops/throttle.ts";
-import { type EventStatements, prepareEvents, readEvents } from "./event_sql.ts";
-import { prepareTimes, seekStored, type TimeStatements } from "./time_sql.ts";
-import { identify, migrate, type Migration, SCHEMA_VERSION, type StoreIdentity } from "./schema.ts";
-import { checkStoreFile, isCorruption, quickCheck, startCheck, StoreRefused } from "./integrity.ts";
+import { prepareEvents } from "./event_sql.ts";
+import { prepareTimes } from "./time_sql.ts";
+import { isCorruption, StoreRefused } from "./integrity.ts";
+import { checkEmbedded, DB_FILE, openStore } from "./open_store.ts";
+import { Damage } from "./damage.ts";
+import { EmbeddedLog, type LogsById, type StoreReads } from "./log_handle.ts";
+import {
+  isLocked,
+  type LogRow,
+  now,
+  prepare,
+  type RecordRow,
+  storeError,
+  type StoreStatements,
+  toRecord,
+} from "./store_sql.ts";
+
 import type {
   Backend,
   BackendState,
-  EncodedRecords,
   ListPage,
   LogHandle,
   LogInfo,
   LogRecord,
-  Timestamp,
   Unfollow,
 } from "../backend.ts";
 
@@ -55,29 +65,12 @@ export interface EmbeddedOptions {
   fullCheckBytes?: number;
 }
 
-export { StoreRefused };
+export { checkEmbedded, DB_FILE, now, StoreRefused };
 
 const log = getLogger(["gdp-ws", "embedded"]);
 
 /** Records delivered to one follower per turn while it catches up. */
 const CATCH_UP_CHUNK = 128;
-
-/** The database file inside the data folder. */
-export const DB_FILE = "gdp-ws.sqlite";
-
-interface LogRow {
-  id: number;
-  name: string;
-  human: string | null;
-}
-
-interface RecordRow {
-  recno: number;
-  ts_sec: number;
-  ts_nsec: number;
-  ts_accuracy: number;
-  data: Uint8Array;
-}
 
 interface Follower {
   /** Row id of the followed log. */
@@ -106,188 +99,15 @@ export function openEmbedded(options: EmbeddedOptions): EmbeddedBackend {
   );
 }
 
-/**
- * The store at `path` as a connection ready to serve: made when missing,
- * refused when it is not a gdp-ws store, newer than this code, or damaged,
- * upgraded in place when older.
- */
-function openStore(path: string, check: boolean, fullCheckBytes: number): DatabaseSync {
-  if (checkStoreFile(path) === "missing") createStore(path);
-  const db = new DatabaseSync(path);
-  try {
-    // Waiting for a lock while opening is fine: nothing is served yet.
-    db.exec("PRAGMA busy_timeout=10000");
-    const found = ours(path, identify(db));
-    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
-    if (check) checkAtStart(db, path, fullCheckBytes);
-    const mb = mib(statSync(path).size);
-    migrate(db, found, (step) => reportStep(step, mb));
-    // From here on SQLite must never wait inside the event loop: a lock held by
-    // another process (the CLI) fails at once and the append retries on a timer.
-    db.exec("PRAGMA busy_timeout=0");
-    return db;
-  } catch (error) {
-    db.close();
-    throw isCorruption(error) ? damaged(path, [(error as Error).message]) : error;
-  }
-}
-
-/** `found` when it is a gdp-ws store this code can read; else a {@linkcode StoreRefused}. */
-function ours(path: string, found: StoreIdentity): StoreIdentity & { kind: "store" } {
-  if (found.kind !== "store") {
-    const why = found.kind === "empty" ? "it has no tables" : found.why;
-    throw new StoreRefused(
-      `${path} is an SQLite database but not a gdp-ws store (${why}): ` +
-        "point --data at another folder, or move the file away to start an empty store",
-    );
-  }
-  if (found.version > SCHEMA_VERSION) {
-    throw new StoreRefused(
-      `the store ${path} has schema version ${found.version}, newer than this gdp-ws, which ` +
-        `knows versions up to ${SCHEMA_VERSION}: run the newer gdp-ws that wrote it, ` +
-        "or restore the backup taken before it did",
-    );
-  }
-  return found;
-}
-
-/**
- * Makes a new store: written under a temporary name and linked into place
- * once its schema is complete, so a store file that exists always has one.
- * When another process made one meanwhile, theirs stays.
- */
-function createStore(path: string): void {
-  const temp = `${path}.new-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    const db = new DatabaseSync(temp);
-    try {
-      migrate(db, { kind: "empty", version: 0 }, () => {});
-    } finally {
-      db.close();
-    }
-    if (!putInPlace(temp, path)) return;
-    log.info("Created a new store at {path} (schema version {version})", {
-      path,
-      version: SCHEMA_VERSION,
-    });
-  } finally {
-    rmSync(temp, { force: true });
-  }
-}
-
-/** Links `temp` to `path` unless `path` exists; false when another process's store is there. */
-function putInPlace(temp: string, path: string): boolean {
-  try {
-    linkSync(temp, path);
-    return true;
-  } catch (error) {
-    if ((error as { code?: string }).code === "EEXIST" || existsSync(path)) return false;
-    // A filesystem without hard links: a rename, which could replace another
-    // process's new store only if two first starts race.
-    renameSync(temp, path);
-    return true;
-  }
-}
-
-function damaged(path: string, problems: string[]): StoreRefused {
-  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : "";
-  return new StoreRefused(
-    `the store ${path} is damaged: ${problems[0]}${more}; restore it from a backup, or see ` +
-      '"When the store is damaged" in docs/embedded.md',
-  );
-}
-
-/** The start-up integrity check, bounded on large stores; logs what it read. */
-function checkAtStart(db: DatabaseSync, path: string, fullCheckBytes: number): void {
-  const bytes = statSync(path).size;
-  const result = startCheck(db, { bytes, fullCheckBytes, budgetMs: BOUNDED_CHECK_MS });
-  if (result.problems.length > 0) throw damaged(path, result.problems);
-  if (result.kind === "full") {
-    // Debug: a whole store is the usual case; a partial check and damage are what to see.
-    log.debug("Store checked: quick_check of {mb} MB in {ms} ms", {
-      mb: mib(bytes),
-      ms: result.ms,
-    });
-  } else {
-    log.info(
-      "Store checked in part ({mb} MB is above the {limit} MB of a full check at start): the " +
-        "logs table and the last records of {checked} of {logs} logs in {ms} ms; " +
-        "gdp-ws check reads every page",
-      {
-        mb: mib(bytes),
-        limit: mib(fullCheckBytes),
-        checked: result.logsChecked,
-        logs: result.logs,
-        ms: result.ms,
-      },
-    );
-  }
-}
-
-/** Bytes as MiB with one decimal. */
-const mib = (bytes: number) => Math.round(bytes / 2 ** 20 * 10) / 10;
-
-function reportStep(
-  { step, from, ms }: { step: Migration; from: number; ms?: number },
-  mb: number,
-): void {
-  if (ms === undefined) {
-    log.info(
-      "Upgrading the store ({mb} MB) from version {from} to {to}: {what}; this reads every " +
-        "record, and nothing is served until it is done",
-      { mb, from, to: step.to, what: step.what },
-    );
-  } else {
-    log.info("Upgraded the store from version {from} to {to} in {ms} ms", {
-      from,
-      to: step.to,
-      ms,
-    });
-  }
-}
-
-/**
- * `PRAGMA integrity_check` of the store in `dataDir`, every page and index
- * entry (what `gdp-ws check` runs; it may run beside a serving gateway).
- * The problems found, none when it is whole.
- */
-export function checkEmbedded(dataDir: string): string[] {
-  const path = join(dataDir, DB_FILE);
-  if (checkStoreFile(path) === "missing") throw new StoreRefused(`there is no store at ${path}`);
-  const db = new DatabaseSync(path);
-  try {
-    db.exec("PRAGMA busy_timeout=10000; PRAGMA query_only=1");
-    ours(path, identify(db));
-    return quickCheck(db, "", "integrity_check");
-  } catch (error) {
-    if (isCorruption(error)) return [(error as Error).message];
-    throw error;
-  } finally {
-    db.close();
-  }
-}
-
-/** The current time with the best resolution the runtime gives (microseconds). */
-export function now(): Timestamp {
-  const ms = performance.timeOrigin + performance.now();
-  const sec = Math.floor(ms / 1000);
-  const nsec = Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6));
-  return { sec, nsec, accuracy: 0 };
-}
-
-export class EmbeddedBackend implements Backend {
+export class EmbeddedBackend implements Backend, LogsById {
   readonly kind = "embedded";
   readonly #db: DatabaseSync;
-  readonly #sql: ReturnType<typeof prepare>;
-  readonly #eventSql: EventStatements;
-  readonly #timeSql: TimeStatements;
+  readonly #sql: StoreStatements;
+  readonly #reads: StoreReads;
   readonly #followers = new Map<number, Set<Follower>>();
   readonly #lagging = new Set<Follower>();
-  readonly #path: string;
-  readonly #counts = { commits: 0, appends: 0, corruptErrors: 0 };
-  /** What SQLite said when it first found the store damaged; then appends are refused. */
-  #damage: string | undefined;
-  readonly #damageLog = new LogThrottle(10_000);
+  readonly #counts = { commits: 0, appends: 0 };
+  readonly #damage: Damage;
   #pending: PendingAppend[] = [];
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #dataVersion = 0;
@@ -304,40 +124,31 @@ export class EmbeddedBackend implements Backend {
 
   constructor(db: DatabaseSync, path: string, pollMs: number, lockWaitMs: number) {
     this.#db = db;
-    this.#path = path;
+    this.#damage = new Damage(path);
     this.#sql = prepare(this.#db);
-    this.#eventSql = prepareEvents(this.#db);
-    this.#timeSql = prepareTimes(this.#db);
+    this.#reads = { events: prepareEvents(this.#db), times: prepareTimes(this.#db) };
     this.#pollMs = pollMs;
     this.#lockWaitMs = lockWaitMs;
   }
 
   open(logname: string): Promise<LogHandle> {
-    return this.#answer("opening a log", () => {
-      const row = this.#resolve(logname);
-      if (!row) throw GdpError.noRoute();
-      return new EmbeddedLog(this, row);
-    });
+    return this.#answer("opening a log", () => new EmbeddedLog(this, this.#resolve(logname)));
   }
 
   info(logname: string): Promise<LogInfo> {
-    return this.#answer("reading a log's info", () => {
-      const row = this.#resolve(logname);
-      if (!row) throw GdpError.noRoute();
-      return this.#info(row);
-    });
+    return this.#answer("reading a log's info", () => this.#info(this.#resolve(logname)));
   }
 
   /** Logs in label order, a page at a time (all of them without `page`). */
   list(page?: ListPage): Promise<LogInfo[]> {
-    return this.#answer("listing logs", () => {
-      const rows = (page
+    const all =
+      () => (page
         ? this.#sql.listPage.all(page.after ?? "", page.limit)
-        : this.#sql.listLogs.all()) as unknown as LogRow[];
-      return rows.map((row) =>
-        this.#info(row)
-      );
-    });
+        : this.#sql.listLogs.all());
+    return this.#answer(
+      "listing logs",
+      () => (all() as unknown as LogRow[]).map((r) => this.#info(r)),
+    );
   }
 
   async create(logname: string): Promise<LogInfo> {
@@ -347,7 +158,7 @@ export class EmbeddedBackend implements Backend {
     const started = performance.now();
     for (let wait = 1;; wait = Math.min(wait * 2, 50)) {
       try {
-        this.#refuseWritesIfDamaged();
+        this.#damage.refuseWrites();
         this.#sql.createLog.run(name, internal ? null : logname, Math.floor(Date.now() / 1000));
         return await this.info(name);
       } catch (error) {
@@ -369,23 +180,16 @@ export class EmbeddedBackend implements Backend {
    * errors in which SQLite found the store damaged.
    */
   counters(): { commits: number; appends: number; corruptErrors: number } {
-    return { ...this.#counts };
+    return { ...this.#counts, corruptErrors: this.#damage.count };
   }
 
   metrics(): Partial<Record<BackendMetricName, number>> {
-    return { gdpws_store_corrupt_errors_total: this.#counts.corruptErrors };
+    return { gdpws_store_corrupt_errors_total: this.#damage.count };
   }
 
   state(): BackendState {
     if (this.#closed) return { ready: false, state: "closed" };
-    if (this.#damage !== undefined) {
-      return {
-        ready: false,
-        state: "corrupt",
-        detail: `${this.#path} is damaged (${this.#damage}); appends are refused`,
-      };
-    }
-    return { ready: true, state: "ok" };
+    return this.#damage.state() ?? { ready: true, state: "ok" };
   }
 
   async close(): Promise<void> {
@@ -418,26 +222,9 @@ export class EmbeddedBackend implements Backend {
     });
   }
 
-  /** Where records from `ts` on start in the log with row id `logId` (see time_sql.ts). */
-  seekTime(logId: number, ts: Timestamp, last: number): number {
-    return this.#read("finding a time", () => seekStored(this.#timeSql, logId, ts, last));
-  }
-
-  /**
-   * Records of the log with row id `logId` from `from` on, at most `count`,
-   * as DATA events built by SQLite from `template` (see event_sql.ts).
-   */
-  readEvents(
-    logId: number,
-    from: number,
-    count: number,
-    template: RecordTemplate,
-    options: { joined: boolean; budget: number; separator?: string },
-  ): EncodedRecords | undefined {
-    return this.#read(
-      "reading records",
-      () => readEvents(this.#eventSql, { logId, from, count, template, ...options }),
-    );
+  /** Runs `read` on the statements a log handle reads with; SQLite's errors as every read's. */
+  reading<T>(doing: string, read: (sql: StoreReads) => T): T {
+    return this.#read(doing, () => read(this.#reads));
   }
 
   /**
@@ -446,7 +233,11 @@ export class EmbeddedBackend implements Backend {
    */
   appendTo(logId: number, data: Uint8Array): Promise<LogRecord> {
     if (this.#closed) return Promise.reject(GdpError.of(503, "the store is closed"));
-    if (this.#damage !== undefined) return Promise.reject(this.#writesRefused());
+    try {
+      this.#damage.refuseWrites();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise((resolve, reject) => {
       if (this.#pending.push({ logId, data, resolve, reject }) === 1 && this.#lockedSince === 0) {
         // setImmediate, not a microtask: frames and requests arrive one task each,
@@ -480,13 +271,9 @@ export class EmbeddedBackend implements Backend {
     if (this.#followers.size === 0) this.#stopPolling();
   }
 
-  /** `read()` as a promise; SQLite finding the store damaged is noted on the way. */
+  /** `#read` as a promise: a throw becomes a rejection. */
   #answer<T>(doing: string, read: () => T): Promise<T> {
-    try {
-      return Promise.resolve(this.#read(doing, read));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return new Promise((resolve) => resolve(this.#read(doing, read)));
   }
 
   /** Runs `read`; an error of SQLite's becomes a {@linkcode GdpError}, a damaged store is noted. */
@@ -498,45 +285,20 @@ export class EmbeddedBackend implements Backend {
     }
   }
 
-  /**
-   * `error` as the client should see it. When it says the store is damaged,
-   * it is counted and logged (once per 10 s per cause), and from then on the
-   * store is not ready and refuses writes: a write into a damaged b-tree can
-   * spread the damage, and the last recno it builds on may be what was lost.
-   */
+  /** `error` as the client should see it; damage to the file is noted on the way (damage.ts). */
   #failure(error: unknown, doing: string): GdpError {
-    if (!isCorruption(error)) return storeError(error);
-    const reason = error instanceof Error ? error.message : String(error);
-    this.#counts.corruptErrors++;
-    this.#damage ??= reason;
-    const suppressed = this.#damageLog.due(`${doing}: ${reason}`);
-    if (suppressed !== undefined) {
-      log.error(
-        "The store {path} is damaged: {reason} while {doing}; /readyz answers 503 and appends " +
-          "are refused until it is restored ({suppressed} more not logged)",
-        { path: this.#path, reason, doing, suppressed },
-      );
-    }
-    return GdpError.of(500, `the store is damaged: ${reason}`, { cause: error });
+    return this.#damage.note(error, doing) ?? storeError(error);
   }
 
-  #refuseWritesIfDamaged(): void {
-    if (this.#damage !== undefined) throw this.#writesRefused();
-  }
-
-  #writesRefused(): GdpError {
-    return GdpError.of(
-      503,
-      `the store is damaged (${this.#damage}); writes are refused until it is restored`,
-    );
-  }
-
-  #resolve(logname: string): LogRow | undefined {
+  /** The log's row; 600 when there is none. */
+  #resolve(logname: string): LogRow {
     if (isInternalName(logname)) {
       const row = this.#sql.byName.get(logname) as LogRow | undefined;
       if (row) return row;
     }
-    return this.#sql.byName.get(internalName(logname)) as LogRow | undefined;
+    const row = this.#sql.byName.get(internalName(logname)) as LogRow | undefined;
+    if (!row) throw GdpError.noRoute();
+    return row;
   }
 
   #info(row: LogRow): LogInfo {
@@ -560,6 +322,7 @@ export class EmbeddedBackend implements Backend {
       if (isLocked(error) && !this.#closing && this.#waitForLock(batch)) return;
       this.#lockedSince = 0;
       const failure = this.#failure(error, "appending");
+      // Damage has its own log line (damage.ts).
       const suppressed = isCorruption(error) ? undefined : this.#failures.due(failure.message);
       if (suppressed !== undefined) {
         log.error("Appends failing: {reason} ({suppressed} more failures not logged)", {
@@ -591,7 +354,7 @@ export class EmbeddedBackend implements Backend {
   }
 
   #commit(batch: PendingAppend[]): LogRecord[] {
-    this.#refuseWritesIfDamaged();
+    this.#damage.refuseWrites();
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       const records = batch.map((p) => {
@@ -698,113 +461,4 @@ export class EmbeddedBackend implements Backend {
   #readDataVersion(): number {
     return (this.#sql.dataVersion.get() as { data_version: number }).data_version;
   }
-}
-
-/** A log of the embedded store; cheap, so every open gets its own. */
-class EmbeddedLog implements LogHandle {
-  readonly name: string;
-  readonly #store: EmbeddedBackend;
-  readonly #id: number;
-
-  constructor(store: EmbeddedBackend, row: LogRow) {
-    this.#store = store;
-    this.#id = row.id;
-    this.name = row.name;
-  }
-
-  last(): Promise<number> {
-    return Promise.resolve(this.#store.lastRecnoOf(this.#id));
-  }
-
-  async *read(from: number, count: number): AsyncIterable<LogRecord> {
-    yield* this.#store.readRange(this.#id, Math.max(1, from), count);
-  }
-
-  readEvents(
-    from: number,
-    count: number,
-    template: RecordTemplate,
-    options: { joined: boolean; budget: number; separator?: string },
-  ): EncodedRecords | undefined {
-    return this.#store.readEvents(this.#id, from, count, template, options);
-  }
-
-  seek(ts: Timestamp, last: number): Promise<number> {
-    try {
-      return Promise.resolve(this.#store.seekTime(this.#id, ts, last));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  follow(
-    from: number,
-    onRecord: (record: LogRecord) => void,
-    onError: (error: GdpError) => void,
-  ): Unfollow {
-    return this.#store.addFollower(this.#id, from, onRecord, onError);
-  }
-
-  append(data: Uint8Array): Promise<LogRecord> {
-    return this.#store.appendTo(this.#id, data);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-function prepare(db: DatabaseSync) {
-  const q = (sql: string): StatementSync => db.prepare(sql);
-  return {
-    byName: q("SELECT id, name, human FROM logs WHERE name = ?"),
-    listLogs: q("SELECT id, name, human FROM logs ORDER BY coalesce(human, name)"),
-    listPage: q(
-      "SELECT id, name, human FROM logs WHERE coalesce(human, name) > ? " +
-        "ORDER BY coalesce(human, name) LIMIT ?",
-    ),
-    createLog: q(
-      "INSERT INTO logs (name, human, created_sec) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-    ),
-    last: q("SELECT max(recno) AS last FROM records WHERE log = ?"),
-    one: q(
-      "SELECT recno, ts_sec, ts_nsec, ts_accuracy, data FROM records WHERE log = ? AND recno = ?",
-    ),
-    range: q(
-      "SELECT recno, ts_sec, ts_nsec, ts_accuracy, data FROM records " +
-        "WHERE log = ? AND recno BETWEEN ? AND ? ORDER BY recno",
-    ),
-    append: q(
-      "INSERT INTO records (log, recno, ts_sec, ts_nsec, ts_accuracy, data) " +
-        "SELECT ?, coalesce(max(recno), 0) + 1, ?, ?, ?, ? FROM records WHERE log = ? RETURNING recno",
-    ),
-    dataVersion: q("PRAGMA data_version"),
-  };
-}
-
-/** SQLite could not take a lock another connection holds (SQLITE_BUSY). */
-function isLocked(error: unknown): boolean {
-  return error instanceof Error &&
-    /database is locked|database table is locked/.test(error.message);
-}
-
-/** A store failure as the client should see it: a full disk says so (507). */
-function storeError(error: unknown): GdpError {
-  if (error instanceof GdpError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  if (/database or disk is full|disk I\/O error/.test(message)) {
-    return GdpError.of(507, `the store could not write: ${message}`, { cause: error });
-  }
-  if (isLocked(error)) {
-    return GdpError.of(503, "the store is locked by another process; try again", { cause: error });
-  }
-  return GdpError.from(error);
-}
-
-function toRecord(row: RecordRow): LogRecord {
-  return {
-    recno: row.recno,
-    ts: { sec: row.ts_sec, nsec: row.ts_nsec, accuracy: row.ts_accuracy },
-    data: row.data,
-  };
 }
