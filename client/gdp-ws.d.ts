@@ -91,6 +91,11 @@ export type ConnectOptions = {
 export type SubscribeOptions = {
   /** startrec: 0 = from the next record appended (default), n > 0 = from record n, -n = the last n. */
   start?: number;
+  /**
+   * Instead of `start`: from the first record stamped at or after this time (`startts`: a Date,
+   * RFC 3339 text or `{tv_sec, tv_nsec}`); after a reconnect it resumes by recno as always.
+   */
+  since?: Date | string | { tv_sec: number; tv_nsec?: number };
   /** numrec: records to deliver, then end; 0 = forever (default). */
   count?: number;
   /** "base64" sends every payload base64-encoded. */

@@ -94,6 +94,9 @@ export const EventType = Object.freeze({ DATA: 1, DONE: 2, SHUTDOWN: 3, SUCCESS:
  * @typedef {object} SubscribeOptions
  * @property {number} [start] startrec: 0 = from the next record appended (default), n > 0 =
  *   from record n, -n = the last n records, then on
+ * @property {Date | string | { tv_sec: number, tv_nsec?: number }} [since] instead of `start`:
+ *   from the first record stamped at or after this time (`startts`: a Date, RFC 3339 text or
+ *   `{tv_sec, tv_nsec}`); after a reconnect the subscription resumes by recno as always
  * @property {number} [count] numrec: records to deliver, then end; 0 = forever (default)
  * @property {"text" | "base64"} [encoding] "base64" sends every payload base64-encoded
  * @property {(record: GdpRecord) => void} [onRecord] callback form: records go here instead
@@ -667,10 +670,14 @@ export class Subscription {
    * @returns {string}
    */
   _request() {
-    const { start = 0, count = 0, encoding } = this.#options;
+    const { start = 0, since, count = 0, encoding } = this.#options;
+    // From a time until the first record arrives; from then on by recno, as any resume.
+    const from = this.#next > 0 || since === undefined
+      ? { startrec: this.#next > 0 ? this.#next : start }
+      : { startts: since instanceof Date ? since.toISOString() : since };
     const request = {
       logname: this.logname,
-      startrec: this.#next > 0 ? this.#next : start,
+      ...from,
       numrec: count === 0 ? 0 : count - this.#delivered,
       id: this.id,
       ...(encoding ? { encoding } : {}),

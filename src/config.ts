@@ -66,6 +66,8 @@ export interface Limits {
   maxLogCreatesPerMinute: number;
   /** Logs per page of `GET /logs`. */
   maxListLogs: number;
+  /** Records per page of `GET /logs/NAME/records` (never more than `maxHistoryRecords`). */
+  maxPageRecords: number;
   /** File descriptors kept free for the store and logs: intake stops this far below the limit. */
   fdReserve: number;
   /** Lame duck: milliseconds between SIGTERM (`/readyz` turns 503) and SHUTDOWN to clients. */
@@ -168,6 +170,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxHistoryRecords: 10_000_000,
   maxLogCreatesPerMinute: 1_000,
   maxListLogs: 1_000,
+  maxPageRecords: 10_000,
   fdReserve: 64,
   drainMs: 0,
 });

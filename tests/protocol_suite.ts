@@ -11,6 +11,7 @@ import type { HubStats } from "../src/fanout/hub.ts";
 import { range, recnos, TestClient, type WireEvent } from "./helpers/client.ts";
 import { appendRange, serveForTest, type SuiteFixture } from "./helpers/gateway.ts";
 import { SANITIZED } from "./helpers/sanitize.ts";
+import { rangeTests, timeTests } from "./time_suite.ts";
 
 export type { SuiteFixture };
 
@@ -37,7 +38,8 @@ export interface ServingFixture extends Omit<SuiteFixture, "backend"> {
   logName(label: string): string;
 }
 
-interface Ctx {
+/** What each test of the suite is given. */
+export interface Ctx {
   /** The running test, for steps. */
   t: Deno.TestContext;
   fixture: Omit<SuiteFixture, "backend">;
@@ -52,6 +54,8 @@ interface Ctx {
   log(label: string): string;
   /** The internal name of a log, as `GET /logs/NAME` reports it. */
   internalName(name: string): Promise<string>;
+  /** `http://127.0.0.1:PORT` + `path`. */
+  http(path: string): string;
 }
 
 type Setup = () => Promise<SuiteFixture | ServingFixture>;
@@ -77,9 +81,12 @@ export async function protocolSuite(label: string, setup: Setup): Promise<void> 
   payloadTests(test);
   badInputTests(test);
   concurrencyTests(test);
+  timeTests(test);
+  rangeTests(test);
 }
 
-type Register = (name: string, fn: (ctx: Ctx) => Promise<void>) => void;
+/** Registers one test of the suite. */
+export type Register = (name: string, fn: (ctx: Ctx) => Promise<void>) => void;
 
 async function serve(fixture: SuiteFixture | ServingFixture): Promise<SuiteGateway> {
   if ("serve" in fixture) return await fixture.serve();
@@ -128,6 +135,7 @@ async function withGateway(
         const url = `${gateway.url.replace(/^ws/, "http")}logs/${encodeURIComponent(name)}`;
         return ((await (await fetch(url)).json()) as { name: string }).name;
       },
+      http: (path) => gateway.url.replace(/^ws/, "http").replace(/\/$/, "") + path,
     };
     try {
       await fn(ctx);
@@ -457,6 +465,33 @@ const BAD: [string, string | Uint8Array | object, RegExp][] = [
   ["an unsubscribe of nothing", { unsubscribe: 99 }, /unsubscribe names no subscription/],
   ["an unsubscribe with an object", { unsubscribe: {} }, /unsubscribe must be a number/],
   ["an append without data", { append: "x" }, /data must be a string/],
+  [
+    "a startts that is no time",
+    { logname: "x", startts: "yesterday" },
+    /startts must be an RFC 3339/,
+  ],
+  ["a startts of 1e400", '{"logname": "x", "startts": 1e400}', /startts must be an RFC 3339 time/],
+  [
+    "a startts with tv_sec 1e400",
+    '{"logname": "x", "startts": {"tv_sec": 1e400}}',
+    /startts.tv_sec must be an integer/,
+  ],
+  [
+    "a startts with tv_nsec of a whole second",
+    { logname: "x", startts: { tv_sec: 1, tv_nsec: 1e9 } },
+    /startts.tv_nsec must be from 0 to 999999999/,
+  ],
+  [
+    "a startts without tv_sec",
+    { logname: "x", startts: { tv_nsec: 1 } },
+    /startts.tv_sec is required/,
+  ],
+  ["a startts on no such day", { logname: "x", startts: "2026-02-29T00:00:00Z" }, /no such date/],
+  [
+    "both startrec and startts",
+    { logname: "x", startrec: 1, startts: "2026-12-07T05:49:54Z" },
+    /startts and startrec exclude each other/,
+  ],
   [
     "an append of bad base64",
     { append: "x", data: "!!", encoding: "base64" },

@@ -142,8 +142,9 @@ async function storedCount(logname) {
  * @param {string} logname
  * @param {number} start
  * @param {number} count
+ * @param {Date} [since] instead of `start`: from the first record stamped at or after it
  */
-function watch(logname, start, count) {
+function watch(logname, start, count, since) {
   const container = byId("panels");
   byId("no-panels").hidden = true;
   /** @type {Panel} */
@@ -151,6 +152,7 @@ function watch(logname, start, count) {
     logname,
     start,
     count,
+    ...(since ? { since } : {}),
     storedCount: storedCount(logname),
     onProgress: showCount,
   }, () => {
@@ -176,10 +178,13 @@ form("subscribe").addEventListener("submit", (event) => {
   const f = form("subscribe");
   const logname = field(f, "logname").value.trim();
   if (!logname) return;
+  // A datetime-local value has no zone: the browser reads it as local time.
+  const since = field(f, "since").value;
   watch(
     logname,
     Number(field(f, "startrec").value || 0),
     Number(field(f, "numrec").value || 0),
+    since ? new Date(since) : undefined,
   );
 });
 

@@ -39,6 +39,7 @@ export const CODE_WORDS = /** @type {Record<number, string>} */ ({
  * @typedef {object} PanelOptions
  * @property {string} logname
  * @property {number} start
+ * @property {Date} [since] instead of `start`: from the first record stamped at or after it
  * @property {number} count
  * @property {Promise<number | undefined>} storedCount the log's record count when the panel
  *   opened: records after it are live, those up to it the replay (undefined: unknown, then
@@ -80,6 +81,7 @@ export class Panel {
     void options.storedCount.then((count) => this.#decideLive(count));
     this.#sub = client.subscribe(options.logname, {
       start: options.start,
+      ...(options.since ? { since: options.since } : {}),
       count: options.count,
       onRecord: (record) => this.#onRecord(record),
       onDone: () => this.#status(this.#sub.ended && this.#closedByUser ? "closed" : "done"),

@@ -7,7 +7,7 @@
  */
 
 import { GdpError } from "../core/errors.ts";
-import type { LogInfo, LogRecord } from "../core/records.ts";
+import type { LogInfo, LogRecord, Timestamp } from "../core/records.ts";
 import type { BackendMetricName } from "../ops/metrics.ts";
 import type { RecordTemplate } from "../wire/events.ts";
 
@@ -34,9 +34,9 @@ export interface LogHandle {
   /**
    * Records from `from` on, at most `count`, as DATA events the store builds
    * from `template` itself: one string each, or (`joined`) all of them
-   * separated by commas, as UTF-8. It stops before the event that would take
-   * the events' size (characters; bytes when joined) past `budget` (the first
-   * is always given). Undefined when it cannot build one of them (then `read`
+   * separated by commas (or one other `separator` character), as UTF-8. It
+   * stops before the event that would take the events' size (characters;
+   * bytes when joined) past `budget` (the first is always given). Undefined when it cannot build one of them (then `read`
    * them). Optional: a history replay through it skips making and encoding a
    * record object per record.
    */
@@ -44,8 +44,19 @@ export interface LogHandle {
     from: number,
     count: number,
     template: RecordTemplate,
-    options: { joined: boolean; budget: number },
+    options: { joined: boolean; budget: number; separator?: string },
   ): EncodedRecords | undefined;
+  /**
+   * Where records from time `ts` on start, among records 1 to `last` (the
+   * log's end as far as the caller knows): a boundary, that is a recno `s`
+   * from 1 to `last + 1` such that record `s - 1` is stamped before `ts` (or
+   * `s` is 1) and record `s` at or after it (or `s` is `last + 1`). Along a
+   * log whose timestamps never decrease there is one boundary: the first
+   * record at or after `ts`. After a clock stepped back there may be several;
+   * which one a backend finds is in docs/protocol.md. A bounded number of
+   * reads, never one per record.
+   */
+  seek(ts: Timestamp, last: number): Promise<number>;
   /**
    * Every record with recno >= `from`, stored or future, in recno order with no
    * gap and no duplicate, until unfollowed. `onError` reports a broken follow

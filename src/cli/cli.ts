@@ -1,6 +1,6 @@
 /**
  * The command line: `serve` (the default), the clients of a gateway (`create`,
- * `append`, `info`, `ls`, `tail`: log_commands.ts, tail.ts) and `token`. The
+ * `append`, `info`, `ls`, `tail`, `read`: log_commands.ts, tail.ts, read.ts) and `token`. The
  * subcommands are one table, {@linkcode COMMANDS}; each has `--help`. `run`
  * returns the exit code (exit_codes.ts) instead of exiting, so tests can call it.
  *
@@ -36,6 +36,7 @@ import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./ser
 import type { FlagKinds } from "./args.ts";
 import { StartupError } from "../core/startup_error.ts";
 import { type Gateway, startGateway } from "../gateway/gateway.ts";
+import { READ_COMMAND } from "./read.ts";
 import { TAIL_COMMAND } from "./tail.ts";
 
 const log = getLogger(["gdp-ws", "cli"]);
@@ -58,6 +59,7 @@ const COMMANDS: Record<string, Command> = {
   },
   ...LOG_COMMANDS,
   tail: TAIL_COMMAND,
+  read: READ_COMMAND,
   token: {
     summary: "mint an HS256 token for development (prints it)",
     usage: "token --secret FILE [--read PATTERN]… [--append PATTERN]… [--lifetime S]",

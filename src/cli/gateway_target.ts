@@ -1,7 +1,8 @@
 /**
  * The log subcommands through a gateway's HTTP API: `PUT /logs/NAME` creates,
  * `POST /logs/NAME` appends, `GET /logs/NAME` informs, `GET /logs` lists
- * (following its `Link: rel="next"` pages). A failure becomes a
+ * (following its `Link: rel="next"` pages), `GET /logs/NAME/records` reads a
+ * range (as NDJSON, following its pages too). A failure becomes a
  * {@linkcode CliError} with one line and its exit code: 3 when nothing
  * answers, 4 when the gateway refuses the client, 1 for its other errors.
  *
@@ -15,6 +16,7 @@
  * @module
  */
 
+import { lines } from "../io/lines.ts";
 import { CliError, EXIT, exitCodeOf } from "./exit_codes.ts";
 import type { GatewayAddress } from "./gateway_address.ts";
 import type { LogInfoObject, LogTarget } from "./log_target.ts";
@@ -51,6 +53,35 @@ export class GatewayTarget implements LogTarget {
     }
   }
 
+  /**
+   * A range of records, each an NDJSON line (a DATA event's `datum`), every
+   * page of it. An answer cut off partway (the connection closed before its
+   * end) throws a CliError naming the last record that arrived.
+   */
+  async *records(logname: string, query: URLSearchParams): AsyncIterable<string> {
+    let path: string | undefined = `${logPath(logname)}/records?${query}`;
+    let last = 0;
+    while (path !== undefined) {
+      const response = await this.#fetch("GET", path, undefined, {
+        accept: "application/x-ndjson",
+      });
+      try {
+        for await (const line of lines(response.body!)) {
+          if (line === "") continue;
+          last = (JSON.parse(line) as { recno: number }).recno;
+          yield line;
+        }
+      } catch (error) {
+        throw new CliError(
+          EXIT.failed,
+          `the answer of ${this.#address.http} was cut off after record ${last}: ` +
+            `${networkReason(error)} (read again from --start ${last + 1})`,
+        );
+      }
+      path = nextPage(response.headers.get("link"));
+    }
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -60,10 +91,17 @@ export class GatewayTarget implements LogTarget {
   }
 
   /** The gateway's answer when it is a success; else the CliError that says why not. */
-  async #fetch(method: string, path: string, body?: Uint8Array<ArrayBuffer>): Promise<Response> {
+  async #fetch(
+    method: string,
+    path: string,
+    body?: Uint8Array<ArrayBuffer>,
+    extra: Record<string, string> = {},
+  ): Promise<Response> {
     const { http, token } = this.#address;
     const url = new URL(path.replace(/^\//, ""), http);
-    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const headers: Record<string, string> = token
+      ? { authorization: `Bearer ${token}`, ...extra }
+      : extra;
     let response: Response;
     try {
       response = await fetch(url, { method, headers, ...(body ? { body } : {}) });

@@ -300,6 +300,13 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     help: "logs per page of `GET /logs` (the next page is in the `Link` header)",
   },
   {
+    name: "max-page-records",
+    type: "int",
+    arg: "N",
+    field: "limits.maxPageRecords",
+    help: "records per page of `GET /logs/NAME/records` (the next page is in the `Link` header)",
+  },
+  {
     name: "dev-no-sharing",
     type: "switch",
     field: "shareFanOut",

@@ -21,17 +21,21 @@
  */
 
 import { connect, type GdpRecord, type GdpWsError } from "../../client/gdp-ws.js";
+import { ConfigError } from "../config.ts";
 import { parseInteger } from "./args.ts";
 import type { Command } from "./command.ts";
 import { EXIT, exitCodeOf } from "./exit_codes.ts";
 import { addressHelp, gatewayAddress } from "./gateway_address.ts";
 import { lognameArgument } from "./log_commands.ts";
 import { type LineWriter, stdoutLines } from "./stdout_lines.ts";
+import { timeArgument } from "./time_argument.ts";
 
 export interface TailOptions {
   url: string;
   logname: string;
   startrec: number;
+  /** Instead of `startrec`: from the first record stamped at or after this RFC 3339 time. */
+  since?: string;
   numrec: number;
   /** A bearer token, sent as the `bearer.TOKEN` subprotocol. */
   token?: string;
@@ -53,9 +57,11 @@ const WAIT_MAX_MS = 2000;
 /** The `tail` subcommand. */
 export const TAIL_COMMAND: Command = {
   summary: "print a log's records as they arrive, through a running gateway",
-  usage: "tail NAME [--start N] [--count N] [--wait] [--json] [--retry] [--url URL] [--token T]",
+  usage:
+    "tail NAME [--start N | --since T] [--count N] [--wait] [--json] [--retry] [--url URL] [--token T]",
   flags: {
     start: "value",
+    since: "value",
     count: "value",
     url: "value",
     token: "value",
@@ -66,6 +72,8 @@ export const TAIL_COMMAND: Command = {
   help: (defaults) =>
     `Options:
   --start N             startrec: -10 (default) the last ten, 0 only new ones, N from record N
+  --since T             instead of --start: from the first record stamped at or after T, an
+                        RFC 3339 time (2026-12-07T05:49:54Z) or how long ago (15m, 2h30m, 7d)
   --count N             numrec: records to print before exiting; 0 (default) follows forever
   --wait                wait for the log to be created instead of failing with 600
   --json                one JSON object per record: {"recno", "data", "ts"} (+ "encoding")
@@ -79,8 +87,13 @@ record printed. Exit codes: 0 done, 1 error, 2 usage, 3 cannot connect, 4 refuse
       return text === undefined ? fallback : parseInteger(text, flag);
     };
     const address = gatewayAddress(values, defaults);
+    const since = values.get("since");
+    if (since !== undefined && values.has("start")) {
+      throw new ConfigError("--since and --start exclude each other: give one");
+    }
     return tail({
       ...(address.token === undefined ? {} : { token: address.token }),
+      ...(since === undefined ? {} : { since: timeArgument(since, "since") }),
       url: address.ws,
       logname: lognameArgument(positionals, 1),
       startrec: integer("start", -10),
@@ -131,6 +144,7 @@ export function tail(options: TailOptions): Promise<number> {
   const subscribe = () => {
     client.subscribe(logname, {
       start: options.startrec,
+      ...(options.since === undefined ? {} : { since: options.since }),
       count: options.numrec,
       onRecord: (record) => {
         if (finished) return;

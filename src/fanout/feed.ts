@@ -34,7 +34,7 @@ import type { LogHandle, LogRecord, Unfollow } from "../backend/backend.ts";
 import { GdpError } from "../core/errors.ts";
 import { delay, nextSlice, sliceSpent } from "../io/time_slice.ts";
 import { countRefusal, type Refusals } from "../limits.ts";
-import { resolveStart } from "../wire/requests.ts";
+import { resolveStart, type SubscribeRequest } from "../wire/requests.ts";
 import type { Subscription } from "./subscription.ts";
 
 /** What a feed needs of the hub's options. */
@@ -55,6 +55,8 @@ export interface FeedCounts {
 }
 
 const CONGESTION_WAIT_MS = 5;
+/** Records in a catch-up's first stored chunk; each next one is four times larger, up to readChunk. */
+const FIRST_STORED_CHUNK = 16;
 /** Deliveries between looks at the clock: cheap enough, and far below a slice's worth. */
 const SLICE_CHECK_EVERY = 32;
 
@@ -110,11 +112,32 @@ export class Feed {
     this.#maybeLinger();
   }
 
-  /** Serves `sub` from `startrec` on; false when the feed has closed meanwhile. */
-  async attach(sub: Subscription, startrec: number): Promise<boolean> {
+  /**
+   * Serves `sub` from `start` on (a recno, or the boundary of a time the
+   * backend seeks); false when the feed has closed meanwhile.
+   */
+  async attach(
+    sub: Subscription,
+    start: Pick<SubscribeRequest, "startrec" | "startts">,
+  ): Promise<boolean> {
+    let next: number;
+    const known = this.#last;
+    try {
+      // Still pending while the backend seeks (libgdp reads), so the feed cannot linger out.
+      next = start.startts
+        ? await this.#handle.seek(start.startts, known)
+        : resolveStart(start.startrec, known);
+    } catch (error) {
+      this.#pending--;
+      this.#maybeLinger();
+      throw error;
+    }
     this.#pending--;
     if (this.#closed) return false;
-    const next = resolveStart(startrec, this.#last);
+    if (sub.isEnded) {
+      this.#maybeLinger(); // the client left while the backend sought
+      return true;
+    }
     const history = Math.min(sub.remaining, this.#last - next + 1);
     const max = this.#options.maxHistoryRecords;
     if (history > max) {
@@ -125,6 +148,8 @@ export class Feed {
         GdpError.of(413, `${history} stored records asked for; the limit is ${max} per request`),
       );
     }
+    // A boundary among stored records is stamped at or after the time: nothing before it to skip.
+    if (start.startts && next <= known) sub.stopSkipping();
     this.#members.add(sub);
     sub.bind((s) => this.detach(s));
     sub.next = next;
@@ -220,6 +245,9 @@ export class Feed {
 
   /** History until the subscription reaches the feed's end, then live. */
   async #catchUp(sub: Subscription): Promise<void> {
+    // Stored chunks start small and grow: a backend that reads a record per round
+    // trip (libgdp) sends the first record after a few of them, not after a chunk.
+    let chunk = FIRST_STORED_CHUNK;
     while (!sub.isEnded) {
       if (sub.next > this.#last) {
         this.#live.add(sub);
@@ -233,7 +261,9 @@ export class Feed {
       const recent = this.#recentChunk(from);
       if (recent) this.#deliverChunk(sub, recent);
       else if (!this.#deliverEncoded(sub, from)) {
-        this.#deliverChunk(sub, await this.#storedChunk(from));
+        const wanted = Math.min(chunk, sub.skipping ? Infinity : sub.remaining);
+        this.#deliverChunk(sub, await this.#storedChunk(from, wanted));
+        chunk *= 4;
       }
       if (sub.next === from && !sub.isEnded) {
         throw GdpError.of(500, `record ${from} could not be read`);
@@ -254,8 +284,10 @@ export class Feed {
     return chunk.length > 0 ? chunk : undefined;
   }
 
-  async #storedChunk(from: number): Promise<LogRecord[]> {
-    const count = Math.min(this.#last, from + this.#options.readChunk - 1) - from + 1;
+  /** Up to a chunk of stored records from `from` on, no more than `wanted` (a libgdp read each). */
+  async #storedChunk(from: number, wanted: number): Promise<LogRecord[]> {
+    const end = Math.min(this.#last, from + this.#options.readChunk - 1, from + wanted - 1);
+    const count = end - from + 1;
     const chunk: LogRecord[] = [];
     for await (const record of this.#handle.read(from, count)) chunk.push(record);
     return chunk;
@@ -267,7 +299,7 @@ export class Feed {
    */
   #deliverEncoded(sub: Subscription, from: number): boolean {
     const budget = sub.sink.room?.() ?? 0;
-    const template = this.#handle.readEvents && budget > 0 && sub.template;
+    const template = this.#handle.readEvents && budget > 0 && !sub.skipping && sub.template;
     if (!template) return false;
     const end = Math.min(this.#last, from + this.#options.readChunk - 1, from + sub.remaining - 1);
     const joined = !!sub.sink.joinsEvents && sub.sink.sendJoined !== undefined;
@@ -282,8 +314,7 @@ export class Feed {
   #deliverChunk(sub: Subscription, chunk: LogRecord[]): void {
     for (const record of chunk) {
       if (sub.isEnded || record.recno !== sub.next) return;
-      sub.deliver(record);
-      this.#counts.historyDeliveries++;
+      if (sub.deliver(record)) this.#counts.historyDeliveries++;
       // The rest of the chunk is read again later: cheaper than holding it per client.
       if (sub.sink.congested()) return;
     }

@@ -116,7 +116,7 @@ export class Hub {
     }
     const sub = new Subscription(request, sink, (s) => this.#subs.delete(s));
     this.#subs.add(sub);
-    this.#start(sub, request.startrec).catch((e) => sub.fail(GdpError.from(e)));
+    this.#start(sub, request).catch((e) => sub.fail(GdpError.from(e)));
     return sub;
   }
 
@@ -146,13 +146,13 @@ export class Hub {
     await slicesSettled();
   }
 
-  async #start(sub: Subscription, startrec: number): Promise<void> {
+  async #start(sub: Subscription, start: SubscribeRequest): Promise<void> {
     // A feed can close between being found and being joined (its log failed);
     // then a fresh one is opened, a few times at most.
     for (let attempt = 1;; attempt++) {
       const feed = await this.#feedFor(sub.address.logname!);
       if (sub.isEnded) return feed.release();
-      if (await feed.attach(sub, startrec)) return;
+      if (await feed.attach(sub, start)) return;
       if (attempt === MAX_ATTACH_ATTEMPTS) throw GdpError.of(503, "the log keeps closing");
     }
   }

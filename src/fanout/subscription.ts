@@ -1,8 +1,9 @@
 /**
  * One client request on one log ({@linkcode Subscription}) and where its events go
  * ({@linkcode SubscriptionSink}, the session or event stream that owns it): which recno it sends
- * next, how many are left before DONE, and how its DATA events are spelled
- * (the reply key its feed shares encodings by).
+ * next, how many are left before DONE, how its DATA events are spelled
+ * (the reply key its feed shares encodings by), and, for one from a point in
+ * time, the records stamped before it that it still skips.
  *
  * @example
  * ```ts
@@ -21,8 +22,9 @@
  * @module
  */
 
-import type { EncodedRecords, LogRecord } from "../backend/backend.ts";
+import type { EncodedRecords, LogRecord, Timestamp } from "../backend/backend.ts";
 import type { GdpError } from "../core/errors.ts";
+import { compareTs } from "../core/time.ts";
 import type { RequestId, SubscribeRequest } from "../wire/requests.ts";
 import { EventType } from "../core/records.ts";
 import {
@@ -79,6 +81,8 @@ export class Subscription {
   #remaining: number;
   #ended = false;
   #template: RecordTemplate | null | undefined;
+  /** A subscription from a time skips records stamped before it until the first one that is not. */
+  #notBefore: Timestamp | undefined;
   /** Takes this subscription out of the feed that serves it; set by the feed. */
   #detach: ((sub: Subscription) => void) | undefined;
   readonly #onEnd: (sub: Subscription) => void;
@@ -88,6 +92,7 @@ export class Subscription {
     this.key = replyKey(this.address, sink.style);
     this.sink = sink;
     this.#remaining = request.numrec === 0 ? Infinity : request.numrec;
+    this.#notBefore = request.startts;
     this.#onEnd = onEnd;
   }
 
@@ -104,9 +109,38 @@ export class Subscription {
     return this.#ended;
   }
 
-  /** Sends `record` (once; older records are skipped). `cache` shares encodings. */
-  deliver(record: LogRecord, cache?: Map<string, string>): void {
-    if (this.#ended || record.recno < this.next) return;
+  /**
+   * True while a subscription from a time has not yet met a record stamped at
+   * or after it: until then each record is looked at, so none comes encoded
+   * by the store.
+   */
+  get skipping(): boolean {
+    return this.#notBefore !== undefined;
+  }
+
+  /**
+   * Delivers every record from `next` on, whatever its stamp: the backend
+   * found a stored record at or after the start time (a boundary, see
+   * `LogHandle.seek`), so the store may encode history itself again.
+   */
+  stopSkipping(): void {
+    this.#notBefore = undefined;
+  }
+
+  /**
+   * Sends `record` (once; older records are skipped, and so are records stamped
+   * before a start time until the first that is not). `cache` shares
+   * encodings. True when it was sent.
+   */
+  deliver(record: LogRecord, cache?: Map<string, string>): boolean {
+    if (this.#ended || record.recno < this.next) return false;
+    if (this.#notBefore) {
+      if (compareTs(record.ts, this.#notBefore) < 0) {
+        this.next = record.recno + 1;
+        return false;
+      }
+      this.#notBefore = undefined; // from here on every record, whatever its stamp
+    }
     let text = cache?.get(this.key);
     if (text === undefined) {
       text = encodeRecord(record, this.address, this.sink.style);
@@ -115,6 +149,7 @@ export class Subscription {
     this.next = record.recno + 1;
     this.sink.send(text, record.recno);
     if (--this.#remaining === 0) this.end(EventType.DONE, OK_STAT);
+    return true;
   }
 
   /**

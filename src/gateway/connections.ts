@@ -1,6 +1,6 @@
 /**
- * The gateway's open connections: WebSocket sessions and event streams, in
- * total and per client address, and the admission check that keeps both under
+ * The gateway's open connections: WebSocket sessions, event streams and
+ * range reads while they stream, in total and per client address, and the admission check that keeps both under
  * `--max-connections` and `--max-connections-per-address`.
  *
  * @example
@@ -40,6 +40,8 @@ export class Connections {
   readonly sessions: Set<Session> = new Set();
   /** Open event streams (GET /logs/NAME/events); they count as connections too. */
   readonly streams: Set<EventStream> = new Set();
+  /** Range reads (GET /logs/NAME/records) streaming now; they count as connections meanwhile. */
+  #reads = 0;
   readonly #perAddress = new Map<string, number>();
   readonly #limits: Limits;
   readonly #refusals: Refusals;
@@ -49,9 +51,27 @@ export class Connections {
     this.#refusals = refusals;
   }
 
-  /** WebSockets and event streams open now. */
+  /** WebSockets, event streams and range reads open now. */
   get size(): number {
-    return this.sessions.size + this.streams.size;
+    return this.sessions.size + this.streams.size + this.#reads;
+  }
+
+  /** Range reads streaming now. */
+  get reads(): number {
+    return this.#reads;
+  }
+
+  /** {@linkcode hold} for a range read, counted in {@linkcode size} too until let go. */
+  holdRead(address: string): () => void {
+    const release = this.hold(address);
+    this.#reads++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#reads--;
+      release();
+    };
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * `GET /logs/NAME/events?start=&count=`: a log as a Server-Sent Events stream
+ * `GET /logs/NAME/events?start=&count=` (or `?since=T`, from a point in time): a log as a Server-Sent Events stream
  * (`text/event-stream`), for `new EventSource()` and `curl -N` without any
  * library. Each record is one event whose `id:` is its recno and whose `data:`
  * is the same JSON DATA event a batch-mode WebSocket client gets. A browser
@@ -30,7 +30,7 @@ import type { Limits } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
 import type { Hub } from "../fanout/hub.ts";
 import type { Subscription, SubscriptionSink } from "../fanout/subscription.ts";
-import { isFailure, parseRequest, type SubscribeRequest } from "../wire/requests.ts";
+import { isFailure, parseRequest, parseTime, type SubscribeRequest } from "../wire/requests.ts";
 import { EventType } from "../core/records.ts";
 import { COMPACT_STYLE, type Style } from "../wire/events.ts";
 
@@ -58,9 +58,16 @@ export function parseEventsRequest(
   headers: Headers,
   limits: Limits,
 ): SubscribeRequest | "done" {
-  const start = integerParam(url.searchParams.get("start"), "start") ?? 0;
+  const startParam = integerParam(url.searchParams.get("start"), "start");
+  const start = startParam ?? 0;
   let count = integerParam(url.searchParams.get("count"), "count") ?? 0;
   const lastId = integerParam(headers.get("last-event-id"), "Last-Event-ID");
+  // An unescaped "+" of an offset arrives as a space; RFC 3339 has no other use for one.
+  const sinceText = url.searchParams.get("since")?.replaceAll(" ", "+") || undefined;
+  if (sinceText !== undefined && startParam !== undefined) {
+    throw GdpError.badRequest("since", "and start exclude each other: give one");
+  }
+  const since = sinceText === undefined ? undefined : parseTime(sinceText, "since");
   let startrec = start;
   if (lastId !== undefined) {
     if (lastId < 0) throw GdpError.badRequest("Last-Event-ID", "must be a recno");
@@ -74,6 +81,8 @@ export function parseEventsRequest(
   const parsed = parseRequest({ logname, startrec, numrec: count }, limits);
   if (isFailure(parsed)) throw parsed.error;
   if (parsed.op !== "subscribe") throw GdpError.of(500, "not a subscribe request");
+  // Resuming, the recno of Last-Event-ID wins over the time the stream began from.
+  if (since !== undefined && lastId === undefined) parsed.startts = since;
   return parsed;
 }
 

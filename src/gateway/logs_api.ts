@@ -179,7 +179,11 @@ export function allowCreate(gw: GatewayContext, address: string): void {
   );
 }
 
-function lognameParam(gw: GatewayContext, params: Readonly<Record<string, string>>): string {
+/** The route's `:name`, checked as any logname is (400 naming the rule). */
+export function lognameParam(
+  gw: GatewayContext,
+  params: Readonly<Record<string, string>>,
+): string {
   return checkLogname(params.name ?? "", gw.config.limits.maxLognameLength);
 }
 

@@ -19,6 +19,7 @@ import type { RouteKind } from "../auth/auth.ts";
 import { consoleFile } from "./console.ts";
 import { appendRecord, createLog, eventStream, listLogs, logInfo } from "./logs_api.ts";
 import { healthz, metricsText, readyz, status } from "./probes.ts";
+import { recordRange } from "./range_read.ts";
 import type { RouteHandler } from "./route_context.ts";
 import { upgrade, upgradeCheck } from "./upgrade.ts";
 
@@ -54,6 +55,7 @@ export const ROUTES: readonly Route[] = [
   { method: "GET", path: "/status", access: "public", handle: status },
   { method: "GET", path: "/logs", access: "read", handle: listLogs },
   { method: "GET", path: "/logs/:name/events", access: "stream", handle: eventStream },
+  { method: "GET", path: "/logs/:name/records", access: "read", handle: recordRange },
   { method: "GET", path: "/logs/:name+", access: "read", handle: logInfo },
   {
     method: "POST",

@@ -70,6 +70,18 @@ export function encodeRecord(record: LogRecord, address: ReplyAddress, style: St
 }
 
 /**
+ * A record as a DATA event's `datum` holds it (`recno`, `data`, `encoding`
+ * when base64, `ts`), on its own: an element of a range read over HTTP.
+ */
+export function encodeDatum(record: LogRecord, encoding: Encoding, style: Style): string {
+  const { item, key } = style;
+  const [data, base64] = payload(record.data, encoding);
+  const enc = base64 ? `${item}"encoding"${key}"base64"` : "";
+  return `{"recno"${key}${record.recno}${item}"data"${key}${JSON.stringify(data)}${enc}` +
+    `${item}"ts"${key}${encodeTs(record.ts, style)}}`;
+}
+
+/**
  * A DATA event cut around its variable fields, so a store can build events
  * itself (the embedded store does, in SQL): `start`, recno, `afterRecno`, the
  * data as a JSON string, `afterData`, tv_sec, `afterSec`, tv_nsec, `afterNsec`,
@@ -97,6 +109,22 @@ export function recordTemplate(address: ReplyAddress, style: Style): RecordTempl
     afterSec: `${item}"tv_nsec"${key}`,
     afterNsec: `${item}"tv_accuracy"${key}`,
     end: `}}${item}"type"${key}${EventType.DATA}}`,
+  };
+}
+
+/**
+ * The template of a bare datum ({@linkcode encodeDatum}'s text for a record
+ * whose data is UTF-8), so a store can build range reads' elements itself.
+ */
+export function datumTemplate(style: Style): RecordTemplate {
+  const { item, key } = style;
+  return {
+    start: `{"recno"${key}`,
+    afterRecno: `${item}"data"${key}`,
+    afterData: `${item}"ts"${key}{"tv_sec"${key}`,
+    afterSec: `${item}"tv_nsec"${key}`,
+    afterNsec: `${item}"tv_accuracy"${key}`,
+    end: "}}",
   };
 }
 

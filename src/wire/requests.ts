@@ -2,7 +2,8 @@
  * Requests of the wire protocol (docs/protocol.md): a frame (text or binary)
  * decoded and validated into a subscribe, unsubscribe, append or refresh
  * request, or a failure that says what is wrong and still echoes what it
- * could read. Also what `startrec` means against a log's end.
+ * could read. Also what `startrec` means against a log's end, and `startts`,
+ * a subscription's start as a point in time.
  *
  * @example
  * ```ts
@@ -19,6 +20,8 @@
 import { Buffer } from "node:buffer";
 import { GdpError } from "../core/errors.ts";
 import { checkLogname } from "../core/names.ts";
+import type { Timestamp } from "../core/records.ts";
+import { MAX_SEC, MIN_SEC, parseRfc3339, TIME_EXAMPLE } from "../core/time.ts";
 
 /** A client-chosen subscription id, echoed in its responses. */
 export type RequestId = string | number;
@@ -28,7 +31,13 @@ export type Encoding = "text" | "base64";
 export interface SubscribeRequest {
   op: "subscribe";
   logname: string;
+  /** The first record (docs/protocol.md#subscribe); 0 and unused when `startts` is given. */
   startrec: number;
+  /**
+   * _Extension_: start at the first record stamped at or after this time
+   * instead (docs/protocol.md#subscribe-from-a-point-in-time).
+   */
+  startts?: Timestamp;
   numrec: number;
   id?: RequestId;
   encoding: Encoding;
@@ -157,11 +166,42 @@ function parseSubscribe(
 ): SubscribeRequest {
   const logname = parseLogname(obj.logname, "logname", limits);
   const startrec = parseInteger(obj.startrec, "startrec", 0, -Number.MAX_SAFE_INTEGER);
+  const startts = obj.startts ?? undefined;
+  if (startts !== undefined && obj.startrec !== undefined && obj.startrec !== null) {
+    throw GdpError.badRequest("startts", "and startrec exclude each other: give one");
+  }
   const numrec = parseInteger(obj.numrec, "numrec", 1, 0, MAX_NUMREC);
   const encoding = parseEncoding(obj.encoding);
   const request: SubscribeRequest = { op: "subscribe", logname, startrec, numrec, encoding };
+  if (startts !== undefined) request.startts = parseTime(startts, "startts");
   if (echo.id !== undefined) request.id = echo.id;
   return request;
+}
+
+/**
+ * A point in time as the protocol takes it: RFC 3339 text, or `{"tv_sec",
+ * "tv_nsec"}` as records carry their timestamps (`tv_accuracy` is ignored).
+ * Throws a 400 naming `field` (`startts.tv_nsec`, …).
+ */
+export function parseTime(value: unknown, field: string): Timestamp {
+  if (typeof value === "string") {
+    const ts = parseRfc3339(value);
+    if (typeof ts === "string") throw GdpError.badRequest(field, ts);
+    return ts;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw GdpError.badRequest(
+      field,
+      `must be an RFC 3339 time ("${TIME_EXAMPLE}") or {"tv_sec": …, "tv_nsec": …}`,
+    );
+  }
+  const { tv_sec, tv_nsec } = value as Record<string, unknown>;
+  if (tv_sec === undefined || tv_sec === null) {
+    throw GdpError.badRequest(`${field}.tv_sec`, "is required");
+  }
+  const sec = parseInteger(tv_sec, `${field}.tv_sec`, 0, MIN_SEC, MAX_SEC);
+  const nsec = parseInteger(tv_nsec, `${field}.tv_nsec`, 0, 0, 999_999_999);
+  return { sec, nsec, accuracy: 0 };
 }
 
 function parseAppend(

@@ -19,7 +19,7 @@ const storeFlags = (dir: string) => permissionFlags({ dataDir: dir });
 Deno.test("--help works for the program and every subcommand", async () => {
   const top = await runMain([], ["--help"]);
   assert.equal(top.code, 0);
-  for (const sub of ["serve", "create", "append", "tail", "info", "ls", "token", "check"]) {
+  for (const sub of ["serve", "create", "append", "tail", "read", "info", "ls", "token", "check"]) {
     assert.match(top.stdout, new RegExp(`\\b${sub}\\b`));
     const out = await runMain([], [sub, "--help"]);
     assert.equal(out.code, 0, sub);

@@ -3,12 +3,13 @@
  * serveShipped), run as `deno task cli` runs it (its flags, read from deno.json) from a folder
  * of its own: appends and creates reach the gateway it names, not a ./data next to it; `ls`
  * pages; every failure is one line with its exit code (3 nothing answers, 4 refused); `tail`
- * waits, prints JSON and ends with its reader.
+ * waits, prints JSON and ends with its reader; `read` prints a range by recno or time.
  */
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { formatRfc3339 } from "../../src/core/time.ts";
 import { lines } from "../../src/io/lines.ts";
 import { MAIN } from "../helpers/process.ts";
 import type { ServeProcess } from "../helpers/process.ts";
@@ -339,4 +340,100 @@ Deno.test("cli: tail --retry keeps trying with the reason each time", async () =
       );
     }
   });
+});
+
+Deno.test("cli: read prints a range by recno or by time, every page; tail --since starts at a time", async () => {
+  await inWorkDir(() =>
+    withGateway(["--max-page-records", "3"], async (gateway) => {
+      const url = gateway.url;
+      const http = url.replace(/^ws/, "http");
+      for (let n = 1; n <= 10; n++) {
+        const response = await fetch(`${http}logs/cli.range`, { method: "POST", body: `r${n}` });
+        assert.equal(response.status, 201);
+        await response.body?.cancel();
+      }
+      const stored = await (await fetch(`${http}logs/cli.range/records?limit=3`)).json();
+      assert.equal(stored.length, 3, "the gateway's pages hold 3");
+      const at = async (recno: number) => {
+        const [record] = await (await fetch(`${http}logs/cli.range/records?start=${recno}&count=1`))
+          .json();
+        return formatRfc3339({ sec: record.ts.tv_sec, nsec: record.ts.tv_nsec });
+      };
+      const recnos = (run: CliRun) =>
+        run.stdout.trim().split("\n").map((l) => Number(l.split("\t")[0]));
+
+      const all = await cli(["read", "cli.range", "--url", url]);
+      assert.equal(all.code, 0, all.stderr);
+      assert.deepEqual(recnos(all), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "four pages of 3, followed");
+      assert.match(all.stdout.split("\n")[0]!, /^1\t\d{4}-\d\d-\d\dT[\d:.]+Z\tr1$/);
+      assert.deepEqual(
+        recnos(await cli(["read", "cli.range", "--start", "4", "--count", "3", "--url", url])),
+        [4, 5, 6],
+      );
+      assert.deepEqual(recnos(await cli(["read", "cli.range", "--start=-2", "--url", url])), [
+        9,
+        10,
+      ]);
+      const window = await cli([
+        "read",
+        "cli.range",
+        "--since",
+        await at(4),
+        "--until",
+        await at(8),
+        "--json",
+        "--url",
+        url,
+      ]);
+      assert.equal(window.code, 0, window.stderr);
+      const datums = window.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.deepEqual(datums.map((d) => d.recno), [4, 5, 6, 7], "since included, until not");
+      assert.deepEqual(Object.keys(datums[0]), ["recno", "data", "ts"]);
+      assert.deepEqual(
+        recnos(await cli(["read", "cli.range", "--since", "1h", "--count", "5", "--url", url])),
+        [1, 2, 3, 4, 5],
+      );
+      assert.equal(
+        (await cli(["read", "cli.range", "--since", "1m", "--until", "59s", "--url", url])).stdout,
+        "",
+      );
+
+      const yesterday = await cli(["read", "cli.range", "--since", "yesterday", "--url", url]);
+      assert.equal(yesterday.code, 2);
+      oneLine(
+        yesterday,
+        /^gdp-ws: --since must be a duration ago \(15m, 2h30m, 7d\) or an RFC 3339 time/,
+      );
+      const both = await cli(["read", "cli.range", "--since", "1h", "--start", "1", "--url", url]);
+      assert.equal(both.code, 2);
+      oneLine(both, /--since and --start exclude each other/);
+      const missing = await cli(["read", "no.such.log", "--url", url]);
+      assert.equal(missing.code, 1);
+      oneLine(missing, /^gdp-ws: ERROR: 600 no route available/);
+
+      const tail = await cli([
+        "tail",
+        "cli.range",
+        "--since",
+        await at(8),
+        "--count",
+        "3",
+        "--url",
+        url,
+      ]);
+      assert.equal(tail.code, 0, tail.stderr);
+      assert.deepEqual(recnos(tail), [8, 9, 10]);
+      const tailBoth = await cli([
+        "tail",
+        "cli.range",
+        "--since",
+        "1h",
+        "--start",
+        "1",
+        "--url",
+        url,
+      ]);
+      assert.equal(tailBoth.code, 2);
+    })
+  );
 });

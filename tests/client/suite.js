@@ -123,6 +123,51 @@ export const clientTests = [
     },
   },
   {
+    name: "client subscribes from a time (since), then resumes by recno after a restart",
+    fn: async () => {
+      const gateway = await startGatewayProcess();
+      const socket = watchedWebSocket();
+      const client = connect(gateway.url, { ...FAST, WebSocket: socket.WebSocket });
+      try {
+        for (const n of range(1, 10)) await gateway.append("since.me", `${n}`);
+        const url = `${gateway.http}/logs/since.me/records?start=6&count=1`;
+        const [sixth] = /** @type {{ ts: { tv_sec: number, tv_nsec: number } }[]} */ (
+          await (await fetch(url)).json()
+        );
+        const since = { tv_sec: sixth?.ts.tv_sec ?? 0, tv_nsec: sixth?.ts.tv_nsec ?? 0 };
+        /** @type {number[]} */
+        const seen = [];
+        const iterating = (async () => {
+          for await (const record of client.subscribe("since.me", { since })) {
+            seen.push(record.recno);
+            if (record.recno === 12) break;
+          }
+        })();
+        await until(() => seen.length === 5, "records 6 to 10");
+        await gateway.restart();
+        for (const n of range(11, 12)) await gateway.append("since.me", `${n}`);
+        await iterating;
+        assert.deepEqual(seen, range(6, 12));
+        const asked = socket.sent.filter((r) => r.logname === "since.me");
+        assert.deepEqual(asked[0]?.startts, since, "first from the time");
+        assert.equal(asked[0]?.startrec, undefined);
+        assert.equal(asked[1]?.startrec, 11, "then resumed by recno");
+        assert.equal(asked[1]?.startts, undefined);
+        // A Date is sent as RFC 3339 text: an hour ago, every record.
+        const all = [];
+        const hourAgo = new Date(Date.now() - 3_600_000);
+        for await (const record of client.subscribe("since.me", { since: hourAgo, count: 12 })) {
+          all.push(record.recno);
+        }
+        assert.deepEqual(all, range(1, 12));
+        assert.equal(socket.sent.at(-1)?.startts, hourAgo.toISOString());
+      } finally {
+        client.close();
+        await gateway.stop();
+      }
+    },
+  },
+  {
     name: "client errors are GdpWsError with the ep_stat code; the connection survives them",
     fn: async () => {
       const gateway = await startGatewayProcess(["--max-record-bytes", "16"]);

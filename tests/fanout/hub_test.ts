@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Backend, LogHandle, LogRecord } from "../../src/backend/backend.ts";
+import type { Backend, LogHandle, LogRecord, Timestamp } from "../../src/backend/backend.ts";
 import { Hub } from "../../src/fanout/hub.ts";
 import type { Subscription, SubscriptionSink } from "../../src/fanout/subscription.ts";
 import { resolveStart } from "../../src/wire/requests.ts";
@@ -31,6 +31,7 @@ function withReads(
     append: (data) => handle.append(data),
     close: () => handle.close(),
     read: (from, count) => read(handle, from, count),
+    seek: (ts, last) => handle.seek(ts, last),
   });
   return Object.assign(Object.create(backend) as Backend, {
     open: async (name: string) => wrapped(await backend.open(name)),
@@ -70,6 +71,125 @@ class Collector implements SubscriptionSink {
     this.done = true;
   }
 }
+
+Deno.test("a subscription from a time that ends while the backend seeks leaves the feed free to linger out", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("seeking");
+    await appendRange(fixture, "seeking", 1, 5);
+    const gate = Promise.withResolvers<void>();
+    let seeking = false;
+    const slowSeeks = new Proxy(fixture.backend, {
+      get: (target, key) => {
+        if (key !== "open") {
+          const value = Reflect.get(target, key);
+          return typeof value === "function" ? value.bind(target) : value;
+        }
+        return async (name: string) => {
+          const handle = await target.open(name);
+          const slow: LogHandle = {
+            name: handle.name,
+            last: () => handle.last(),
+            read: (from, count) => handle.read(from, count),
+            follow: (from, onRecord, onError) => handle.follow(from, onRecord, onError),
+            append: (data) => handle.append(data),
+            close: () => handle.close(),
+            seek: async (ts: Timestamp, last: number) => {
+              seeking = true;
+              await gate.promise; // a libgdp bisection takes round trips
+              return await handle.seek(ts, last);
+            },
+          };
+          return slow;
+        };
+      },
+    });
+    const hub = new Hub(slowSeeks, { readChunk: 8, feedLingerMs: 0 });
+    const sink = new Collector();
+    const sub = hub.subscribe({
+      op: "subscribe",
+      logname: "seeking",
+      startrec: 0,
+      startts: { sec: 0, nsec: 0, accuracy: 0 },
+      numrec: 0,
+      encoding: "text",
+    }, sink);
+    await waitFor(() => seeking, "the seek to start");
+    sub.cancel(); // the client left
+    gate.resolve();
+    await waitFor(() => hub.stats().feeds === 0, "the feed to linger out");
+    assert.deepEqual(sink.recnos, [], "nothing sent to a subscription that ended");
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
+
+Deno.test("history reads no more stored records than the subscription will deliver", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("few");
+    await appendRange(fixture, "few", 1, 1_000);
+    let read = 0;
+    const hub = new Hub(
+      withReads(fixture.backend, async function* (handle, from, count) {
+        for await (const record of handle.read(from, count)) {
+          read++;
+          yield record;
+        }
+      }),
+      { readChunk: 512, feedLingerMs: 0 },
+    );
+    const sink = new Collector();
+    hub.subscribe(
+      { op: "subscribe", logname: "few", startrec: 100, numrec: 3, encoding: "text" },
+      sink,
+    );
+    await waitFor(() => sink.done, "DONE");
+    assert.deepEqual(sink.recnos, [100, 101, 102]);
+    assert.equal(read, 3, "a libgdp read per record: none wasted");
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
+
+Deno.test("a catch-up's first stored chunk is small: the first record goes out after a few reads, not a chunk", async () => {
+  const fixture = await embeddedFixture();
+  try {
+    await fixture.createLog("first");
+    await appendRange(fixture, "first", 1, 600);
+    let read = 0;
+    const hub = new Hub(
+      withReads(fixture.backend, async function* (handle, from, count) {
+        for await (const record of handle.read(from, count)) {
+          await new Promise((resolve) => setTimeout(resolve, 0)); // a round trip each
+          read++;
+          yield record;
+        }
+      }),
+      { readChunk: 512, feedLingerMs: 0 },
+    );
+    let readAtFirst = -1;
+    const sink = new Collector();
+    const send = sink.send.bind(sink);
+    sink.send = (text) => {
+      if (readAtFirst === -1) readAtFirst = read;
+      send(text);
+    };
+    const sub = hub.subscribe(
+      { op: "subscribe", logname: "first", startrec: 1, numrec: 0, encoding: "text" },
+      sink,
+    );
+    await waitFor(() => sink.recnos.length === 600, "every stored record");
+    assert.ok(readAtFirst <= 16, `${readAtFirst} records read before the first was sent`);
+    assert.deepEqual(sink.recnos, range(1, 600));
+    sub.cancel();
+    await hub.close();
+  } finally {
+    await fixture.teardown();
+  }
+});
 
 Deno.test("slow history reads still join live without gap or duplicate", async () => {
   const fixture = await embeddedFixture();

@@ -268,6 +268,36 @@ Deno.test({
         assert.equal(await panel(page, "no.such.log").count(), 0);
       });
 
+      await t.step("the subscribe form takes a start time: the panel starts there", async () => {
+        for (const n of span(1, 5)) await gateway.append("timed.log", reading(n));
+        await page.waitForTimeout(1100); // the form's times are whole seconds
+        for (const n of span(6, 10)) await gateway.append("timed.log", reading(n));
+        const records = await (await fetch(`${gateway.http}/logs/timed.log/records`)).json();
+        // Record 6's second: after record 5 (1.1 s earlier), at or before record 6.
+        const at: number = records[5].ts.tv_sec;
+        // What the gateway starts from at that second: its range endpoint says the same.
+        const since = new Date(at * 1000).toISOString();
+        const [expected] = await (await fetch(
+          `${gateway.http}/logs/timed.log/records?since=${since}&count=1`,
+        )).json();
+        assert.equal(expected.recno, 6);
+        // The page's own local time, as a datetime-local field shows it.
+        const local = await page.evaluate((ms) => {
+          const d = new Date(ms);
+          const two = (n: number) => String(n).padStart(2, "0");
+          return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T` +
+            `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+        }, at * 1000);
+        await page.fill('#subscribe input[name="logname"]', "timed.log");
+        await page.fill('#subscribe input[name="startrec"]', "1");
+        await page.fill('#subscribe input[name="since"]', local);
+        await page.click('#subscribe button[type="submit"]');
+        await waitForLast(page, "timed.log", 10);
+        assert.deepEqual(await rowRecnos(page, "timed.log"), span(10, expected.recno));
+        await page.fill('#subscribe input[name="since"]', "");
+        await panel(page, "timed.log").locator('[data-part="close"]').click();
+      });
+
       await t.step(
         "an EventSource in the page resumes with Last-Event-ID after a restart",
         async () => {

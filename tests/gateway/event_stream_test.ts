@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import type { Limits } from "../../src/config.ts";
+import { formatRfc3339 } from "../../src/core/time.ts";
 import type { Gateway } from "../../src/gateway/gateway.ts";
 import { appendRange, embeddedFixture, serveForTest } from "../helpers/gateway.ts";
 
@@ -149,6 +150,30 @@ streamTest("event stream: Last-Event-ID resumes at the next recno", {}, async (g
 });
 
 streamTest(
+  "event stream: since starts at the first record at or after it; Last-Event-ID still wins",
+  {},
+  async (gateway, append) => {
+    await append(1, 10);
+    const stored = await (await fetch(eventsUrl(gateway, "/logs/sse.demo/records"))).json() as {
+      ts: { tv_sec: number; tv_nsec: number };
+    }[];
+    const since = encodeURIComponent(formatRfc3339({
+      sec: stored[3]!.ts.tv_sec,
+      nsec: stored[3]!.ts.tv_nsec,
+    }));
+    const url = eventsUrl(gateway, `/logs/sse.demo/events?since=${since}`);
+    const fresh = new SseReader(await fetch(url));
+    assert.deepEqual((await fresh.records(3)).map(recnoOf), [4, 5, 6]);
+    await fresh.cancel();
+    const resumed = new SseReader(await fetch(url, { headers: { "last-event-id": "7" } }));
+    assert.deepEqual((await resumed.records(3)).map(recnoOf), [8, 9, 10]);
+    await append(11, 11);
+    assert.deepEqual((await resumed.records(1)).map(recnoOf), [11], "then live");
+    await resumed.cancel();
+  },
+);
+
+streamTest(
   "event stream: a missing log is 404, bad parameters 400, other methods 405",
   {},
   async (gateway) => {
@@ -159,6 +184,8 @@ streamTest(
       ["?start=abc", "", "start must be an integer"],
       ["?count=-1", "", "numrec must be from 0"],
       ["", "x", "Last-Event-ID must be an integer"],
+      ["?since=yesterday", "", "since must be an RFC 3339 time"],
+      ["?since=2026-12-07T05:49:54Z&start=1", "", "since and start exclude each other"],
     ];
     for (const [query, header, problem] of cases) {
       const headers: Record<string, string> = header ? { "last-event-id": header } : {};

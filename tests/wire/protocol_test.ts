@@ -12,10 +12,12 @@ import {
   isFailure,
   type ParseFailure,
   parseFrame,
+  parseTime,
 } from "../../src/wire/requests.ts";
 import { EventType } from "../../src/core/records.ts";
 import {
   COMPACT_STYLE,
+  encodeDatum,
   encodeError,
   encodeRecord,
   encodeStatus,
@@ -164,6 +166,68 @@ Deno.test("encodeRecord: non-UTF-8 data, or encoding base64, is sent as base64 a
 
   const text = JSON.parse(encodeRecord(RECORD, {}, PYTHON_STYLE));
   assert.equal(text.datum.encoding, undefined, "text is the default and is not labelled");
+});
+
+Deno.test("encodeDatum: a DATA event's datum on its own, byte for byte, base64 labelled", () => {
+  for (const style of [PYTHON_STYLE, COMPACT_STYLE]) {
+    for (const record of [RECORD, { ...RECORD, data: new Uint8Array([0xff]) }]) {
+      for (const encoding of ["text", "base64"] as const) {
+        const event = encodeRecord(record, { encoding }, style);
+        const datum = encodeDatum(record, encoding, style);
+        assert.ok(event.includes(`"datum"${style.key}${datum}${style.item}"type"`), datum);
+      }
+    }
+  }
+  assert.equal(
+    encodeDatum(RECORD, "text", COMPACT_STYLE),
+    '{"recno":7,"data":"hi","ts":{"tv_sec":1700000000,"tv_nsec":5,"tv_accuracy":0.0}}',
+  );
+});
+
+Deno.test("parseTime: RFC 3339 or {tv_sec, tv_nsec}; anything else is a 400 naming the field", () => {
+  const at = { sec: 1_796_622_594, nsec: 500_000_000, accuracy: 0 };
+  assert.deepEqual(parseTime("2026-12-07T05:49:54.5Z", "since"), at);
+  assert.deepEqual(parseTime({ tv_sec: at.sec, tv_nsec: at.nsec, tv_accuracy: 0.5 }, "t"), at);
+  assert.deepEqual(parseTime({ tv_sec: 5 }, "t"), { sec: 5, nsec: 0, accuracy: 0 });
+  const bad: [unknown, RegExp][] = [
+    [1e400, /^ERROR: 400 bad request: since must be an RFC 3339 time \("2026/],
+    [1796622594, /since must be an RFC 3339 time/],
+    [null, /since must be an RFC 3339 time/],
+    [["2026-12-07T05:49:54Z"], /since must be an RFC 3339 time/],
+    ["yesterday", /since must be an RFC 3339 time such as 2026-12-07T05:49:54.5Z$/],
+    [{ tv_sec: "1" }, /since.tv_sec must be an integer$/],
+    [{ tv_sec: 1.5 }, /since.tv_sec must be an integer$/],
+    [{ tv_sec: 253_402_300_800 }, /since.tv_sec must be from -62167219200 to 253402300799$/],
+    [{ tv_sec: 1, tv_nsec: -1 }, /since.tv_nsec must be from 0 to 999999999$/],
+    [{ tv_sec: 1, tv_nsec: 1e9 }, /since.tv_nsec must be from 0 to 999999999$/],
+    [{ tv_nsec: 1 }, /since.tv_sec is required$/],
+  ];
+  for (const [value, message] of bad) {
+    assert.throws(() => parseTime(value, "since"), (e: GdpError) => {
+      assert.equal(e.code, 400);
+      assert.match(e.message, message);
+      return true;
+    }, JSON.stringify(value));
+  }
+});
+
+Deno.test("startts: a time instead of startrec, not both; startrec 0 then", () => {
+  const parsed = parseFrame(
+    '{"logname": "x", "startts": "2026-12-07T05:49:54Z", "numrec": 0}',
+    LIMITS,
+  );
+  assert.ok(!isFailure(parsed) && parsed.op === "subscribe");
+  assert.deepEqual(parsed.startts, { sec: 1_796_622_594, nsec: 0, accuracy: 0 });
+  assert.equal(parsed.startrec, 0);
+  const nulls = parseFrame('{"logname": "x", "startts": null, "startrec": null}', LIMITS);
+  assert.ok(!isFailure(nulls) && nulls.op === "subscribe" && nulls.startts === undefined);
+  const both = parseFrame(
+    '{"logname": "x", "startts": "2026-12-07T05:49:54Z", "startrec": 0}',
+    LIMITS,
+  );
+  assert.ok(isFailure(both));
+  assert.match(both.error.message, /startts and startrec exclude each other: give one/);
+  assert.equal(both.logname, "x", "the failure echoes the logname");
 });
 
 Deno.test("encodeRecord: a slice of a larger buffer encodes only its own bytes", () => {

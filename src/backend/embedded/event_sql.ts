@@ -18,8 +18,10 @@ export interface EventQuery {
   from: number;
   count: number;
   template: RecordTemplate;
-  /** All events in one stretch of UTF-8, separated by commas. */
+  /** All events in one stretch of UTF-8, separated by commas (or `separator`). */
   joined: boolean;
+  /** What separates joined events: a comma (a batch frame), or another one character. */
+  separator?: string;
   /** At most this many characters (bytes when joined), unless the first event alone is more. */
   budget: number;
 }
@@ -45,7 +47,7 @@ export function prepareEvents(db: DatabaseSync): EventStatements {
     // the bytes go into a frame as they are, never through a JavaScript string.
     joined: db.prepare(
       "SELECT count(*) AS n, count(e) AS built, max(recno) AS last, " +
-        `CAST(coalesce(group_concat(e, ','), '') AS BLOB) AS events FROM ${EVENTS}`,
+        `CAST(coalesce(group_concat(e, ?10), '') AS BLOB) AS events FROM ${EVENTS}`,
     ),
   };
 }
@@ -68,7 +70,7 @@ export function readEvents(sql: EventStatements, query: EventQuery): EncodedReco
   const args = [start, afterRecno, afterData, afterSec, afterNsec, end, logId, from];
   if (!query.joined) return eventList(sql.events.all(...args, from + count - 1), from, budget);
   for (let n = count;;) {
-    const read = joinedEvents(sql.joined.get(...args, from + n - 1), from);
+    const read = joinedEvents(sql.joined.get(...args, from + n - 1, query.separator ?? ","), from);
     const size = read ? read.utf8.length : 0;
     if (!read || size <= budget || read.count === 1) return read;
     // n events of about L characters join to n * (L + 1) - 1.

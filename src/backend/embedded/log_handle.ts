@@ -18,20 +18,23 @@
 
 import type { GdpError } from "../../core/errors.ts";
 import type { RecordTemplate } from "../../wire/events.ts";
-import type { EncodedRecords, LogHandle, LogRecord, Unfollow } from "../backend.ts";
+import type { EncodedRecords, LogHandle, LogRecord, Timestamp, Unfollow } from "../backend.ts";
+import { type EventStatements, readEvents } from "./event_sql.ts";
 import type { LogRow } from "./store_sql.ts";
+import { seekStored, type TimeStatements } from "./time_sql.ts";
+
+/** The statements a handle reads with beside the store's own: events built in SQL, times. */
+export interface StoreReads {
+  events: EventStatements;
+  times: TimeStatements;
+}
 
 /** What a handle asks of its store, by the log's row id. */
 export interface LogsById {
   lastRecnoOf(logId: number): number;
   readRange(logId: number, from: number, count: number): LogRecord[];
-  readEvents(
-    logId: number,
-    from: number,
-    count: number,
-    template: RecordTemplate,
-    options: { joined: boolean; budget: number },
-  ): EncodedRecords | undefined;
+  /** Runs `read` on {@linkcode StoreReads}; an error of SQLite's becomes a GdpError. */
+  reading<T>(doing: string, read: (sql: StoreReads) => T): T;
   addFollower(
     logId: number,
     from: number,
@@ -60,13 +63,22 @@ export class EmbeddedLog implements LogHandle {
     yield* this.#store.readRange(this.#id, Math.max(1, from), count);
   }
 
+  /** Built by SQLite from `template` (event_sql.ts). */
   readEvents(
     from: number,
     count: number,
     template: RecordTemplate,
-    options: { joined: boolean; budget: number },
+    options: { joined: boolean; budget: number; separator?: string },
   ): EncodedRecords | undefined {
-    return this.#store.readEvents(this.#id, from, count, template, options);
+    const query = { logId: this.#id, from, count, template, ...options };
+    return this.#store.reading("reading records", (sql) => readEvents(sql.events, query));
+  }
+
+  /** One search of the timestamp index, and a look at the record before (time_sql.ts). */
+  seek(ts: Timestamp, last: number): Promise<number> {
+    const find = () =>
+      this.#store.reading("finding a time", (sql) => seekStored(sql.times, this.#id, ts, last));
+    return new Promise((resolve) => resolve(find()));
   }
 
   follow(

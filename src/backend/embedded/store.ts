@@ -23,14 +23,14 @@ import { join } from "node:path";
 import { EMBEDDED_POLL_MS, STORE_FULL_CHECK_BYTES } from "../../config.ts";
 import { GdpError } from "../../core/errors.ts";
 import { checkLogname, internalName, isInternalName } from "../../core/names.ts";
-import type { RecordTemplate } from "../../wire/events.ts";
 import type { BackendMetricName } from "../../ops/metrics.ts";
 import { LogThrottle } from "../../ops/throttle.ts";
-import { type EventStatements, prepareEvents, readEvents } from "./event_sql.ts";
+import { prepareEvents } from "./event_sql.ts";
+import { prepareTimes } from "./time_sql.ts";
 import { isCorruption, StoreRefused } from "./integrity.ts";
 import { checkEmbedded, DB_FILE, openStore } from "./open_store.ts";
 import { Damage } from "./damage.ts";
-import { EmbeddedLog, type LogsById } from "./log_handle.ts";
+import { EmbeddedLog, type LogsById, type StoreReads } from "./log_handle.ts";
 import {
   isLocked,
   type LogRow,
@@ -45,7 +45,6 @@ import {
 import type {
   Backend,
   BackendState,
-  EncodedRecords,
   ListPage,
   LogHandle,
   LogInfo,
@@ -104,7 +103,7 @@ export class EmbeddedBackend implements Backend, LogsById {
   readonly kind = "embedded";
   readonly #db: DatabaseSync;
   readonly #sql: StoreStatements;
-  readonly #eventSql: EventStatements;
+  readonly #reads: StoreReads;
   readonly #followers = new Map<number, Set<Follower>>();
   readonly #lagging = new Set<Follower>();
   readonly #counts = { commits: 0, appends: 0 };
@@ -127,7 +126,7 @@ export class EmbeddedBackend implements Backend, LogsById {
     this.#db = db;
     this.#damage = new Damage(path);
     this.#sql = prepare(this.#db);
-    this.#eventSql = prepareEvents(this.#db);
+    this.#reads = { events: prepareEvents(this.#db), times: prepareTimes(this.#db) };
     this.#pollMs = pollMs;
     this.#lockWaitMs = lockWaitMs;
   }
@@ -223,21 +222,9 @@ export class EmbeddedBackend implements Backend, LogsById {
     });
   }
 
-  /**
-   * Records of the log with row id `logId` from `from` on, at most `count`,
-   * as DATA events built by SQLite from `template` (see event_sql.ts).
-   */
-  readEvents(
-    logId: number,
-    from: number,
-    count: number,
-    template: RecordTemplate,
-    options: { joined: boolean; budget: number },
-  ): EncodedRecords | undefined {
-    return this.#read(
-      "reading records",
-      () => readEvents(this.#eventSql, { logId, from, count, template, ...options }),
-    );
+  /** Runs `read` on the statements a log handle reads with; SQLite's errors as every read's. */
+  reading<T>(doing: string, read: (sql: StoreReads) => T): T {
+    return this.#read(doing, () => read(this.#reads));
   }
 
   /**

@@ -18,13 +18,22 @@
  * @module
  */
 
-import type { Backend, BackendState, LogHandle, LogInfo, LogRecord, Unfollow } from "../backend.ts";
+import type {
+  Backend,
+  BackendState,
+  LogHandle,
+  LogInfo,
+  LogRecord,
+  Timestamp,
+  Unfollow,
+} from "../backend.ts";
 import { GdpError } from "../../core/errors.ts";
 import type { BackendMetricName } from "../../ops/metrics.ts";
 import { LIBGDP_DEFAULTS } from "../../config.ts";
 import { type FfiCounters, IoMode, Libgdp } from "./ffi.ts";
 import { EventPump } from "./pump.ts";
 import { reorderCounters } from "./reorder.ts";
+import { type SeekCounters, TimeSeeker } from "./time_seek.ts";
 import { Upstream } from "./upstream.ts";
 import type { UpstreamContext, UpstreamCounters, UpstreamOptions } from "./upstream_context.ts";
 
@@ -57,7 +66,7 @@ export interface LibgdpOptions {
 }
 
 /** Counters of one backend, as plain numbers (for `/metrics`). */
-export interface LibgdpCounters extends FfiCounters, UpstreamCounters {
+export interface LibgdpCounters extends FfiCounters, UpstreamCounters, SeekCounters {
   /** Logs with an open handle (or one being opened). */
   openLogs: number;
   /** Logs whose handle holds a subscription (kept until the process exits). */
@@ -117,6 +126,7 @@ export class LibgdpBackend implements Backend {
     appendRetries: 0,
   };
   #subscribed = 0;
+  readonly #seeker = new TimeSeeker();
   readonly #ready: Promise<void>;
   #initState: "pending" | "done" | GdpError = "pending";
   readonly #logs = new Map<string, Upstream>();
@@ -168,7 +178,7 @@ export class LibgdpBackend implements Backend {
         await upstream.release();
         throw error;
       }
-      return new LibgdpHandle(upstream, this.#appendable);
+      return new LibgdpHandle(upstream, this.#appendable, this.#seeker);
     }
   }
 
@@ -238,6 +248,7 @@ export class LibgdpBackend implements Backend {
       eventsGot: pump.eventsGot,
       eventsFreed: pump.eventsFreed,
       ...this.#counters,
+      ...this.#seeker.counters,
       openLogs: this.#logs.size,
       subscribedLogs: this.#subscribed,
       followers,
@@ -356,13 +367,15 @@ class LibgdpHandle implements LogHandle {
   readonly name: string;
   readonly #upstream: Upstream;
   readonly #appendable: boolean;
+  readonly #seeker: TimeSeeker;
   readonly #follows = new Set<Unfollow>();
   #closed = false;
 
-  constructor(upstream: Upstream, appendable: boolean) {
+  constructor(upstream: Upstream, appendable: boolean, seeker: TimeSeeker) {
     this.name = upstream.name;
     this.#upstream = upstream;
     this.#appendable = appendable;
+    this.#seeker = seeker;
   }
 
   last(): Promise<number> {
@@ -373,6 +386,12 @@ class LibgdpHandle implements LogHandle {
   read(from: number, count: number): AsyncIterable<LogRecord> {
     this.#assertOpen();
     return this.#upstream.read(from, count);
+  }
+
+  /** By bisection over record reads: libgdp has no read by time (time_seek.ts). */
+  seek(ts: Timestamp, last: number): Promise<number> {
+    this.#assertOpen();
+    return this.#seeker.seek(this.#upstream, ts, last);
   }
 
   follow(

@@ -137,12 +137,14 @@ const CRLF = encoder.encode("\r\n");
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 
 /**
- * Writes `response`. An event stream (which never ends) is sent chunked as it
- * is produced, each chunk written before the next is read; any other body is
- * read whole and goes out with its head in one write, since under load each
- * further write waits a turn of the event loop. When an event stream errors
- * (a reader cut off for falling behind) the connection is closed at once, even
- * while a write to it is waiting.
+ * Writes `response`. An event stream (which never ends), or a body its
+ * handler marked `Transfer-Encoding: chunked` (a long one it produces as it
+ * is read: a range read), is sent chunked as it is produced, each chunk
+ * written before the next is read; any other body is read whole and goes out
+ * with its head in one write, since under load each further write waits a
+ * turn of the event loop. When a streamed body errors (a reader cut off for
+ * falling behind) the connection is closed at once, even while a write to it
+ * is waiting, and without the last chunk: the client sees the answer is short.
  */
 export async function writeResponse(
   conn: ConnLike,
@@ -158,7 +160,8 @@ export async function writeResponse(
   }
   if (options.close) lines.push("connection: close");
   const bodiless = status < 200 || status === 204 || status === 304;
-  const stream = !bodiless && isEventStream(response);
+  const events = !bodiless && isEventStream(response);
+  const stream = events || (!bodiless && response.headers.get("transfer-encoding") === "chunked");
   if (!stream) {
     const body = bodiless || !response.body
       ? new Uint8Array(0)
@@ -172,18 +175,37 @@ export async function writeResponse(
   const reader = response.body!.getReader();
   reader.closed.catch(() => closeQuietly(conn));
   try {
-    await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"), options.stallMs);
-    if (options.headOnly) return await reader.cancel();
+    const head = encoder.encode(lines.join("\r\n") + "\r\n\r\n");
+    if (options.headOnly) {
+      await writeAll(conn, head, options.stallMs);
+      return await reader.cancel();
+    }
+    const framed = (value: Uint8Array) =>
+      options.chunked ? [encoder.encode(`${value.length.toString(16)}\r\n`), value, CRLF] : [value];
+    // Events go out as they come (the first may be long in coming). A body that
+    // ends goes out a chunk behind, so its head and its end share a write with
+    // a chunk: a lone small last write waits for the client's delayed ACK.
+    let unsent: Uint8Array[] = [head];
+    if (events) {
+      await writeAll(conn, head, options.stallMs);
+      unsent = [];
+    }
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       if (value.length === 0) continue;
-      const bytes = options.chunked
-        ? concat([encoder.encode(`${value.length.toString(16)}\r\n`), value, CRLF])
-        : value;
-      await writeAll(conn, bytes, options.stallMs);
+      if (events) {
+        await writeAll(conn, concat(framed(value)), options.stallMs);
+        continue;
+      }
+      if (unsent.length > 1) {
+        await writeAll(conn, concat(unsent), options.stallMs);
+        unsent = [];
+      }
+      unsent.push(...framed(value));
     }
-    if (options.chunked) await writeAll(conn, LAST_CHUNK, options.stallMs);
+    if (options.chunked) unsent.push(LAST_CHUNK);
+    if (unsent.length > 0) await writeAll(conn, concat(unsent), options.stallMs);
   } catch (error) {
     await reader.cancel().catch(() => {});
     throw error;

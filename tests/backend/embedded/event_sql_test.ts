@@ -12,6 +12,8 @@ import { DB_FILE, openEmbedded } from "../../../src/backend/embedded/store.ts";
 import { DatabaseSync } from "node:sqlite";
 import {
   COMPACT_STYLE,
+  datumTemplate,
+  encodeDatum,
   encodeRecord,
   PYTHON_STYLE,
   recordTemplate,
@@ -46,7 +48,7 @@ async function records(log: LogHandle, from: number, count: number): Promise<Log
   return out;
 }
 
-Deno.test("events built in SQL equal encodeRecord's, one by one and joined, for any UTF-8 payload, address and style", async () => {
+Deno.test("events built in SQL equal encodeRecord's (datums encodeDatum's), one by one and joined, for any UTF-8 payload, address and style", async () => {
   await withTempDir("gdp-ws-events-", async (dataDir) => {
     const store = openEmbedded({ dataDir });
     await store.create("events");
@@ -73,6 +75,16 @@ Deno.test("events built in SQL equal encodeRecord's, one by one and joined, for 
       assert.deepEqual(one, { events: want, count: want.length });
       const joined = log.readEvents!(from, count, template, { joined: true, budget: Infinity });
       assert.deepEqual(joined, { utf8: encoder.encode(want.join(",")), count: want.length });
+      // A range read's elements: bare datums, one a line.
+      const datums = stored.slice(from - 1, from - 1 + count).map((r) =>
+        encodeDatum(r, "text", style)
+      );
+      const lines = log.readEvents!(from, count, datumTemplate(style), {
+        joined: true,
+        budget: Infinity,
+        separator: "\n",
+      });
+      assert.deepEqual(lines, { utf8: encoder.encode(datums.join("\n")), count: datums.length });
     }
     await store.close();
   });
