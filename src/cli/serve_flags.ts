@@ -16,6 +16,7 @@
  * @module
  */
 
+import { trustedProxies } from "../auth/proxies.ts";
 import { backendEntry, BACKENDS } from "../backend/registry.ts";
 import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
 import {
@@ -338,6 +339,15 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     unset: "loopback names and IP addresses only",
   },
   {
+    name: "trust-proxy",
+    type: "list",
+    arg: "CIDR",
+    field: "trustProxies",
+    help: "repeatable: peers whose `Forwarded`/`X-Forwarded-*` headers name the client, its " +
+      "scheme and host (`10.0.0.0/8`, `::1`, `loopback`, `private`)",
+    unset: "none (those headers are ignored)",
+  },
+  {
     name: "open-appends",
     type: "switch",
     field: "openAppends",
@@ -435,6 +445,7 @@ export function serveConfigFrom(
   }
   const config = makeConfig(input as ConfigInput, flagName, defaults);
   backendEntry(config.backend, flagName("backend"));
+  trustedProxies(config.trustProxies);
   return config;
 }
 

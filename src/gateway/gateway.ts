@@ -94,6 +94,8 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
       ...(config.fdLimit !== undefined ? { fdLimit: config.fdLimit } : {}),
       refusal: (status, message) => refusal(status, message),
       bodyLimit: (method, target) => bodyLimit(method, target, config.limits),
+      // A trusted proxy's clients are limited one by one once their requests name them.
+      sharedPeer: (peer) => gw.proxies.trusts(peer),
       handle: (request, peer, raw) =>
         dispatch(gw, request, peer, { front, ...(raw ? { raw } : {}) }),
     });
