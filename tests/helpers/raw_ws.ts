@@ -57,6 +57,28 @@ export class RawWebSocket {
     }
   }
 
+  /**
+   * Sends `head` (an upgrade request) on `conn`, a TLS connection say, and
+   * reads the answer's head: a socket on 101, else the status (`conn` closed).
+   */
+  static async handshake(
+    conn: Deno.Conn,
+    head: string,
+  ): Promise<{ status: number; head: string; ws?: RawWebSocket }> {
+    const ws = new RawWebSocket(conn);
+    try {
+      await conn.write(encoder.encode(head));
+      const answer = await ws.#readUntilHeaderEnd();
+      const status = Number(answer.split(" ")[1]);
+      if (status === 101) return { status, head: answer, ws };
+      ws.close();
+      return { status, head: answer };
+    } catch (error) {
+      ws.close();
+      throw error;
+    }
+  }
+
   /** Sends one masked text frame. */
   async sendText(text: string): Promise<void> {
     await this.sendBytes(maskedFrame(0x1, encoder.encode(text)));
