@@ -202,7 +202,7 @@ export function configFor(
     );
     text = swap(
       text,
-      /    server gw1 .*\n    server gw2 .*\n    server gw3 .*\n/,
+      / {4}server gw1 .*\n {4}server gw2 .*\n {4}server gw3 .*\n/,
       upstreams.map((u, i) => `    server gw${i + 1} ${u}\n`).join(""),
     );
   } else {
