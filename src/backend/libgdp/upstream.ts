@@ -47,6 +47,8 @@ const READ_WINDOW = 8;
 
 /** Tries of an append whose record number another writer keeps taking. */
 const APPEND_TRIES = 5;
+/** Records read before an append to find the log's end; past them, a displaced try reads on. */
+const CATCH_UP_READS = 256;
 
 /**
  * The handle, every state it can be in. `subscribed` is final: such a
@@ -188,10 +190,12 @@ export class Upstream implements EventSink {
 
   /**
    * Appends a record (the handle must be open for appending), one at a time
-   * per log, and reads it back: libgdp numbers a record from its own cached
+   * per log, and reads it back. libgdp numbers a record from its own cached
    * count, and gdplogd answers OK but keeps the other record when another
-   * process took that number first. A record that was not stored is
-   * appended again, past the refreshed count.
+   * process took that number first (docs/libgdp.md, findings 8 and 15). So
+   * the records other writers added since this process last looked are read
+   * first, which raises the count; one displaced all the same (a writer
+   * faster than a round trip) is appended again.
    */
   append(data: Uint8Array<ArrayBuffer>): Promise<LogRecord> {
     return this.#appends.run(() => this.#appendChecked(data));
@@ -199,21 +203,42 @@ export class Upstream implements EventSink {
 
   async #appendChecked(data: Uint8Array<ArrayBuffer>): Promise<LogRecord> {
     for (let attempt = 1;; attempt++) {
+      await this.#catchUp();
       const record = await this.#use((gin) => this.#ctx.gdp.append(gin, data));
       const stored = await this.readOne(record.recno);
       if (stored !== null && sameRecord(stored, record)) return record;
       this.#ctx.counters.appendRetries++;
-      log.warn("Record {recno} of {name} was another writer's; appending again", {
-        recno: record.recno,
-        name: this.name,
-      });
+      log.warn(
+        "Record {recno} of {name} was another writer's; appending again " +
+          "(gdplogd counts both: docs/libgdp.md, finding 15)",
+        { recno: record.recno, name: this.name },
+      );
       if (attempt === APPEND_TRIES) {
         throw GdpError.of(
           409,
           `other writers took ${this.name}'s next record number ${attempt} times`,
         );
       }
-      await this.#use((gin) => this.#ctx.gdp.read(gin, -1)); // refreshes libgdp's count
+    }
+  }
+
+  /**
+   * Raises libgdp's cached count past the records other writers stored,
+   * reading the next ones one by one (each read raises it, as libgdp "self
+   * heals") until one is not there, so that the next append is numbered
+   * after them (or into a hole). Not a read of the last record (-1): after a
+   * displaced append gdplogd's own count is ahead of its records, and the
+   * record it names does not exist (404).
+   */
+  async #catchUp(): Promise<void> {
+    let cached: number;
+    try {
+      cached = this.#ctx.gdp.nrecs(await this.#gin());
+    } catch {
+      return; // the append meets the same failure, and reports it
+    }
+    for (let next = cached + 1; next <= cached + CATCH_UP_READS; next++) {
+      if (await this.readOne(next) === null) return;
     }
   }
 
