@@ -68,10 +68,7 @@ export interface FrontDoorOptions {
   refusals: Refusals;
   /** The process's open-file limit as the operator gave it (`--fd-limit`); else learnt or assumed. */
   fdLimit?: number;
-  /**
-   * The most body bytes a request to `target` may carry (0: none; undefined:
-   * `limits.maxRecordBytes`, as for every request when this is absent).
-   */
+  /** Most body bytes a request to `target` may carry (0: none; undefined: `maxRecordBytes`). */
   bodyLimit?(method: string, target: string): number | undefined;
   /** A peer speaking for many clients (a trusted proxy): held to `maxHandshakes`, not per address. */
   sharedPeer?(peer: Deno.NetAddr): boolean;

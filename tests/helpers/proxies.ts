@@ -112,7 +112,7 @@ export async function throwawayCert(dir: string): Promise<ThrowawayCert> {
   ], dir);
   await Deno.writeTextFile(
     join(dir, "gw.ext"),
-    `subjectAltName=DNS:${PUBLIC_NAME}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`,
+    `subjectAltName=DNS:${PUBLIC_NAME},IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`,
   );
   await openssl([
     "x509",
@@ -241,6 +241,7 @@ export async function startProxy(kind: ProxyKind, setup: ProxySetup): Promise<Ru
   const ports = { https: freePort(), http: freePort(), admin: freePort() };
   const config = configFor(kind, setup, ports);
   const { dir } = setup;
+  await Deno.mkdir(dir, { recursive: true });
   await Deno.chmod(dir, 0o755);
   let args: string[];
   let env: Record<string, string> = {};

@@ -505,6 +505,11 @@ Deno.test("an append another writer displaced is appended again: no 404 from gdp
     for await (const r of log.read(1, 10)) stored.push(decoder.decode(r.data));
     assert.deepEqual(stored, ["record 1", "theirs", "mine"]);
     await log.close();
+    // Opened afresh, the handle carries gdplogd's count (4): the records say 3.
+    assert.equal((await backend.info(name)).count, 3, "the count is the records'");
+    const reopened = await backend.open(name);
+    assert.equal(await reopened.last(), 3);
+    await reopened.close();
   });
 });
 
