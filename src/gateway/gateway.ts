@@ -120,6 +120,11 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
           "(--open-appends lets any client; --auth-secret or --auth-keys requires tokens)",
     );
   }
+  if (config.trustProxies.length > 0) {
+    log.info("Forwarding headers name the client when sent by {proxies}", {
+      proxies: config.trustProxies.join(", "),
+    });
+  }
   const lifecycle = new Lifecycle(gw, door);
   return {
     url,
