@@ -36,6 +36,7 @@ import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./ser
 import type { FlagKinds } from "./args.ts";
 import { StartupError } from "../core/startup_error.ts";
 import { type Gateway, startGateway } from "../gateway/gateway.ts";
+import { type FdLimit, probeFdLimit, readableLimitsFile } from "../io/fd_limit.ts";
 import { READ_COMMAND } from "./read.ts";
 import { TAIL_COMMAND } from "./tail.ts";
 
@@ -222,20 +223,44 @@ function describe(error: unknown): string {
 
 async function serve(config: Config): Promise<number> {
   await setupLogging(config.logLevel, config.logFormat);
-  const backend = await openServedBackend(config);
-  const gateway = await startGateway(config, backend);
-  // SIGINT stops at once; SIGTERM drains first (a second one stops at once); SIGHUP re-reads keys.
+  // Listeners first: Deno sets its signal thread up lazily, with descriptors of its own, and
+  // the count below leaves none for a moment. Until the gateway runs, a signal stops at once.
+  let gateway: Gateway | undefined;
   const signals: [Deno.Signal, () => void][] = [
-    ["SIGINT", () => void gateway.shutdown()],
-    ["SIGTERM", () => void gateway.drain()],
-    ["SIGHUP", () => void reloadKeys(gateway)],
+    ["SIGINT", () => gateway ? void gateway.shutdown() : Deno.exit(130)],
+    ["SIGTERM", () => gateway ? void gateway.drain() : Deno.exit(143)],
+    ["SIGHUP", () => gateway && void reloadKeys(gateway)],
   ];
   for (const [signal, handler] of signals) Deno.addSignalListener(signal, handler);
+  const fdLimit = countFdLimit(config);
+  const backend = await openServedBackend(config);
+  gateway = await startGateway(config, backend, fdLimit ? { fdLimit } : {});
   await gateway.finished;
   await gateway.shutdown();
   for (const [signal, handler] of signals) Deno.removeSignalListener(signal, handler);
   await stopLogging();
   return 0;
+}
+
+/**
+ * The open-file limit counted in the data folder, when no `--fd-limit` was
+ * given and `/proc/self/limits` cannot be read (the compiled binary): before
+ * the backend and the listener hold descriptors. Up to what the gateway could
+ * ever use: every connection (WebSockets and requests in progress) and the
+ * reserve.
+ */
+function countFdLimit(config: Config): FdLimit | undefined {
+  if (config.fdLimit !== undefined || readableLimitsFile()) return undefined;
+  if (config.backend === "embedded") {
+    try {
+      // The store makes it anyway; a path that cannot be a folder is reported when it opens.
+      Deno.mkdirSync(config.dataDir, { recursive: true });
+    } catch {
+      return undefined;
+    }
+  }
+  const { maxConnections, maxHandshakes, fdReserve } = config.limits;
+  return probeFdLimit(config.dataDir, maxConnections + maxHandshakes + fdReserve + 64);
 }
 
 async function reloadKeys(gateway: Gateway): Promise<void> {

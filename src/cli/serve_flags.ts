@@ -248,7 +248,8 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     arg: "N",
     field: "fdLimit",
     help: "the open-file limit the process runs under (`ulimit -n`, systemd's `LimitNOFILE`)",
-    unset: "read from /proc/self/limits where allowed (`-A`), else 1024 (macOS: 256)",
+    unset: "read from /proc/self/limits (`-A`), else counted free at start in the data folder, " +
+      "else 1024 (macOS: 256)",
   },
   {
     name: "fd-reserve",

@@ -36,7 +36,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Limits } from "../config.ts";
-import { fdLimit, type FdLimitSource } from "../io/fd_limit.ts";
+import { type FdLimit, fdLimit, type FdLimitSource } from "../io/fd_limit.ts";
 import type { Refusals } from "../limits.ts";
 import { LogThrottle } from "../ops/throttle.ts";
 import { CountedConn } from "./counted_conn.ts";
@@ -68,6 +68,8 @@ export interface FrontDoorOptions {
   refusals: Refusals;
   /** The process's open-file limit as the operator gave it (`--fd-limit`); else learnt or assumed. */
   fdLimit?: number;
+  /** The limit already learnt (counted at start, before anything held descriptors). */
+  learntFdLimit?: FdLimit;
   /**
    * The most body bytes a request to `target` may carry (0: none; undefined:
    * `limits.maxRecordBytes`, as for every request when this is absent).
@@ -155,7 +157,9 @@ export class FrontDoor {
 
   /** Listens on `options.hostname:options.port` (TLS with cert and key). */
   static async listen(options: FrontDoorOptions): Promise<FrontDoor> {
-    const limit = await fdLimit(options.fdLimit);
+    const limit = options.fdLimit === undefined && options.learntFdLimit
+      ? options.learntFdLimit
+      : await fdLimit(options.fdLimit);
     const budget = new FdBudget(limit, options.limits.fdReserve);
     const { hostname, port, cert, key } = options;
     const listener = cert && key
