@@ -334,7 +334,6 @@ function upgrade(
     sessions.delete(session);
     countAddress(perAddress, address, -1);
   });
-  socket.onoversize = () => session.refuseOversize();
   // The front door writes the 101; this response is not sent.
   return new Response(null, { status: 200 });
 }

@@ -42,7 +42,7 @@ import type { Limits } from "../config.ts";
 import { fdLimit } from "../io/fd_limit.ts";
 import type { Refusals } from "../limits.ts";
 import { LogThrottle } from "../ops/throttle.ts";
-import { ServerWebSocket } from "./websocket.ts";
+import { ServerWebSocket } from "./websocket/mod.ts";
 import { concat } from "../io/bytes.ts";
 import { closeQuietly } from "../io/conn.ts";
 
@@ -351,9 +351,11 @@ export class FrontDoor {
   }
 
   #newSocket(conn: Deno.Conn, head: ParsedHead, protocol: string | undefined): ServerWebSocket {
-    const { maxFrameBytes, idleTimeoutSec } = this.#options.limits;
+    const { maxFrameBytes, maxFragments, sendQueueBytes, idleTimeoutSec } = this.#options.limits;
     return new ServerWebSocket(conn, {
       maxMessageBytes: maxFrameBytes,
+      maxFragments,
+      maxQueuedBytes: sendQueueBytes,
       idleTimeoutSec,
       ...(protocol ? { protocol } : {}),
       // A copy: `rest` is a view that would keep the whole head's buffer alive.

@@ -4,6 +4,16 @@
  * subclass's.
  */
 
+import type { ServerWebSocketOptions } from "../../src/net/websocket/mod.ts";
+
+/** Socket options for tests: small messages, the gateway's default queue cap, no idle timer. */
+export const SOCKET_OPTIONS: Readonly<ServerWebSocketOptions> = Object.freeze({
+  maxMessageBytes: 1024,
+  maxFragments: 16,
+  maxQueuedBytes: 8 * 1024 * 1024,
+  idleTimeoutSec: 0,
+});
+
 export abstract class FakeConn {
   #closed = Promise.withResolvers<null>();
 
