@@ -92,7 +92,7 @@ export class Session implements SubscriptionSink {
   #frames = 0;
   #subscribed = 0;
   readonly #rate: RateLimit;
-  /** Messages are being held back for the rate limit (one refusal counted per stretch). */
+  /** Messages were held back for the rate limit since the bucket was last full (one refusal). */
   #throttled = false;
 
   constructor(socket: ServerWebSocket, hub: Hub, options: SessionOptions) {
@@ -221,15 +221,17 @@ export class Session implements SubscriptionSink {
    * How long the socket holds the next message (it reads nothing meanwhile):
    * 0 within --max-request-rate, else until the rate allows it. Every message
    * counts, malformed ones included; the client is slowed by TCP, and nothing
-   * it sent is refused or lost. A stretch of held messages counts one refusal.
+   * it sent is refused or lost. A stretch of held messages counts one refusal;
+   * it lasts until the client lets the bucket fill up again.
    */
   #admit(): number {
+    if (this.#throttled && this.#rate.full) this.#throttled = false;
     const hold = this.#rate.reserve();
     if (hold > 0 && !this.#throttled) {
+      this.#throttled = true;
       const max = this.#options.limits.maxRequestRate;
       this.#refused("maxRequestRate", `more than ${max} requests per second: reading slowed`);
     }
-    this.#throttled = hold > 0;
     return hold;
   }
 

@@ -57,6 +57,11 @@ export class RawWebSocket {
     }
   }
 
+  /** Sends each write at once (TCP_NODELAY): small writes stay small segments. */
+  noDelay(): void {
+    (this.#conn as Deno.TcpConn).setNoDelay(true);
+  }
+
   /** Sends one masked text frame. */
   async sendText(text: string): Promise<void> {
     await this.sendBytes(maskedFrame(0x1, encoder.encode(text)));

@@ -4,10 +4,10 @@
  */
 
 import assert from "node:assert/strict";
-import { ServerWebSocket } from "../../src/net/websocket/mod.ts";
-import { slicesSettled } from "../../src/io/time_slice.ts";
-import { waitFor } from "../helpers/client.ts";
-import { FakeConn, SOCKET_OPTIONS } from "../helpers/fake_conn.ts";
+import { ServerWebSocket } from "../../../src/net/websocket/mod.ts";
+import { slicesSettled } from "../../../src/io/time_slice.ts";
+import { waitFor } from "../../helpers/client.ts";
+import { FakeConn, SOCKET_OPTIONS } from "../../helpers/fake_conn.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
