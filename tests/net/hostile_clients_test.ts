@@ -234,7 +234,7 @@ Deno.test("finding 2: 30 MB of pings from a client that never reads: one pong wa
     "pings",
     () => Promise.resolve({}),
     [],
-    async ({ gateway, base, pid, probe: startProbe }) => {
+    async ({ gateway, pid, probe: startProbe }) => {
       const ws = await RawWebSocket.connect(gateway.port);
       try {
         const before = memoryMiB(pid);
