@@ -101,6 +101,15 @@ export class RawWebSocket {
     return count;
   }
 
+  /** Ends what this side sends (a TCP half-close); what the gateway sends can still be read. */
+  async closeWrite(): Promise<void> {
+    try {
+      await this.#conn.closeWrite();
+    } catch {
+      // Already closed by the gateway.
+    }
+  }
+
   close(): void {
     try {
       this.#conn.close();
