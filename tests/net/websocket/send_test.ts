@@ -78,3 +78,21 @@ Deno.test("a text frame sent as UTF-8 parts is the frame of their text, at every
     }
   }
 });
+
+Deno.test("the socket turns Nagle off on its connection: an answer is not held back for the ACK of the one before", async () => {
+  class TcpLikeConn extends RecordingConn {
+    noDelay: boolean | undefined;
+    setNoDelay(on: boolean): void {
+      this.noDelay = on;
+    }
+  }
+  const conn = new TcpLikeConn();
+  const socket = new ServerWebSocket(conn.conn, SOCKET_OPTIONS);
+  try {
+    socket.start();
+    assert.equal(conn.noDelay, true);
+  } finally {
+    socket.abort();
+    await slicesSettled();
+  }
+});
