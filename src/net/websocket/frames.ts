@@ -23,7 +23,7 @@
  * @module
  */
 
-import { CloseCode } from "./close_codes.ts";
+import { CloseCode, isValidCloseCode } from "./close_codes.ts";
 
 /** Frame opcodes (RFC 6455 §5.2, §11.8). */
 export const Opcode = { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10 } as const;
@@ -149,6 +149,26 @@ export function unmaskInto(
 }
 
 const encoder = new TextEncoder();
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The code and reason of a peer's close frame (RFC 6455 §5.5.1: no payload,
+ * or a code and UTF-8 text). No code is reported as 1005, as §7.1.5 says.
+ */
+export function parseClosePayload(payload: Uint8Array): { code: number; reason: string } {
+  if (payload.length === 0) return { code: CloseCode.NO_STATUS, reason: "" };
+  if (payload.length === 1) {
+    throw new FrameError(CloseCode.PROTOCOL_ERROR, "close frame of 1 byte");
+  }
+  const code = (payload[0]! << 8) | payload[1]!;
+  // §7.4: only the codes a peer may send.
+  if (!isValidCloseCode(code)) throw new FrameError(CloseCode.PROTOCOL_ERROR, `close code ${code}`);
+  try {
+    return { code, reason: utf8.decode(payload.subarray(2)) };
+  } catch {
+    throw new FrameError(CloseCode.INVALID_DATA, "close reason is not valid UTF-8");
+  }
+}
 
 /** Text frames built lately, by their text, and how many bytes they hold. */
 const textFrames = new Map<string, Uint8Array>();

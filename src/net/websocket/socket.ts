@@ -2,23 +2,16 @@
  * The server side of one WebSocket (RFC 6455) over a connection the front door
  * accepted, in place of `Deno.upgradeWebSocket`, which buffers a whole frame of
  * up to 64 MiB before anyone may look at it, drops TCP without a close frame on
- * a protocol error and keeps a queue its `bufferedAmount` does not bound. Here:
- *
- * - what a message may cost is checked from each frame's header, before its
- *   payload is read (see {@linkcode FrameReader}): over `maxMessageBytes`, or in
- *   more than `maxFragments` data frames, it closes with 1009;
- * - protocol errors close with 1002, invalid UTF-8 in text with 1007;
- * - input is handled a message or control frame at a time in the process's
- *   time slices, and the next read waits until a read is handled: a client
- *   that sends faster than the gateway handles its frames is slowed by TCP,
- *   and one read of 100,000 frames does not hold the event loop;
- * - `admit` may hold a message back (a rate limit): the socket then reads
- *   nothing until it is let through, so the client is slowed, not refused;
- * - everything queued, control frames included, counts in `bufferedAmount`,
- *   capped at `maxQueuedBytes` (past it: close 1013, queue dropped); a pong
- *   not yet sent is replaced by the next (§5.5.3), so pings never pile up;
- * - silence for `idleTimeoutSec` sends a ping; as long again without an answer
- *   closes with 1001.
+ * a protocol error and keeps a queue its `bufferedAmount` does not bound. Here
+ * what a message may cost is checked from frame headers ({@linkcode FrameReader}:
+ * 1009 past `maxMessageBytes` or `maxFragments`); protocol errors close with
+ * 1002, invalid UTF-8 with 1007; input is handled a message at a time in the
+ * process's time slices, with no read pending meanwhile, and `admit` may hold a
+ * message back (a rate limit): either way TCP slows the client, and one read
+ * of 100,000 frames does not hold the event loop. Everything queued, control
+ * frames included, counts in `bufferedAmount`, capped at `maxQueuedBytes`
+ * ({@linkcode SendQueue}: close 1013). Silence for `idleTimeoutSec` sends a
+ * ping; as long again without an answer closes with 1001.
  *
  * It has the members of the browser `WebSocket` that the gateway's session uses.
  *
@@ -43,10 +36,17 @@
 
 import { closeQuietly } from "../../io/conn.ts";
 import { nextSlice, sliceSpent } from "../../io/time_slice.ts";
-import { CloseCode, isValidCloseCode } from "./close_codes.ts";
-import { closeFrame, frame, FrameError, frameOf, Opcode, textFrame } from "./frames.ts";
+import { CloseCode } from "./close_codes.ts";
+import {
+  closeFrame,
+  frame,
+  FrameError,
+  frameOf,
+  Opcode,
+  parseClosePayload,
+  textFrame,
+} from "./frames.ts";
 import { type IdleChecked, IdleWatch } from "./idle_watch.ts";
-import { releaseJoined } from "./join_pool.ts";
 import { FrameReader, ReadResult } from "./reader.ts";
 import { SendQueue } from "./send_queue.ts";
 
@@ -104,7 +104,6 @@ export class ServerWebSocket implements IdleChecked {
   onopen: (() => void) | null = null;
   onmessage: ((event: { data: string | ArrayBuffer }) => void) | null = null;
   onclose: ((event: CloseInfo) => void) | null = null;
-  onerror: ((event: Event) => void) | null = null;
   /**
    * The peer went past one of the socket's own limits; called before the
    * socket closes (1009, or 1013 for the send queue), so that the owner can
@@ -130,7 +129,6 @@ export class ServerWebSocket implements IdleChecked {
   #state = CONNECTING;
   readonly #reader: FrameReader;
   readonly #queue: SendQueue;
-  #writing = false;
   #sentClose = false;
   /** After a protocol error: input is read and dropped until the peer closes. */
   #discarding = false;
@@ -142,12 +140,14 @@ export class ServerWebSocket implements IdleChecked {
   /** The wait `admit` asked for, ended early when the socket closes. */
   #pause: { timer: ReturnType<typeof setTimeout>; resume: () => void } | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
-  #drained: (() => void) | undefined;
 
   constructor(conn: Deno.Conn, options: ServerWebSocketOptions) {
     this.#conn = conn;
     this.#reader = new FrameReader(options);
-    this.#queue = new SendQueue(options.maxQueuedBytes);
+    this.#queue = new SendQueue(conn, options.maxQueuedBytes, (event) => {
+      if (event === "failed") this.#finish(CloseCode.ABNORMAL, "", false);
+      else if (this.#state === OPEN) this.ondrain?.();
+    });
     this.#maxQueuedBytes = options.maxQueuedBytes;
     this.#idleMs = options.idleTimeoutSec * 1000;
     this.#initial = options.initial;
@@ -171,7 +171,7 @@ export class ServerWebSocket implements IdleChecked {
   start(): void {
     this.#state = OPEN;
     // Frames are whole when written, and batched already: Nagle would hold an answer
-    // back until the client acknowledges the one before, which it delays (40 ms).
+    // back until the client acknowledges the one before, which it may delay.
     try {
       (this.#conn as Partial<Deno.TcpConn>).setNoDelay?.(true);
     } catch {
@@ -221,7 +221,7 @@ export class ServerWebSocket implements IdleChecked {
     // CLOSE_WRITE_MS. Once the frame is out, the peer has CLOSE_WAIT_MS to answer.
     const finish = () => this.#finish(code, reason, false);
     this.#closeTimer = setTimeout(finish, CLOSE_WRITE_MS);
-    this.#afterWrites(() => {
+    this.#queue.afterWrites(() => {
       // The peer may have gone while the frame was written: no timer outlives the socket.
       if (this.#state === CLOSED) return;
       clearTimeout(this.#closeTimer);
@@ -339,32 +339,12 @@ export class ServerWebSocket implements IdleChecked {
     if (opcode === Opcode.CLOSE) return this.#onCloseFrame(payload);
     if (opcode !== Opcode.PING || this.#state !== OPEN) return;
     // RFC 6455 §5.5.3: a pong carries the ping's payload, and only the latest
-    // ping need be answered: one waiting is replaced, an equal one kept.
-    const waiting = this.#queue.pendingPong;
-    if (waiting && isPongOf(waiting, payload)) return;
-    if (!this.#queue.pong(frame(Opcode.PONG, payload))) return this.#overflow();
-    if (!this.#writing) void this.#writeLoop();
+    // ping need be answered: a pong still waiting is replaced.
+    if (!this.#queue.pong(payload)) this.#overflow();
   }
 
   #onCloseFrame(payload: Uint8Array): void {
-    // RFC 6455 §5.5.1: a close frame's payload is empty, or a code and UTF-8 text.
-    if (payload.length === 1) {
-      throw new FrameError(CloseCode.PROTOCOL_ERROR, "close frame of 1 byte");
-    }
-    let code: number = CloseCode.NO_STATUS;
-    let reason = "";
-    if (payload.length >= 2) {
-      code = (payload[0]! << 8) | payload[1]!;
-      // §7.4: only the codes a peer may send.
-      if (!isValidCloseCode(code)) {
-        throw new FrameError(CloseCode.PROTOCOL_ERROR, `close code ${code}`);
-      }
-      try {
-        reason = utf8.decode(payload.subarray(2));
-      } catch {
-        throw new FrameError(CloseCode.INVALID_DATA, "close reason is not valid UTF-8");
-      }
-    }
+    const { code, reason } = parseClosePayload(payload);
     this.#closeInfo = { code, reason, wasClean: true };
     // No read is pending any more (see #readLoop): a peer that stops reading
     // as well is given up after CLOSE_WAIT_MS.
@@ -387,7 +367,7 @@ export class ServerWebSocket implements IdleChecked {
     while (this.#waitsForSlice()) await nextSlice();
     if (this.#state === CLOSED) return;
     if (echo) this.#sendClose(code === CloseCode.NO_STATUS ? CloseCode.NORMAL : code, "");
-    this.#afterWrites(() => void this.#finishInSlice(code, reason));
+    this.#queue.afterWrites(() => void this.#finishInSlice(code, reason));
   }
 
   /**
@@ -439,7 +419,7 @@ export class ServerWebSocket implements IdleChecked {
       this.#queue.clear();
       this.#sendClose(code, reason);
     }
-    this.#afterWrites(() => {
+    this.#queue.afterWrites(() => {
       if (this.#state === CLOSED) return;
       this.#conn.closeWrite().catch(() => {});
       clearTimeout(this.#closeTimer);
@@ -452,12 +432,10 @@ export class ServerWebSocket implements IdleChecked {
     this.#sentClose = true;
     // Past the cap: a socket always has room for its one close frame.
     this.#queue.push(closeFrame(code, reason), false);
-    if (!this.#writing) void this.#writeLoop();
   }
 
   #enqueue(bytes: Uint8Array): void {
-    if (!this.#queue.push(bytes)) return this.#overflow();
-    if (!this.#writing) void this.#writeLoop();
+    if (!this.#queue.push(bytes)) this.#overflow();
   }
 
   /** The queue is at its cap: the peer is not reading. Close 1013 and drop what it cannot take. */
@@ -466,64 +444,17 @@ export class ServerWebSocket implements IdleChecked {
     this.close(CloseCode.TRY_AGAIN_LATER, `send queue over ${this.#maxQueuedBytes} bytes`, true);
   }
 
-  async #writeLoop(): Promise<void> {
-    this.#writing = true;
-    const queue = this.#queue;
-    try {
-      while (queue.waiting && this.#state !== CLOSED) {
-        const batch = queue.take()!;
-        for (let at = 0; at < batch.length;) at += await this.#conn.write(batch.subarray(at));
-        releaseJoined(batch);
-        queue.written(batch.length);
-        // Writes to 10,000 sockets complete in one turn of the event loop: a
-        // socket with more to send waits for a time slice before its next
-        // write, so that turn cannot grow with the number of sockets. In a
-        // `while`: work it did not start may have spent the slice first.
-        // (A socket with nothing left goes on to its drain at once: its batch
-        // frame is what a busy client waits for.)
-        if (queue.waiting) {
-          while (this.#waitsForSlice()) await nextSlice();
-        }
-      }
-    } catch {
-      queue.clear(false);
-      this.#finish(CloseCode.ABNORMAL, "", false);
-    } finally {
-      this.#writing = false;
-      this.#drained?.();
-      this.#drained = undefined;
-      if (this.#state === OPEN) this.ondrain?.();
-    }
-  }
-
-  /** Runs `fn` once everything queued has been written (or writing failed). */
-  #afterWrites(fn: () => void): void {
-    if (!this.#writing) return fn();
-    const previous = this.#drained;
-    this.#drained = () => {
-      previous?.();
-      fn();
-    };
-  }
-
   #finish(code: number, reason: string, wasClean: boolean): void {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
     if (this.#idleMs > 0) IdleWatch.of(this.#idleMs).delete(this);
     clearTimeout(this.#closeTimer);
     this.#endPause();
-    this.#queue.clear(false);
+    this.#queue.stop();
     this.#reader.release();
     closeQuietly(this.#conn);
     const info = this.#closeInfo ?? { code, reason, wasClean };
     this.onclose?.(info);
     for (const listener of this.#closeListeners) listener(info);
   }
-}
-
-/** Whether the pong frame `pong` (unmasked, 7-bit length) carries `payload`. */
-function isPongOf(pong: Uint8Array, payload: Uint8Array): boolean {
-  if (pong.length !== payload.length + 2) return false;
-  for (let i = 0; i < payload.length; i++) if (pong[i + 2] !== payload[i]) return false;
-  return true;
 }
