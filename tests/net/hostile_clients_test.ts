@@ -5,7 +5,7 @@
  *
  * 1. empty continuation frames, with a token that grants nothing;
  * 2. pings from a client that never reads;
- * 3. 100,000 small malformed frames in one write, past the rate limit;
+ * 3. 60,000 small malformed frames in one write, from two clients, past the rate limit;
  * 4. a 2 MB frame sent in 200-byte segments.
  *
  * Asserted: what the gateway answers (close codes, counts, refusal counters),
@@ -278,10 +278,10 @@ Deno.test("finding 2: 30 MB of pings from a client that never reads: one pong wa
   );
 });
 
-const MALFORMED_FRAMES = 100_000;
+const MALFORMED_FRAMES = 60_000;
 const FLOODERS = 2;
-/** Well under what the gateway handles per connection, so the floods must be slowed. */
-const RATE = 10_000;
+/** Well under what the gateway handles per connection, loaded or not: the floods must be slowed. */
+const RATE = 5_000;
 
 Deno.test(`finding 3: ${FLOODERS} clients each writing ${MALFORMED_FRAMES} small malformed frames at once are slowed to --max-request-rate (no 429); every frame is answered; RSS stays bounded`, async () => {
   const args = ["--max-request-rate", String(RATE)];
@@ -335,7 +335,7 @@ Deno.test(`finding 3: ${FLOODERS} clients each writing ${MALFORMED_FRAMES} small
         });
         assert.equal(failures, 0, "/healthz went unanswered during the attack");
         for (const seen of codes) assert.deepEqual([...seen], [[400, MALFORMED_FRAMES]]);
-        // The clients went past the rate (a burst ten times the bucket) and were slowed,
+        // The clients went past the rate (a burst twelve times the bucket) and were slowed,
         // which counts once per stretch of slowing, not once per message or wait.
         assert.ok(pauses >= 1 && pauses < 100, `reading paused ${pauses} times`);
         assert.ok(
