@@ -12,7 +12,9 @@
  * - the well-behaved subscriber receives every record, in order, no gap;
  * - the gateway's RSS stays under RSS_BOUND.
  *
- * Set FUZZ_SEED to replay a run; a failure prints the seed.
+ * Set FUZZ_SEED to replay a run; a failure prints the seed. WebSocket frames
+ * are fuzzed at the frame level, against a model of RFC 6455, in
+ * tests/net/frame_fuzz_test.ts.
  */
 
 import assert from "node:assert/strict";

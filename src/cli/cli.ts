@@ -225,16 +225,16 @@ async function serve(config: Config): Promise<number> {
   await setupLogging(config.logLevel, config.logFormat);
   // Listeners first: Deno sets its signal thread up lazily, with descriptors of its own, and
   // the count below leaves none for a moment. Until the gateway runs, a signal stops at once.
-  let gateway: Gateway | undefined;
+  const running: { gateway?: Gateway } = {};
   const signals: [Deno.Signal, () => void][] = [
-    ["SIGINT", () => gateway ? void gateway.shutdown() : Deno.exit(130)],
-    ["SIGTERM", () => gateway ? void gateway.drain() : Deno.exit(143)],
-    ["SIGHUP", () => gateway && void reloadKeys(gateway)],
+    ["SIGINT", () => running.gateway ? void running.gateway.shutdown() : Deno.exit(130)],
+    ["SIGTERM", () => running.gateway ? void running.gateway.drain() : Deno.exit(143)],
+    ["SIGHUP", () => running.gateway && void reloadKeys(running.gateway)],
   ];
   for (const [signal, handler] of signals) Deno.addSignalListener(signal, handler);
   const fdLimit = countFdLimit(config);
   const backend = await openServedBackend(config);
-  gateway = await startGateway(config, backend, fdLimit ? { fdLimit } : {});
+  const gateway = running.gateway = await startGateway(config, backend, fdLimit ? { fdLimit } : {});
   await gateway.finished;
   await gateway.shutdown();
   for (const [signal, handler] of signals) Deno.removeSignalListener(signal, handler);

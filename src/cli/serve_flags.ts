@@ -163,7 +163,14 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     type: "int",
     arg: "N",
     field: "limits.maxFrameBytes",
-    help: "largest request frame; a larger one gets error 413 and close 1009",
+    help: "largest request frame (later fragments count whole); more: error 413, close 1009",
+  },
+  {
+    name: "max-fragments",
+    type: "int",
+    arg: "N",
+    field: "limits.maxFragments",
+    help: "frames one request may be split into; more get error 413 and close 1009",
   },
   {
     name: "max-record-bytes",
@@ -177,7 +184,8 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     type: "int",
     arg: "N",
     field: "limits.sendQueueBytes",
-    help: "bytes waiting for one socket before it is closed with 1013 (≥ 2 × record max)",
+    help:
+      "bytes waiting for one socket, pongs included; more close it with 1013 (≥ 2 × record max)",
   },
   {
     name: "idle-timeout",
@@ -277,7 +285,7 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     type: "int",
     arg: "N",
     field: "limits.maxRequestRate",
-    help: "requests per second on one connection; more get error 429",
+    help: "requests per second on one connection; past it, reading waits (TCP backpressure)",
   },
   {
     name: "max-history-records",

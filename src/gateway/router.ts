@@ -19,7 +19,8 @@
 import { getLogger } from "@logtape/logtape";
 import type { GuardResult } from "../auth/auth.ts";
 import { GdpError } from "../core/errors.ts";
-import type { FrontDoorStats, RawUpgrade } from "../net/front_door.ts";
+import type { FrontDoorStats } from "../net/front_door.ts";
+import type { RawUpgrade } from "../net/handshake.ts";
 import { errorAnswer } from "./answers.ts";
 import type { GatewayContext } from "./context.ts";
 import type { RouteContext } from "./route_context.ts";

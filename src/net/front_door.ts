@@ -47,16 +47,8 @@ import { type Origin, readHead, type RequestHead, requestOf } from "./http1/head
 import { answerAndClose, LINGER_MS, lingerClose, refuse } from "./http1/last_answer.ts";
 import { ConnInput } from "./http1/input.ts";
 import { type HttpProblem, problemResponse, writeAll, writeResponse } from "./http1/response.ts";
-import { switchingProtocols } from "./handshake.ts";
-import { ServerWebSocket } from "./websocket.ts";
-
-/** What an upgrade handler gets besides the request: the connection, to accept. */
-export interface RawUpgrade {
-  /** `HTTP/1.1`, or whatever the request line said. */
-  readonly httpVersion: string;
-  /** Takes the connection over as a WebSocket; the 101 is written when the handler returns. */
-  accept(options: { protocol?: string }): ServerWebSocket;
-}
+import { type RawUpgrade, switchingProtocols } from "./handshake.ts";
+import { ServerWebSocket } from "./websocket/mod.ts";
 
 export interface FrontDoorOptions {
   hostname: string;
@@ -68,7 +60,7 @@ export interface FrontDoorOptions {
   refusals: Refusals;
   /** The process's open-file limit as the operator gave it (`--fd-limit`); else learnt or assumed. */
   fdLimit?: number;
-  /** The limit already learnt (counted at start, before anything held descriptors). */
+  /** The limit already learnt (counted at start, before anything held descriptors; not with `fdLimit`). */
   learntFdLimit?: FdLimit;
   /**
    * The most body bytes a request to `target` may carry (0: none; undefined:
@@ -157,9 +149,7 @@ export class FrontDoor {
 
   /** Listens on `options.hostname:options.port` (TLS with cert and key). */
   static async listen(options: FrontDoorOptions): Promise<FrontDoor> {
-    const limit = options.fdLimit === undefined && options.learntFdLimit
-      ? options.learntFdLimit
-      : await fdLimit(options.fdLimit);
+    const limit = options.learntFdLimit ?? await fdLimit(options.fdLimit);
     const budget = new FdBudget(limit, options.limits.fdReserve);
     const { hostname, port, cert, key } = options;
     const listener = cert && key
@@ -470,11 +460,13 @@ export class FrontDoor {
   }
 
   #newSocket(conn: CountedConn, input: ConnInput, protocol: string | undefined): ServerWebSocket {
-    const { maxFrameBytes, idleTimeoutSec } = this.#options.limits;
+    const { maxFrameBytes, maxFragments, sendQueueBytes, idleTimeoutSec } = this.#options.limits;
     // A copy: the input's buffer is let go.
     const initial = input.takeAll();
     return new ServerWebSocket(conn.conn, {
       maxMessageBytes: maxFrameBytes,
+      maxFragments,
+      maxQueuedBytes: sendQueueBytes,
       idleTimeoutSec,
       ...(protocol ? { protocol } : {}),
       ...(initial.length > 0 ? { initial } : {}),

@@ -11,9 +11,9 @@ import assert from "node:assert/strict";
 import { range, TestClient, waitFor } from "../helpers/client.ts";
 import { embeddedFixture, serveForTest } from "../helpers/gateway.ts";
 import { slicesSettled } from "../../src/io/time_slice.ts";
-import { ServerWebSocket } from "../../src/net/websocket.ts";
+import { ServerWebSocket } from "../../src/net/websocket/mod.ts";
 import { maskedFrame } from "../helpers/raw_ws.ts";
-import { FakeConn } from "../helpers/fake_conn.ts";
+import { FakeConn, SOCKET_OPTIONS } from "../helpers/fake_conn.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -126,9 +126,7 @@ class HeldConn extends FakeConn {
 
 Deno.test("sockets whose writes complete in one turn send their next frames in time slices, each looking at the slice again when it resumes", async () => {
   const conns = Array.from({ length: 200 }, () => new HeldConn());
-  const sockets = conns.map((conn) =>
-    new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 })
-  );
+  const sockets = conns.map((conn) => new ServerWebSocket(conn.conn, SOCKET_OPTIONS));
   try {
     for (const socket of sockets) {
       socket.start();
@@ -199,7 +197,7 @@ function syscall(): void {
 /** Started sockets on `conns`; each one's close code goes into `codes`. */
 function startSockets(conns: readonly FakeConn[], codes: number[]): ServerWebSocket[] {
   return conns.map((conn) => {
-    const socket = new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 });
+    const socket = new ServerWebSocket(conn.conn, SOCKET_OPTIONS);
     socket.onclose = (event) => codes.push(event.code);
     socket.start();
     return socket;

@@ -9,7 +9,8 @@ import { TestClient, waitFor } from "../helpers/client.ts";
 import { httpUrl, withEmbeddedGateway } from "../helpers/gateway.ts";
 import { rawRequest, readResponse, upgradeHead } from "../helpers/raw_http.ts";
 import { maskedFrame, RawWebSocket } from "../helpers/raw_ws.ts";
-import { ServerWebSocket } from "../../src/net/websocket.ts";
+import { ServerWebSocket } from "../../src/net/websocket/mod.ts";
+import { SOCKET_OPTIONS } from "../helpers/fake_conn.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -296,7 +297,7 @@ Deno.test("a socket whose 101 could not be written is aborted: its close handler
   const client = await Deno.connect({ hostname: "127.0.0.1", port });
   const server = await listener.accept();
   listener.close();
-  const socket = new ServerWebSocket(server, { maxMessageBytes: 1024, idleTimeoutSec: 0 });
+  const socket = new ServerWebSocket(server, SOCKET_OPTIONS);
   const closes: number[] = [];
   socket.addEventListener("close", (e) => closes.push(e.code));
   socket.abort();
