@@ -4,6 +4,8 @@ import type { Backend } from "../../src/backend/backend.ts";
 import { type EmbeddedBackend, openEmbedded } from "../../src/backend/embedded/store.ts";
 import { type Config, type Limits, makeConfig } from "../../src/config.ts";
 import { type Gateway, startGateway } from "../../src/gateway/gateway.ts";
+import { fdLimit } from "../../src/io/fd_limit.ts";
+import { assertShippedGrants } from "./shipped.ts";
 
 /** What the shared protocol suite needs from a backend under test. */
 export interface SuiteFixture {
@@ -21,14 +23,26 @@ export const TEST_LIMITS: Partial<Limits> = { feedLingerMs: 0, shutdownGraceMs: 
 /** Settings of a test gateway other than its limits (auth, origins, ...). */
 export type TestSettings = Partial<Omit<Config, "limits" | "port">>;
 
-/** A gateway on 127.0.0.1 with an ephemeral port. */
+/**
+ * This process's descriptor limit, read at load under the runner's grants. A
+ * test gateway gets it as `--fd-limit` (what the systemd unit passes the
+ * binary): under the binary's grants it cannot read /proc itself.
+ */
+const FD_LIMIT = await fdLimit();
+
+/**
+ * A gateway on 127.0.0.1 with an ephemeral port, in this process: only inside
+ * a test that runs under the binary's grants (`shippedTest`, `libgdpTest`).
+ */
 export function serveForTest(
   backend: Backend,
   limits: Partial<Limits> = {},
   settings: TestSettings = {},
 ): Promise<Gateway> {
+  assertShippedGrants("a test gateway");
   const config = makeConfig({
     hostname: "127.0.0.1",
+    ...(FD_LIMIT.source === "proc" ? { fdLimit: FD_LIMIT.limit } : {}),
     ...settings,
     port: 0,
     limits: { ...TEST_LIMITS, ...limits },
@@ -50,9 +64,12 @@ export function httpUrl(wsUrl: string, path: string): string {
   return wsUrl.replace(/^ws/, "http").replace(/\/$/, "") + path;
 }
 
-/** An embedded store in a fresh temporary folder. */
-export async function embeddedFixture(): Promise<SuiteFixture & { dataDir: string }> {
-  const dataDir = await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
+/**
+ * An embedded store in `dataDir` (a test's shipped data folder, left in place),
+ * or in a fresh temporary folder removed at teardown.
+ */
+export async function embeddedFixture(given?: string): Promise<SuiteFixture & { dataDir: string }> {
+  const dataDir = given ?? await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
   const backend = openEmbedded({ dataDir, pollMs: 20 });
   return {
     dataDir,
@@ -66,7 +83,7 @@ export async function embeddedFixture(): Promise<SuiteFixture & { dataDir: strin
     },
     teardown: async () => {
       await backend.close();
-      await Deno.remove(dataDir, { recursive: true });
+      if (given === undefined) await Deno.remove(dataDir, { recursive: true });
     },
   };
 }
