@@ -50,13 +50,19 @@ export function serveForTest(
   return startGateway(config, backend);
 }
 
-/** {@linkcode withEmbeddedGateway} for tests that need only the gateway, with `settings`. */
+/** {@linkcode withGatewayIn} for tests that need only the gateway, with `settings`. */
 export function withGateway(
+  dataDir: string,
   settings: TestSettings,
   fn: (gateway: Gateway) => Promise<void>,
   limits: Partial<Limits> = {},
 ): Promise<void> {
-  return withEmbeddedGateway(limits, ({ gateway }) => fn(gateway), settings);
+  return withGatewayIn(dataDir, limits, ({ gateway }) => fn(gateway), settings);
+}
+
+/** A fresh folder inside a test's data folder: the store of another gateway in the same test. */
+export function freshStore(dataDir: string): Promise<string> {
+  return Deno.makeTempDir({ dir: dataDir, prefix: "store-" });
 }
 
 /** The http:// URL of `path` on the gateway at `wsUrl`. */
@@ -100,7 +106,7 @@ export async function appendRange(
   for (let n = from; n <= to; n++) await fixture.append(name, encoder.encode(`record ${n}`));
 }
 
-/** What {@linkcode withEmbeddedGateway} hands a test. */
+/** What {@linkcode withGatewayIn} hands a test. */
 export interface EmbeddedGateway {
   gateway: Gateway;
   backend: EmbeddedBackend;
@@ -110,26 +116,9 @@ export interface EmbeddedGateway {
 }
 
 /**
- * Runs `fn` against a gateway on a fresh embedded store; removes both
- * afterwards, also when the gateway refuses to start.
- */
-export async function withEmbeddedGateway(
-  limits: Partial<Limits>,
-  fn: (g: EmbeddedGateway) => Promise<void>,
-  settings: TestSettings = {},
-): Promise<void> {
-  const dataDir = await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
-  try {
-    await withGatewayIn(dataDir, limits, fn, settings);
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
-}
-
-/**
- * {@linkcode withEmbeddedGateway} on a store in `dataDir`, which it leaves in
- * place: for tests under the binary's grants (`shippedTest`), which may touch
- * no other folder.
+ * Runs `fn` against a gateway on an embedded store in `dataDir` (a test's
+ * shipped data folder, which it leaves in place); shuts both down afterwards,
+ * also when the gateway refuses to start.
  */
 export async function withGatewayIn(
   dataDir: string,
