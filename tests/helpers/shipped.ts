@@ -1,8 +1,25 @@
 /**
  * Gateways as they ship: `deno run` with exactly the permission flags and
  * baked arguments `deno task compile` gives the binary (scripts/compile.ts,
- * the same function), from a folder outside the repository. A test that needs
- * more says so in one line where it passes other flags.
+ * the same function), from a folder outside the repository; and tests whose
+ * body, and the gateway it starts in the test process, runs under exactly the
+ * binary's permissions (`shippedTest`, `libgdpTest`). A test that needs more
+ * says so in one line where it passes other flags (`// needs more: REASON`,
+ * checked by tests/grants_test.ts).
+ *
+ * @example
+ * ```ts
+ * import { withGatewayIn } from "./gateway.ts";
+ *
+ * shippedTest("a gateway under the binary's grants", (dataDir) =>
+ *   withGatewayIn(dataDir, {}, async ({ http }) => {
+ *     await (await fetch(http("/healthz"))).body?.cancel();
+ *   }));
+ * const process = await serveShipped({ data: "/tmp/data" }, [], { setup: "ulimit -n 1024" });
+ * await process.stop();
+ * ```
+ *
+ * @module
  */
 
 import { resolve } from "node:path";
