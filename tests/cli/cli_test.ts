@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { permissionFlags } from "../../src/cli/permissions.ts";
 import { TestClient } from "../helpers/client.ts";
-import { runMain, serveMain, serveTask } from "../helpers/process.ts";
+import { runMain, serveTask } from "../helpers/process.ts";
+import { serveShipped, shippedFlags } from "../helpers/shipped.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -96,13 +97,7 @@ Deno.test({
   name: "the gateway under the binary's permissions serves, sees CLI appends, and tail prints them",
   fn: () =>
     withDataDir(async (dir) => {
-      const gateway = await serveMain(
-        permissionFlags({ dataDir: dir, libgdp: "/nonexistent/libgdp.so.2.1" }),
-        [
-          "--data",
-          dir,
-        ],
-      );
+      const gateway = await serveShipped({ data: dir, libgdp: "/nonexistent/libgdp.so.2.1" });
       const client = await TestClient.connect(gateway.url);
       client.send({ logname: "demo.proc", startrec: 1, numrec: 0 });
       assert.equal((await client.next()).ep_stat[0], 600, "no such log yet");
@@ -146,6 +141,7 @@ Deno.test({
   name: "deno task start passes flags through",
   fn: () =>
     withDataDir(async (dir) => {
+      // needs more: it checks `deno task start` itself, whose flags are deno.json's, not the binary's
       const gateway = await serveTask(["--data", dir]);
       const res = await fetch(gateway.url.replace("ws", "http") + "logs/demo.task", {
         method: "POST",
@@ -160,7 +156,8 @@ Deno.test({
 
 Deno.test("outside its grants the gateway is refused: another data folder, another libgdp", async () => {
   await withDataDir(async (dir) => {
-    const flags = permissionFlags({ dataDir: dir, libgdp: join(dir, "libgdp.so.2.1") });
+    // The binary's grants without its baked paths: `deno run`'s wording of a refusal.
+    const flags = shippedFlags({ data: dir, libgdp: join(dir, "libgdp.so.2.1") });
     const other = await Deno.makeTempDir();
     const data = await runMain(flags, ["serve", "--port", "0", "--data", other]);
     assert.notEqual(data.code, 0);
