@@ -31,7 +31,7 @@ import { setupLogging, stopLogging } from "../ops/log.ts";
 import type { Command } from "./command.ts";
 import { CliError, EXIT } from "./exit_codes.ts";
 import { LOG_COMMANDS } from "./log_commands.ts";
-import { type Baked, denialMessage, grantsOf, permissionFlags, takeBaked } from "./permissions.ts";
+import { type Baked, denialMessage, permissionFlags, sandboxOf, takeBaked } from "./permissions.ts";
 import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
 import type { FlagKinds } from "./args.ts";
 import { StartupError } from "../core/startup_error.ts";
@@ -188,7 +188,7 @@ function usage(): number {
  */
 function version(baked: Baked | undefined): number {
   const grants = baked
-    ? `${permissionFlags(grantsOf(baked)).join(" ")} (baked in by deno task compile)`
+    ? `${permissionFlags(sandboxOf(baked)).join(" ")} (baked in by deno task compile)`
     : "none baked in (main.ts run by deno run: its flags decide)";
   console.log(
     `gdp-ws ${PACKAGE.version}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8}, ` +

@@ -44,7 +44,7 @@ import { FdBudget, logBudget } from "./fd_budget.ts";
 import { addressKey, HeadSlots } from "./head_slots.ts";
 import { RequestBody } from "./http1/body.ts";
 import { type Origin, readHead, type RequestHead, requestOf } from "./http1/head.ts";
-import { answerAndClose, LINGER_MS, lingerClose, refuse } from "./http1/last_answer.ts";
+import { answerAndClose, answerAtAccept, LINGER_MS, lingerClose } from "./http1/last_answer.ts";
 import { ConnInput } from "./http1/input.ts";
 import { type HttpProblem, problemResponse, writeAll, writeResponse } from "./http1/response.ts";
 import { type RawUpgrade, switchingProtocols } from "./handshake.ts";
@@ -284,7 +284,7 @@ export class FrontDoor {
       return this.#release(conn);
     }
     this.#refusing++;
-    refuse(conn, new ConnInput(conn, 4096), this.#answer(problem))
+    answerAtAccept(conn, new ConnInput(conn, 4096), this.#answer(problem))
       .catch(() => {})
       .finally(() => {
         this.#refusing--;
