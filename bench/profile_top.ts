@@ -6,7 +6,7 @@
  *
  * A profile covers the gateway's whole life: start-up (compiling), the row's
  * set-up, the measured run and the teardown. `--window S` keeps only the S
- * seconds with the most CPU time (for a throughput row, its measured run).
+ * seconds with the most busy time (for a throughput row, its measured run).
  * `(idle)` is the event loop waiting; percentages are of the busy time.
  *
  * @example
@@ -46,6 +46,8 @@ export interface TopRow {
 }
 
 export interface Summary {
+  /** Samples in the kept window. */
+  samples: number;
   /** Time sampled in the kept window, in ms, and of it the time not idle. */
   sampledMs: number;
   busyMs: number;
@@ -68,10 +70,11 @@ function place(url: string, line: number): string {
 /** The self and total time of every function (or file) in `profiles`, summed. */
 export function summarize(
   profiles: CpuProfile[],
-  options: { by: "function" | "file"; windowS: number },
+  options: { by: "function" | "file"; windowS: number; count?: boolean },
 ): Summary {
   const self = new Map<string, number>();
   const total = new Map<string, number>();
+  let samples = 0;
   let sampledMs = 0;
   let busyMs = 0;
   for (const profile of profiles) {
@@ -93,15 +96,19 @@ export function summarize(
       const where = place(url, lineNumber);
       return `${name}${where ? ` ${where}` : ""}`;
     };
-    // A sample lasts until the next one (as DevTools counts it); the last gets the mean.
+    // A sample lasts until the next one (as DevTools counts it); the last gets the median.
+    // With `count`, every sample lasts the median interval: a thread that was descheduled
+    // took no samples meanwhile, so the time counted is nearer to its CPU time.
     const n = profile.samples.length;
     const at: number[] = [];
     let t = 0;
     for (const delta of profile.timeDeltas) at.push(t += delta);
-    const span = n > 1 ? (at[n - 1]! - at[0]!) / (n - 1) : 0;
-    const duration = (i: number) => i + 1 < n ? at[i + 1]! - at[i]! : span;
+    const intervals = profile.timeDeltas.slice(1).sort((a, b) => a - b);
+    const median = intervals[Math.floor(intervals.length / 2)] ?? 0;
+    const duration = (i: number) => !options.count && i + 1 < n ? at[i + 1]! - at[i]! : median;
     const busy = (i: number) => byId.get(profile.samples[i]!)?.callFrame.functionName !== IDLE;
     const [from, to] = busiestWindow(n, at, duration, busy, options.windowS * 1e6);
+    samples += to - from;
     for (let i = from; i < to; i++) {
       const us = duration(i);
       sampledMs += us / 1000;
@@ -121,7 +128,7 @@ export function summarize(
   }
   const rows = [...self].map(([key, selfMs]) => ({ key, selfMs, totalMs: total.get(key) ?? 0 }))
     .sort((a, b) => b.selfMs - a.selfMs);
-  return { sampledMs, busyMs, rows };
+  return { samples, sampledMs, busyMs, rows };
 }
 
 /**
@@ -154,8 +161,10 @@ const HELP = `Usage: deno run --allow-read bench/profile_top.ts FILE.cpuprofile.
 
   --top N        rows to print (default 30)
   --by file      sum by file instead of by function
-  --window S     only the S seconds with the most CPU time (e.g. 4: a throughput row's run)
-  --inclusive    sort by total time (the function and what it calls) instead of self time`;
+  --window S     only the S seconds with the most busy time (e.g. 4: a throughput row's run)
+  --inclusive    sort by total time (the function and what it calls) instead of self time
+  --count        every sample weighs the median interval instead of the time to the next one:
+                 nearer to CPU time when the thread was descheduled (two shared cores)`;
 
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
@@ -165,6 +174,7 @@ if (import.meta.main) {
       by: { type: "string", default: "function" },
       window: { type: "string", default: "0" },
       inclusive: { type: "boolean", default: false },
+      count: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
     allowPositionals: true,
@@ -179,6 +189,7 @@ if (import.meta.main) {
   const summary = summarize(profiles, {
     by: values.by as "function" | "file",
     windowS: Number(values.window),
+    count: values.count,
   });
   const rows = values.inclusive
     ? [...summary.rows].sort((a, b) => b.totalMs - a.totalMs)
@@ -186,7 +197,8 @@ if (import.meta.main) {
   const pct = (ms: number) => `${((100 * ms) / summary.busyMs).toFixed(1)}%`.padStart(6);
   const ms = (value: number) => value.toFixed(1).padStart(9);
   console.log(
-    `${summary.sampledMs.toFixed(0)} ms sampled, ${summary.busyMs.toFixed(0)} ms busy ` +
+    `${summary.samples} samples, ${summary.sampledMs.toFixed(0)} ms sampled, ` +
+      `${summary.busyMs.toFixed(0)} ms busy ` +
       `(${((100 * summary.busyMs) / summary.sampledMs).toFixed(0)}%); % of busy time`,
   );
   console.log(`  self ms  self %  total ms total %  ${values.by}`);
