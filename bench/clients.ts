@@ -1,6 +1,7 @@
 /**
  * A benchmark client process: `clients` subscribers (WebSockets to the gateway
- * or to the bare-Deno baseline, or NATS connections) and, for live runs, one
+ * or to the bare-Deno baseline, or NATS connections, each with its own
+ * JetStream consumer when the peer is JetStream) and, for live runs, one
  * producer on its own connection. It runs in its own process so that the
  * clients' cost never shares the event loop of the server under test. Started
  * by `run.ts` with one JSON argument ({@linkcode ClientConfig}); prints JSON
@@ -432,12 +433,23 @@ interface NatsConn {
   close(): Promise<void>;
 }
 
+/**
+ * NATS connections, one per subscriber. Core NATS: each subscribes to the log's subject and
+ * the producer publishes (a flush is the acknowledgement). JetStream: each subscribes to
+ * its own deliver subject, then its push consumer on the log's stream is created; the
+ * producer's publishes are acknowledged by the server once stored (PubAck).
+ */
 async function connectNats(
   config: ClientConfig,
   tally: Tally,
   production: Production,
 ): Promise<Connected> {
   const { connect } = await import("@nats-io/transport-node");
+  const durable = config.transport === "jetstream";
+  const jetStream = durable ? await import("./jetstream.ts") : undefined;
+  const side = jetStream && (config.producer || !config.idle)
+    ? await jetStream.openJetStream(config.url)
+    : undefined;
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
   let closing = false;
@@ -449,12 +461,14 @@ async function connectNats(
       tally.gone(i, "nats closed");
     });
   });
-  const producer = config.producer ? await connect({ servers: config.url }) : undefined;
+  const producer = config.producer && !durable ? await connect({ servers: config.url }) : undefined;
   const size = config.producer?.payloadBytes ?? 0;
   const connected: Connected = {
     subscribe: async () => {
       conns.forEach((nc, i) => {
-        nc.subscribe(subjectOf(config, config.offset + i), {
+        const index = config.offset + i;
+        const subject = jetStream ? jetStream.deliverSubjectOf(index) : subjectOf(config, index);
+        nc.subscribe(subject, {
           callback: (error: Error | null, msg: { data: Uint8Array }) => {
             const now = wallMs();
             if (error) {
@@ -473,13 +487,36 @@ async function connectNats(
       });
       // After a flush the server has registered every subscription.
       await Promise.all(conns.map((nc) => nc.flush()));
+      // Each consumer is created once its deliver subject has a subscriber.
+      await side?.createConsumers(conns.map((_, i) => {
+        const index = config.offset + i;
+        return [subjectOf(config, index), jetStream!.deliverSubjectOf(index)];
+      }));
     },
     close: async () => {
       closing = true;
       const all = producer ? [...conns, producer] : conns;
-      await Promise.race([Promise.all(all.map((nc) => nc.close())), sleep(2_000)]);
+      await Promise.race([
+        Promise.all([...all.map((nc) => nc.close()), side?.close()]),
+        sleep(2_000),
+      ]);
     },
   };
+  if (side && config.producer) {
+    // Acknowledged once stored, like the gateway's append.
+    connected.produce = (seq) =>
+      void side.publish(subjectOfRecord(config, seq), encoder.encode(makePayload(seq, size)))
+        .then(
+          () => {
+            production.acked++;
+            tally.poke();
+          },
+          (error) => {
+            production.error ??= String(error);
+            tally.poke();
+          },
+        );
+  }
   if (producer) {
     connected.produce = (seq) =>
       producer.publish(subjectOfRecord(config, seq), encoder.encode(makePayload(seq, size)));

@@ -10,8 +10,8 @@
  * @module
  */
 
-/** How a client process talks to the system under test. */
-export type Transport = "ws" | "nats";
+/** How a client process talks to the system under test (JetStream: NATS with a consumer each). */
+export type Transport = "ws" | "nats" | "jetstream";
 
 /** The producer that runs inside a client process, beside its subscribers. */
 export interface ProducerSpec {
@@ -22,7 +22,10 @@ export interface ProducerSpec {
   payloadBytes: number;
   /** Records per second; 0 sends as fast as `window` and `lead` allow. */
   rate: number;
-  /** Records in flight before waiting for acknowledgements (NATS: a flush every `window`). */
+  /**
+   * Records in flight before waiting for acknowledgements (core NATS: a flush every `window`;
+   * JetStream: PubAcks outstanding).
+   */
   window: number;
   /** Records the producer may be ahead of the slowest subscriber (closed loop). */
   lead: number;
@@ -41,7 +44,7 @@ export interface ProducerSpec {
  */
 export interface ClientConfig {
   transport: Transport;
-  /** `ws://127.0.0.1:PORT/` or `127.0.0.1:PORT` (NATS). */
+  /** `ws://127.0.0.1:PORT/` or `127.0.0.1:PORT` (NATS, JetStream). */
   url: string;
   clients: number;
   /** WebSocket only: offer the `gdp-ws.batch` subprotocol (frames are JSON arrays). */

@@ -13,6 +13,11 @@ export interface Plan {
   fanOut: number[];
   /** The fan-out row that is also run with the large payload. */
   bigPayloadAt: number;
+  /**
+   * Subscriber counts of the durable comparison's fan-out rows (JetStream, gdp-ws on tmpfs);
+   * the many-logs shape runs for them too.
+   */
+  durableAt: number[];
   /** Subscribers of the comparison rows: sharing off, store writer, stalled client, latency. */
   compareAt: number;
   /** The many-logs rows: this many logs with this many subscribers each. */
@@ -60,6 +65,7 @@ export const FULL: Plan = {
   bigPayloadBytes: 4096,
   fanOut: [1, 100, 1_000, 10_000],
   bigPayloadAt: 1_000,
+  durableAt: [1, 1_000],
   compareAt: 1_000,
   manyLogs: { logs: 1_000, perLog: 10 },
   idleConnections: 10_000,
@@ -85,7 +91,9 @@ export const QUICK: Plan = {
   ...FULL,
   fanOut: [10],
   bigPayloadAt: 10,
-  compareAt: 20,
+  durableAt: [10],
+  // The fan-out count, so every target of the report has its rows in a quick run too.
+  compareAt: 10,
   manyLogs: { logs: 10, perLog: 2 },
   idleConnections: 100,
   historyRecords: 5_000,

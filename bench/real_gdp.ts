@@ -92,6 +92,7 @@ async function startReader(logname: string) {
         records: samples.length,
         frames: samples.length,
         serverCpu: NaN,
+        serverCpuMs: NaN,
         clientCpu: NaN,
         probeMaxMs: NaN,
         probeP99Ms: NaN,

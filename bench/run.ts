@@ -1,6 +1,7 @@
 /**
  * `deno task bench`: runs every benchmark scenario against the gateway, a
- * bare-Deno WebSocket broadcaster and (when installed) nats-server, then writes
+ * bare-Deno WebSocket broadcaster and (when installed) nats-server, core NATS
+ * and JetStream (the durable peer, see `jetstream.ts`), then writes
  * the machine, the command and the results into BENCHMARKS.md between the
  * `bench:begin` and `bench:end` markers (text outside them is kept).
  *
@@ -34,14 +35,18 @@ import {
   type RunCost,
   type ThroughputRow,
 } from "./runs.ts";
+import { syncAlwaysSupported } from "./jetstream.ts";
 import {
   type GatewayOptions,
+  natsServerPath,
   natsVersion,
   prefill,
   startGateway,
+  startJetStream,
   startNats,
   startRaw,
   type Target,
+  tmpfsAvailable,
 } from "./servers.ts";
 
 const log = (text: string) => console.error(`[bench] ${text}`);
@@ -55,9 +60,16 @@ interface Options {
   /** A writable log on a real GDP: add the real-GDP latency rows. */
   realGdp: string | undefined;
   nats: boolean;
+  /** nats-server knows `sync_interval: always`: also run JetStream with it. */
+  syncAlways: boolean;
+  /** `/dev/shm` is a tmpfs: run the gdp-ws (tmpfs) rows. */
+  tmpfs: boolean;
   /** Profile every gateway of the run (`--cpu-prof`) into this folder. */
   profileDir: string | undefined;
 }
+
+/** Starts a server for the row `label` (a gateway names its profile after it). */
+type Start = (label: string) => Promise<Target>;
 
 /** Runs every scenario the options select; rows go into `results`. */
 async function runAll(options: Options, results: Results, historyDir: string): Promise<void> {
@@ -67,12 +79,12 @@ async function runAll(options: Options, results: Results, historyDir: string): P
   async function fresh<R extends { rssMb?: number }>(
     rows: R[],
     label: string,
-    start: () => Promise<Target>,
+    start: Start,
     body: (target: Target) => Promise<R>,
   ): Promise<void> {
     if (only && !only.test(label)) return;
     log(label);
-    const target = current = await start();
+    const target = current = await start(label);
     try {
       const row = await body(target);
       row.rssMb = memoryMb(target.pid, "VmHWM");
@@ -89,22 +101,34 @@ async function runAll(options: Options, results: Results, historyDir: string): P
       await target.stop();
     }
   }
-  const profiling = options.profileDir ? { profileDir: options.profileDir } : {};
-  const gateway = (extra: GatewayOptions = {}) => () => startGateway({ ...profiling, ...extra });
-  const gateways: [string, () => Promise<Target>][] = [["gdp-ws", gateway()]];
+  const gateway = (extra: GatewayOptions = {}): Start => (label) =>
+    startGateway({
+      ...(options.profileDir ? { profileDir: options.profileDir, profileName: label } : {}),
+      ...extra,
+    });
+  const gateways: [string, Start][] = [["gdp-ws", gateway()]];
   if (options.before) {
     const main = `${options.before}/main.ts`;
     gateways.push(["gdp-ws (before)", gateway({ main, label: "gdp-ws (before)" })]);
   }
-  const peers: [string, () => Promise<Target>, boolean[]][] = [
+  const peers: [string, Start, boolean[]][] = [
     ["bare Deno", startRaw, [false, true]],
+    ...(options.nats ? [["NATS", startNats, [false]] as [string, Start, boolean[]]] : []),
+  ];
+  // The durable comparison: JetStream (with its default sync, and with an fsync per message
+  // where this nats-server can), and the gateway with fsync costing nothing (tmpfs).
+  const durable: [string, Start][] = [
     ...(options.nats
-      ? [["NATS", startNats, [false]] as [string, () => Promise<Target>, boolean[]]]
+      ? [["JetStream", () => startJetStream({ syncAlways: false })] as [string, Start]]
       : []),
+    ...(options.nats && options.syncAlways
+      ? [["JetStream (sync always)", () => startJetStream({ syncAlways: true })] as [string, Start]]
+      : []),
+    ...(options.tmpfs ? [["gdp-ws (tmpfs)", gateway({ tmpfs: true })] as [string, Start]] : []),
   ];
   const live = (
     label: string,
-    start: () => Promise<Target>,
+    start: Start,
     shape: LiveShape,
   ) =>
     fresh(
@@ -115,10 +139,12 @@ async function runAll(options: Options, results: Results, historyDir: string): P
     );
 
   try {
-    // Fan-out on one log through the append op, against both peers.
-    for (const clients of plan.fanOut) {
-      const sizes = [plan.payloadBytes];
-      if (clients === plan.bigPayloadAt) sizes.push(plan.bigPayloadBytes);
+    // Fan-out on one log through the append op, against both peers; the durable
+    // comparison at its own counts, beside the rows of the same count.
+    const counts = [...new Set([...plan.fanOut, ...plan.durableAt])].sort((a, b) => a - b);
+    for (const clients of counts) {
+      const sizes = plan.fanOut.includes(clients) ? [plan.payloadBytes] : [];
+      if (clients === plan.bigPayloadAt && sizes.length) sizes.push(plan.bigPayloadBytes);
       for (const payloadBytes of sizes) {
         const shape = { scenario: "fan-out, append op", clients, payloadBytes };
         // The earlier checkout (--before) runs the rows the targets compare: cheap enough.
@@ -131,6 +157,11 @@ async function runAll(options: Options, results: Results, historyDir: string): P
         for (const [label, start, modes] of peers) {
           for (const batch of modes) await live(label, start, { ...shape, batch });
         }
+      }
+      if (plan.durableAt.includes(clients)) {
+        // One per frame: JetStream delivers one message at a time.
+        const shape = { scenario: "fan-out, append op", clients, payloadBytes: plan.payloadBytes };
+        for (const [label, start] of durable) await live(label, start, { ...shape, batch: false });
       }
     }
     const at = { clients: plan.compareAt, payloadBytes: plan.payloadBytes };
@@ -160,6 +191,7 @@ async function runAll(options: Options, results: Results, historyDir: string): P
     };
     for (const batch of [false, true]) await live("gdp-ws", gateway(), { ...manyShape, batch });
     if (options.nats) await live("NATS", startNats, { ...manyShape, batch: false });
+    for (const [label, start] of durable) await live(label, start, { ...manyShape, batch: false });
     // A client that never reads, among the others: their throughput with and without it.
     // 4 KiB records and a small send queue, so the stalled socket fills it within the run.
     const small = gateway({
@@ -243,7 +275,11 @@ async function runAll(options: Options, results: Results, historyDir: string): P
         );
       }
     }
-    for (const [label, start, modes] of peers) {
+    const latencyPeers: [string, Start, boolean[]][] = [
+      ...peers,
+      ...durable.map(([label, start]) => [label, start, [false]] as [string, Start, boolean[]]),
+    ];
+    for (const [label, start, modes] of latencyPeers) {
       for (const batch of modes) {
         await fresh(
           results.latency,
@@ -280,14 +316,15 @@ async function runAll(options: Options, results: Results, historyDir: string): P
 const HELP = `Usage: deno task bench [--quick] [--only REGEX] [--out FILE] [--fan-out 1,100,1000]
                         [--before DIR] [--real-gdp LOG] [--profile DIR]
 
-  (no options)     the full run (about 8 minutes); rewrites BENCHMARKS.md from a clean tree
+  (no options)     the full run (about 10 minutes); rewrites BENCHMARKS.md from a clean tree
   --quick          small sizes, under a minute; prints the report, writes nothing
   --only REGEX     only the rows whose label matches, e.g. "fan-out, append op 1000 100B"
   --out FILE       write the report here (a partial run writes nothing without it)
   --fan-out LIST   the subscriber counts of the fan-out rows
   --before DIR     also run the gateway in DIR (e.g. a git archive) on the compared rows
   --real-gdp LOG   add the real-GDP latency rows on LOG (needs gdp-local up and its env)
-  --profile DIR    write the gateway's CPU profiles (--cpu-prof) into DIR
+  --profile DIR    write each gateway's CPU profile (--cpu-prof) to DIR/ROW.cpuprofile;
+                   bench/profile_top.ts sums one by function
   --help           this text`;
 
 async function main(): Promise<number> {
@@ -322,6 +359,8 @@ async function main(): Promise<number> {
   const command = ["deno task bench", ...Deno.args].join(" ");
   await initClock();
   const nats = await natsVersion();
+  const syncAlways = nats ? await syncAlwaysSupported(natsServerPath()) : false;
+  const tmpfs = await tmpfsAvailable();
   const m = await machine(nats, await hardFdLimit());
   if (out === `${ROOT}BENCHMARKS.md` && m.dirty.length > 0) {
     // BENCHMARKS.md records a commit: numbers of code nobody can check out are no record.
@@ -341,6 +380,8 @@ async function main(): Promise<number> {
         before: values.before,
         realGdp: values["real-gdp"],
         nats: !!nats,
+        syncAlways,
+        tmpfs,
         profileDir: values.profile,
       },
       results,
@@ -355,6 +396,9 @@ async function main(): Promise<number> {
         "(Debian: `apt-get update; apt-get install -y nats-server`).",
     );
     log("nats-server not found: skipped the NATS peer");
+  }
+  if (!tmpfs) {
+    results.notes.push("/dev/shm is not a tmpfs here, so the gdp-ws (tmpfs) rows were skipped.");
   }
   const load = Deno.loadavg().map((l) => l.toFixed(2)).join(", ");
   const ticks1 = cpuTicks();

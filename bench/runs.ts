@@ -33,7 +33,10 @@ const CLIENTS = fileURLToPath(new URL("./clients.ts", import.meta.url));
 
 /** What a run cost and how it ended: the columns every table closes with. */
 export interface RunCost {
+  /** The server's CPU share from "go" to "done" (1 = one core). */
   serverCpu: number;
+  /** The server's CPU time from "go" to "done" (user + system, every thread), in ms. */
+  serverCpuMs: number;
   clientCpu: number;
   /** The slowest `/healthz` answer while records flowed, and the 99th percentile, in ms. */
   probeMaxMs: number;
@@ -64,6 +67,8 @@ export interface ThroughputRow extends RunCost {
   /** From "go" to the first record, in ms. */
   firstMs: number;
   appendRate?: number;
+  /** Appends the server under test acknowledged (not those written straight into the store). */
+  appends?: number;
 }
 
 /** One row of the latency table. */
@@ -93,6 +98,8 @@ interface Measured {
   result: ClientResult;
   /** The server's CPU share from "go" to "done" (1 = one core). */
   serverCpu: number;
+  /** The server's CPU time from "go" to "done", in ms. */
+  serverCpuMs: number;
   /** The slowest answer to the HTTP probe while records flowed, and the 99th percentile, in ms. */
   probeMaxMs: number;
   probeP99Ms: number;
@@ -200,7 +207,8 @@ async function measure(
       Promise.race(dones).catch(() => {}),
     );
     await done;
-    const serverCpu = (processCpuMs(target.pid) - cpu0) / (wallMs() - t0);
+    const serverCpuMs = processCpuMs(target.pid) - cpu0;
+    const serverCpu = serverCpuMs / (wallMs() - t0);
     const { max: probeMaxMs, p99: probeP99Ms, endMax: probeEndMaxMs } = await probing;
     const results = await Promise.all(
       processes.map((p) => p.next<ClientResult>("result", 30_000)),
@@ -208,6 +216,7 @@ async function measure(
     return {
       result: merge(results),
       serverCpu,
+      serverCpuMs,
       probeMaxMs,
       probeP99Ms,
       probeEndMaxMs,
@@ -283,6 +292,7 @@ function costOf(run: Measured, subscribers: number): RunCost {
   const { result } = run;
   const cost: RunCost = {
     serverCpu: run.serverCpu,
+    serverCpuMs: run.serverCpuMs,
     clientCpu: result.cpuMs / Math.max(1, result.tDone - result.tGo),
     probeMaxMs: run.probeMaxMs,
     probeP99Ms: run.probeP99Ms,
@@ -317,6 +327,7 @@ function throughputRow(
     firstMs: result.tFirst > 0 ? result.tFirst - result.tGo : NaN,
   };
   if (result.acked > 0) row.appendRate = result.acked / ((result.tProduceEnd - result.tGo) / 1000);
+  if (result.acked > 0 && !config.producer?.store) row.appends = result.acked;
   return row;
 }
 

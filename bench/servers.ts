@@ -1,7 +1,15 @@
 /**
  * The servers under test, each its own process on 127.0.0.1: the gateway, the
- * bare-Deno baseline (`raw_server.ts`) and nats-server. Each is a
- * {@linkcode Target}: what the runs need to know to drive and watch it.
+ * bare-Deno baseline (`raw_server.ts`), nats-server (core NATS) and nats-server
+ * with JetStream (`jetstream.ts`). Each is a {@linkcode Target}: what the runs
+ * need to know to drive and watch it.
+ *
+ * @example
+ * ```ts
+ * const gateway = await startGateway({ args: ["--dev-no-sharing"] });
+ * console.log(gateway.url, gateway.pid);
+ * await gateway.stop();
+ * ```
  *
  * @module
  */
@@ -9,6 +17,7 @@
 import { fileURLToPath } from "node:url";
 import { openEmbedded } from "../src/backend/embedded/store.ts";
 import { lines } from "../src/io/lines.ts";
+import { createStreams, jetStreamConfig } from "./jetstream.ts";
 import {
   command,
   freePort,
@@ -26,7 +35,7 @@ const RAW_SERVER = fileURLToPath(new URL("./raw_server.ts", import.meta.url));
 /** A server under test. */
 export interface Target {
   system: string;
-  transport: "ws" | "nats";
+  transport: "ws" | "nats" | "jetstream";
   url: string;
   pid: number;
   /** The gateway's data folder. */
@@ -54,6 +63,10 @@ export interface GatewayOptions {
   label?: string;
   /** Write a V8 CPU profile (`--cpu-prof`) of the gateway into this folder when it stops. */
   profileDir?: string;
+  /** The profile's file name without `.cpuprofile` (the row's label); a number is added if taken. */
+  profileName?: string;
+  /** Make the fresh data folder on tmpfs (`/dev/shm`), where fsync costs nothing. */
+  tmpfs?: boolean;
 }
 
 /** The flags every benchmarked gateway gets besides port, host and data. */
@@ -77,14 +90,49 @@ export const GATEWAY_FLAGS = [
   "100000",
 ];
 
+/** Where the `gdp-ws (tmpfs)` rows keep their data. */
+export const TMPFS = "/dev/shm";
+
+/** Whether {@linkcode TMPFS} is a tmpfs here (else the tmpfs rows are skipped). */
+export async function tmpfsAvailable(): Promise<boolean> {
+  return (await output("df", ["--output=fstype", TMPFS]))?.split("\n").at(-1)?.trim() === "tmpfs";
+}
+
+/** Profile names given out in this run. */
+const profileNames = new Set<string>();
+
+/**
+ * The file name of a row's profile: `NAME.cpuprofile`, or `NAME.2.cpuprofile` for the second
+ * row of that name in this run (a file left by an earlier run is overwritten).
+ */
+async function profileFile(dir: string, label: string): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const name = label.replaceAll(/[^A-Za-z0-9_.-]+/g, "_").replaceAll(/^_|_$/g, "");
+  for (let k = 1;; k++) {
+    const file = `${name}${k > 1 ? `.${k}` : ""}.cpuprofile`;
+    if (profileNames.has(file)) continue;
+    profileNames.add(file);
+    return file;
+  }
+}
+
 /** The flags given to an older checkout's gateway (`--before`), which knows fewer. */
 const BEFORE_FLAGS = GATEWAY_FLAGS.slice(0, 6);
 
 /** A gateway process; resolves once `/healthz` answers. */
 export async function startGateway(options: GatewayOptions = {}): Promise<Target> {
-  const dir = options.dataDir ?? await Deno.makeTempDir({ prefix: "gdp-ws-bench-" });
+  const dir = options.dataDir ??
+    await Deno.makeTempDir({ prefix: "gdp-ws-bench-", ...(options.tmpfs ? { dir: TMPFS } : {}) });
   const port = freePort();
-  const profile = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : [];
+  const profile = options.profileDir
+    ? [
+      "--cpu-prof",
+      `--cpu-prof-dir=${options.profileDir}`,
+      ...(options.profileName
+        ? [`--cpu-prof-name=${await profileFile(options.profileDir, options.profileName)}`]
+        : []),
+    ]
+    : [];
   const cmd = await command(Deno.execPath(), [
     "run",
     "-A",
@@ -107,7 +155,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Target
   const base = `http://127.0.0.1:${port}`;
   await until("the gateway to listen", 30_000, async () => (await fetch(`${base}/healthz`)).ok);
   return {
-    system: options.label ?? "gdp-ws",
+    system: options.label ?? (options.tmpfs ? "gdp-ws (tmpfs)" : "gdp-ws"),
     transport: "ws",
     url: `ws://127.0.0.1:${port}/`,
     pid: child.pid,
@@ -200,6 +248,56 @@ export async function startNats(): Promise<Target> {
     waitLive: () => Promise.resolve(),
     stop: () => stopChild(child),
   };
+}
+
+/** nats-server with JetStream, its store in a fresh folder; `syncAlways`: `sync_interval: always`. */
+export async function startJetStream(options: { syncAlways: boolean }): Promise<Target> {
+  const port = freePort();
+  const monitor = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "gdp-ws-bench-jetstream-" });
+  const config = `${dir}/nats.conf`;
+  await Deno.writeTextFile(
+    config,
+    jetStreamConfig({ port, monitor, storeDir: `${dir}/store`, syncAlways: options.syncAlways }),
+  );
+  const cmd = await command(natsServer, ["-c", config], {
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  });
+  const child = cmd.spawn();
+  const url = `127.0.0.1:${port}`;
+  try {
+    await until("nats-server with JetStream to be healthy", 20_000, async () => {
+      const response = await fetch(`http://127.0.0.1:${monitor}/healthz`);
+      await response.body?.cancel();
+      return response.ok;
+    });
+  } catch (error) {
+    await stopChild(child);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  return {
+    system: options.syncAlways ? "JetStream (sync always)" : "JetStream",
+    transport: "jetstream",
+    url,
+    pid: child.pid,
+    dataDir: dir,
+    probeUrl: `http://127.0.0.1:${monitor}/healthz`,
+    prepare: (names) => createStreams(url, names),
+    // The client processes create their consumers before "ready".
+    waitLive: () => Promise.resolve(),
+    stop: async () => {
+      await stopChild(child);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** The path nats-server was found at by {@linkcode natsVersion}. */
+export function natsServerPath(): string {
+  return natsServer;
 }
 
 /** Fills `logname` in a fresh embedded store in `dataDir`; seconds taken. */

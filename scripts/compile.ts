@@ -11,7 +11,7 @@
 import { resolve } from "node:path";
 import { parseFlags } from "../src/cli/args.ts";
 import { ConfigError } from "../src/config.ts";
-import { type Baked, bakedArgs, grantsOf, permissionFlags } from "../src/cli/permissions.ts";
+import { type Baked, bakedArgs, permissionFlags, sandboxOf } from "../src/cli/permissions.ts";
 
 const HELP = `Usage: deno task compile [--data DIR] [--libgdp PATH] [--cert FILE --key FILE]
                          [--auth-secret FILE | --auth-keys FILE]
@@ -79,7 +79,7 @@ export function compilePlan(values: ReadonlyMap<string, string>): CompilePlan {
   }
   const target = values.get("target");
   return {
-    permissions: permissionFlags(grantsOf(baked)),
+    permissions: permissionFlags(sandboxOf(baked)),
     baked: bakedArgs(baked),
     ...(target ? { target } : {}),
     output: values.get("output") ?? "gdp-ws",

@@ -17,7 +17,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { lines } from "../src/io/lines.ts";
-import { grantsOf, permissionFlags } from "../src/cli/permissions.ts";
+import { permissionFlags, sandboxOf } from "../src/cli/permissions.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 /** gdp-local beside the repository, as CI lays it out (`--gdp-local` elsewhere). */
@@ -116,7 +116,7 @@ interface Gateway {
 }
 
 async function startGateway(opts: Options): Promise<Gateway> {
-  const flags = permissionFlags(grantsOf({ libgdp: opts.lib }));
+  const flags = permissionFlags(sandboxOf({ libgdp: opts.lib }));
   const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (free.addr as Deno.NetAddr).port;
   free.close();

@@ -18,8 +18,13 @@ export interface Limits {
   maxConnections: number;
   /** Subscriptions one connection may hold; more are refused with 429. */
   maxSubscriptions: number;
-  /** Largest request frame in bytes; a larger one closes the socket with 1009. */
+  /**
+   * Largest request message in bytes (its payload, plus the whole size of each
+   * frame after its first); a larger one closes the socket with 1009.
+   */
   maxFrameBytes: number;
+  /** Data frames one request message may arrive in; more close the socket with 1009. */
+  maxFragments: number;
   /** Bytes queued for one socket before it is closed as a slow consumer (1013). */
   sendQueueBytes: number;
   /** Records one history read fetches from the backend at a time. */
@@ -58,7 +63,7 @@ export interface Limits {
   maxTotalSubscriptions: number;
   /** Logs followed at once (one feed each); a subscription needing one more gets 503. */
   maxFeeds: number;
-  /** Requests per second one connection may send; more get 429. */
+  /** Requests per second one connection may send; past it, its socket is read no faster. */
   maxRequestRate: number;
   /** Stored records one subscription may ask to replay; more get 413. */
   maxHistoryRecords: number;
@@ -155,6 +160,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxConnections: 10_000,
   maxSubscriptions: 1_000,
   maxFrameBytes: 2 * 1024 * 1024,
+  maxFragments: 1_024,
   sendQueueBytes: 8 * 1024 * 1024,
   readChunk: 512,
   maxLognameLength: MAX_LOGNAME_LENGTH,

@@ -71,6 +71,19 @@ export class RateLimit {
     return true;
   }
 
+  /**
+   * Takes one token, on credit if none is left: 0 when it was there, else the
+   * ms until the bucket is out of debt again, which is when the caller may
+   * act. A caller that waits that long before asking again owes at most one.
+   */
+  reserve(): number {
+    const now = performance.now();
+    this.#tokens = Math.min(this.#rate, this.#tokens + (now - this.#at) * this.#rate / this.#perMs);
+    this.#at = now;
+    this.#tokens--;
+    return this.#tokens >= 0 ? 0 : -this.#tokens * this.#perMs / this.#rate;
+  }
+
   /** True when the bucket has refilled, so forgetting it changes nothing. */
   get full(): boolean {
     return this.#tokens + (performance.now() - this.#at) * this.#rate / this.#perMs >= this.#rate;

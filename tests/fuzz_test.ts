@@ -12,15 +12,19 @@
  * - the well-behaved subscriber receives every record, in order, no gap;
  * - the gateway's RSS stays under RSS_BOUND.
  *
- * Set FUZZ_SEED to replay a run; a failure prints the seed.
+ * Set FUZZ_SEED to replay a run; a failure prints the seed. WebSocket frames
+ * are fuzzed at the frame level, against a model of RFC 6455, in
+ * tests/net/frame_fuzz_test.ts.
  */
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { TestClient } from "./helpers/client.ts";
-import { serveMain, type ServeProcess } from "./helpers/process.ts";
+import { memoryMiB } from "./helpers/proc.ts";
+import type { ServeProcess } from "./helpers/process.ts";
 import { readResponse } from "./helpers/raw_http.ts";
 import { RawWebSocket } from "./helpers/raw_ws.ts";
+import { serveShipped } from "./helpers/shipped.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -301,9 +305,9 @@ function split<T>(items: T[], parts: number): T[][] {
   return Array.from({ length: parts }, (_, i) => items.filter((_, j) => j % parts === i));
 }
 
-async function rss(base: string): Promise<number> {
-  const text = await (await fetch(`${base}metrics`)).text();
-  return Number(text.match(/^process_resident_memory_bytes (\d+)/m)?.[1] ?? NaN);
+/** The gateway's resident memory in bytes, read by this test (-A) from /proc: the gateway cannot. */
+function rss(gateway: ServeProcess): number {
+  return memoryMiB(gateway.child.pid) * 2 ** 20;
 }
 
 Deno.test({
@@ -312,7 +316,7 @@ Deno.test({
   } hostile frames and requests over many sockets; the gateway lives, answers in JSON, and a subscriber misses nothing`,
   fn: () =>
     withTempDir("gdp-ws-fuzz-", async (dataDir) => {
-      const gateway: ServeProcess = await serveMain(["-A"], ["--data", dataDir]);
+      const gateway: ServeProcess = await serveShipped({ data: dataDir });
       const base = gateway.url.replace(/^ws/, "http");
       let exited = false;
       void gateway.child.status.then(() => exited = true);
@@ -377,7 +381,7 @@ async function runFuzz(gateway: ServeProcess, base: string): Promise<void> {
   const health = await fetch(`${base}healthz`);
   assert.equal(health.status, 200);
   await health.body?.cancel();
-  const resident = await rss(base);
+  const resident = rss(gateway);
   console.log(`fuzz: seed ${SEED}, gateway RSS ${(resident / 2 ** 20).toFixed(0)} MiB`);
   assert.ok(resident < RSS_BOUND, `RSS ${resident} over ${RSS_BOUND}`);
 }

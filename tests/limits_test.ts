@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { DB_FILE, openEmbedded } from "../src/backend/embedded/store.ts";
-import { TestClient } from "./helpers/client.ts";
-import { withEmbeddedGateway } from "./helpers/gateway.ts";
+import { range, TestClient } from "./helpers/client.ts";
+import { withGatewayIn } from "./helpers/gateway.ts";
 import { rawRequest, upgradeHead } from "./helpers/raw_http.ts";
+import { shippedTest } from "./helpers/shipped.ts";
 import { withTempDir } from "./helpers/temp_dir.ts";
 import { defaultText, flagUsage, SERVE_FLAGS } from "../src/cli/serve_flags.ts";
 
@@ -33,25 +34,28 @@ async function refused(http: (path: string) => string, limit: string): Promise<n
   return body.limits[limit]!.refused;
 }
 
-test("one logname rule everywhere: NUL, lone surrogates and long names get 400", async () => {
-  await withEmbeddedGateway({}, async ({ gateway, http }) => {
-    for (const path of ["/logs/nul%00byte", `/logs/${"x".repeat(10_000)}`, "/logs/tab%09name"]) {
-      const [code, body] = await status(fetch(http(path), { method: "POST", body: "x" }));
-      assert.equal(code, 400, path);
-      assert.match(body, /logname (must not contain control|is longer than 1024)/);
-    }
-    const client = await TestClient.connect(gateway.url);
-    client.send(`{"logname": "\\ud800", "startrec": 0}`);
-    const event = await client.next();
-    assert.equal(event.ep_stat[0], 400);
-    assert.match(event.ep_stat[1], /well-formed Unicode/);
-    client.send({ append: "a\u0000b", data: "x" });
-    assert.match((await client.next()).ep_stat[1], /control characters/);
-    await client.close();
-    const list = await (await fetch(http("/logs"))).json() as unknown[];
-    assert.deepEqual(list, []);
-  });
-});
+shippedTest(
+  "one logname rule everywhere: NUL, lone surrogates and long names get 400",
+  async (dataDir) => {
+    await withGatewayIn(dataDir, {}, async ({ gateway, http }) => {
+      for (const path of ["/logs/nul%00byte", `/logs/${"x".repeat(10_000)}`, "/logs/tab%09name"]) {
+        const [code, body] = await status(fetch(http(path), { method: "POST", body: "x" }));
+        assert.equal(code, 400, path);
+        assert.match(body, /logname (must not contain control|is longer than 1024)/);
+      }
+      const client = await TestClient.connect(gateway.url);
+      client.send(`{"logname": "\\ud800", "startrec": 0}`);
+      const event = await client.next();
+      assert.equal(event.ep_stat[0], 400);
+      assert.match(event.ep_stat[1], /well-formed Unicode/);
+      client.send({ append: "a\u0000b", data: "x" });
+      assert.match((await client.next()).ep_stat[1], /control characters/);
+      await client.close();
+      const list = await (await fetch(http("/logs"))).json() as unknown[];
+      assert.deepEqual(list, []);
+    });
+  },
+);
 
 test("the CLI's store refuses the same names", async () => {
   await withTempDir("gdp-ws-names-", async (dataDir) => {
@@ -65,31 +69,34 @@ test("the CLI's store refuses the same names", async () => {
   });
 });
 
-test("a chunked POST body is refused with 413 as soon as it passes the limit", async () => {
-  await withEmbeddedGateway({}, async ({ http }) => {
-    const total = 256 * 1024 * 1024;
-    const chunk = new Uint8Array(64 * 1024);
-    let sent = 0;
-    let answered = false;
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        // Once answered, end the upload rather than leave it pending past the test.
-        if (sent >= total || answered) return controller.close();
-        sent += chunk.length;
-        controller.enqueue(chunk);
-      },
+shippedTest(
+  "a chunked POST body is refused with 413 as soon as it passes the limit",
+  async (dataDir) => {
+    await withGatewayIn(dataDir, {}, async ({ http }) => {
+      const total = 256 * 1024 * 1024;
+      const chunk = new Uint8Array(64 * 1024);
+      let sent = 0;
+      let answered = false;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          // Once answered, end the upload rather than leave it pending past the test.
+          if (sent >= total || answered) return controller.close();
+          sent += chunk.length;
+          controller.enqueue(chunk);
+        },
+      });
+      const res = await fetch(http("/logs/big"), { method: "POST", body }).catch(() => undefined);
+      answered = true;
+      if (res) {
+        assert.equal(res.status, 413);
+        assert.match(await res.text(), /over the 1048576-byte limit/);
+      }
+      // Unfixed, the whole body was read before the check.
+      assert.ok(sent < total / 4, `the gateway read ${sent} bytes of an oversized body`);
+      assert.ok(await refused(http, "maxRecordBytes") >= 1);
     });
-    const res = await fetch(http("/logs/big"), { method: "POST", body }).catch(() => undefined);
-    answered = true;
-    if (res) {
-      assert.equal(res.status, 413);
-      assert.match(await res.text(), /over the 1048576-byte limit/);
-    }
-    // Unfixed, the whole body was read before the check.
-    assert.ok(sent < total / 4, `the gateway read ${sent} bytes of an oversized body`);
-    assert.ok(await refused(http, "maxRecordBytes") >= 1);
-  });
-});
+  },
+);
 
 test("a full disk is reported as 507 naming it, and appends resume after", async () => {
   await withTempDir("gdp-ws-full-", async (dataDir) => {
@@ -116,8 +123,8 @@ test("a full disk is reported as 507 naming it, and appends resume after", async
   });
 });
 
-test("another process's write lock never blocks the event loop", async () => {
-  await withEmbeddedGateway({}, async ({ backend, dataDir, http }) => {
+shippedTest("another process's write lock never blocks the event loop", async (dataDir) => {
+  await withGatewayIn(dataDir, {}, async ({ backend, dataDir, http }) => {
     await backend.create("locked");
     // A second connection stands in for `gdp-ws append` in another process.
     const other = new DatabaseSync(join(dataDir, DB_FILE));
@@ -139,8 +146,8 @@ test("another process's write lock never blocks the event loop", async () => {
   });
 });
 
-test("GET /logs comes in pages with a Link to the next", async () => {
-  await withEmbeddedGateway({ maxListLogs: 10 }, async ({ backend, http }) => {
+shippedTest("GET /logs comes in pages with a Link to the next", async (dataDir) => {
+  await withGatewayIn(dataDir, { maxListLogs: 10 }, async ({ backend, http }) => {
     for (let i = 0; i < 25; i++) await backend.create(`page.${String(i).padStart(2, "0")}`);
     const seen: string[] = [];
     let next: string | undefined = "/logs";
@@ -167,27 +174,30 @@ test("GET /logs comes in pages with a Link to the next", async () => {
   });
 });
 
-test("log creation is rate limited per client address; appends to existing logs are not", async () => {
-  await withEmbeddedGateway({ maxLogCreatesPerMinute: 3 }, async ({ gateway, http }) => {
-    const client = await TestClient.connect(gateway.url);
-    for (let i = 0; i < 3; i++) client.send({ append: `new.${i}`, data: "x" });
-    for (const event of await client.take(3)) assert.equal(event.ep_stat[0], 200);
-    client.send({ append: "new.3", data: "x" });
-    const refusedEvent = await client.next();
-    assert.equal(refusedEvent.ep_stat[0], 429);
-    assert.match(refusedEvent.ep_stat[1], /more than 3 new logs per minute/);
-    const [code] = await status(fetch(http("/logs/new.4"), { method: "POST", body: "x" }));
-    assert.equal(code, 429);
-    client.send({ append: "new.0", data: "y" });
-    assert.equal((await client.next()).ep_stat[0], 200);
-    await client.close();
-    assert.equal(await refused(http, "maxLogCreatesPerMinute"), 2);
-  });
-});
+shippedTest(
+  "log creation is rate limited per client address; appends to existing logs are not",
+  async (dataDir) => {
+    await withGatewayIn(dataDir, { maxLogCreatesPerMinute: 3 }, async ({ gateway, http }) => {
+      const client = await TestClient.connect(gateway.url);
+      for (let i = 0; i < 3; i++) client.send({ append: `new.${i}`, data: "x" });
+      for (const event of await client.take(3)) assert.equal(event.ep_stat[0], 200);
+      client.send({ append: "new.3", data: "x" });
+      const refusedEvent = await client.next();
+      assert.equal(refusedEvent.ep_stat[0], 429);
+      assert.match(refusedEvent.ep_stat[1], /more than 3 new logs per minute/);
+      const [code] = await status(fetch(http("/logs/new.4"), { method: "POST", body: "x" }));
+      assert.equal(code, 429);
+      client.send({ append: "new.0", data: "y" });
+      assert.equal((await client.next()).ep_stat[0], 200);
+      await client.close();
+      assert.equal(await refused(http, "maxLogCreatesPerMinute"), 2);
+    });
+  },
+);
 
-test("subscriptions over all connections and feeds are capped with 503", async () => {
+shippedTest("subscriptions over all connections and feeds are capped with 503", async (dataDir) => {
   const limits = { maxTotalSubscriptions: 3, maxFeeds: 2 };
-  await withEmbeddedGateway(limits, async ({ gateway, backend, http }) => {
+  await withGatewayIn(dataDir, limits, async ({ gateway, backend, http }) => {
     for (const name of ["a", "b", "c"]) await backend.create(name);
     const one = await TestClient.connect(gateway.url);
     const two = await TestClient.connect(gateway.url);
@@ -221,71 +231,92 @@ async function waitForSubscriptions(http: (path: string) => string, n: number): 
   throw new Error(`never saw ${n} subscriptions`);
 }
 
-test("a replay of more stored records than allowed gets 413; a shorter one works", async () => {
-  await withEmbeddedGateway({ maxHistoryRecords: 10 }, async ({ gateway, backend }) => {
-    await backend.create("h");
-    const log = await backend.open("h");
-    for (let i = 0; i < 20; i++) await log.append(new TextEncoder().encode(`${i}`));
-    const client = await TestClient.connect(gateway.url);
-    client.send({ logname: "h", startrec: 1, numrec: 0 });
-    const event = await client.next();
-    assert.equal(event.ep_stat[0], 413);
-    assert.match(event.ep_stat[1], /20 stored records asked for; the limit is 10/);
-    client.send({ logname: "h", startrec: 1, numrec: 10 });
-    const got = await client.take(11);
-    assert.equal(got.at(-1)!.type, 2);
-    client.send({ logname: "h", startrec: -5, numrec: 5 });
-    assert.equal((await client.take(6)).filter((e) => e.type === 1).length, 5);
-    await client.close();
-  });
-});
+shippedTest(
+  "a replay of more stored records than allowed gets 413; a shorter one works",
+  async (dataDir) => {
+    await withGatewayIn(dataDir, { maxHistoryRecords: 10 }, async ({ gateway, backend }) => {
+      await backend.create("h");
+      const log = await backend.open("h");
+      for (let i = 0; i < 20; i++) await log.append(new TextEncoder().encode(`${i}`));
+      const client = await TestClient.connect(gateway.url);
+      client.send({ logname: "h", startrec: 1, numrec: 0 });
+      const event = await client.next();
+      assert.equal(event.ep_stat[0], 413);
+      assert.match(event.ep_stat[1], /20 stored records asked for; the limit is 10/);
+      client.send({ logname: "h", startrec: 1, numrec: 10 });
+      const got = await client.take(11);
+      assert.equal(got.at(-1)!.type, 2);
+      client.send({ logname: "h", startrec: -5, numrec: 5 });
+      assert.equal((await client.take(6)).filter((e) => e.type === 1).length, 5);
+      await client.close();
+    });
+  },
+);
 
-test("requests over the per-connection rate get 429 and the socket stays usable", async () => {
-  await withEmbeddedGateway({ maxRequestRate: 1 }, async ({ gateway, http }) => {
-    const client = await TestClient.connect(gateway.url);
-    for (let i = 0; i < 50; i++) client.send({ append: "rate", data: `${i}` });
-    const events = await client.take(50);
-    const codes = events.map((e) => e.ep_stat[0]);
-    assert.ok(codes.includes(429), `no 429 in ${codes}`);
-    assert.match(
-      events.find((e) => e.ep_stat[0] === 429)!.ep_stat[1],
-      /more than 1 requests per second/,
-    );
-    await client.close();
-    assert.ok(await refused(http, "maxRequestRate") > 0);
-  });
-});
+shippedTest(
+  "requests past the per-connection rate are held back, not refused: every one is answered, in order, malformed ones counted too",
+  async (dataDir) => {
+    await withGatewayIn(dataDir, { maxRequestRate: 20 }, async ({ gateway, http }) => {
+      const client = await TestClient.connect(gateway.url);
+      // A burst twice the bucket: half must wait for the rate. Every fifth is malformed.
+      for (let i = 0; i < 40; i++) {
+        client.send(i % 5 === 4 ? `not json ${i}` : { append: "rate", data: `${i}`, id: i });
+      }
+      const events = await client.take(40, 10_000);
+      assert.equal(events.filter((e) => e.ep_stat[0] === 400).length, 8, "each malformed one: 400");
+      // The appends were handled in the order sent: their recnos follow their ids.
+      const appended = events.filter((e) => e.ep_stat[0] === 200);
+      appended.sort((a, b) => Number(a.id) - Number(b.id));
+      assert.deepEqual(
+        appended.map((e) => e.id),
+        Array.from({ length: 40 }, (_, i) => i).filter((i) => i % 5 !== 4),
+      );
+      assert.deepEqual(appended.map((e) => e.datum!.recno), range(1, 32));
+      const stored = await (await fetch(http("/logs/rate"))).json() as { count: number };
+      assert.equal(stored.count, 32, "every append was stored");
+      // One stretch of held messages, counted once (not once per message held).
+      assert.equal(await refused(http, "maxRequestRate"), 1);
+      await client.close();
+    });
+  },
+);
 
-test("malformed upgrades get 400, 405 or 426 naming the problem, never 101 or 500", async () => {
-  await withEmbeddedGateway({}, async ({ gateway, http }) => {
-    const port = gateway.port;
-    const cases: [string, number, RegExp][] = [
-      [upgradeHead(port, { drop: ["sec-websocket-key"] }), 400, /Sec-WebSocket-Key/],
-      [upgradeHead(port, { drop: ["connection"] }), 400, /Connection header/],
-      [upgradeHead(port, { drop: ["sec-websocket-version"] }), 426, /version must be 13/i],
-      [
-        upgradeHead(port, { drop: ["sec-websocket-version"], extra: ["Sec-WebSocket-Version: 8"] }),
-        426,
-        /not 8/,
-      ],
-      [
-        upgradeHead(port, { drop: ["sec-websocket-key"], extra: ["Sec-WebSocket-Key: "] }),
-        400,
-        /Key/,
-      ],
-      [upgradeHead(port, { method: "POST" }), 405, /must be a GET/],
-    ];
-    for (const [head, code, pattern] of cases) {
-      const res = await rawRequest(port, head);
-      assert.equal(res.status, code, head);
-      assert.match(res.body, pattern);
-      if (code === 426) assert.equal(res.headers.get("sec-websocket-version"), "13");
-    }
-    const health = await fetch(http("/healthz"));
-    assert.equal(health.status, 200);
-    await health.body?.cancel();
-  });
-});
+shippedTest(
+  "malformed upgrades get 400, 405 or 426 naming the problem, never 101 or 500",
+  async (dataDir) => {
+    await withGatewayIn(dataDir, {}, async ({ gateway, http }) => {
+      const port = gateway.port;
+      const cases: [string, number, RegExp][] = [
+        [upgradeHead(port, { drop: ["sec-websocket-key"] }), 400, /Sec-WebSocket-Key/],
+        [upgradeHead(port, { drop: ["connection"] }), 400, /Connection header/],
+        [upgradeHead(port, { drop: ["sec-websocket-version"] }), 426, /version must be 13/i],
+        [
+          upgradeHead(port, {
+            drop: ["sec-websocket-version"],
+            extra: ["Sec-WebSocket-Version: 8"],
+          }),
+          426,
+          /not 8/,
+        ],
+        [
+          upgradeHead(port, { drop: ["sec-websocket-key"], extra: ["Sec-WebSocket-Key: "] }),
+          400,
+          /Key/,
+        ],
+        [upgradeHead(port, { method: "POST" }), 405, /must be a GET/],
+      ];
+      for (const [head, code, pattern] of cases) {
+        const res = await rawRequest(port, head);
+        assert.equal(res.status, code, head);
+        assert.match(res.body, pattern);
+        if (code === 426) assert.equal(res.headers.get("sec-websocket-version"), "13");
+      }
+      const health = await fetch(http("/healthz"));
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+    });
+  },
+);
 
 test("README's limits table names every limit flag with its real default", async () => {
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));

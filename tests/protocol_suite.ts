@@ -1,9 +1,11 @@
 /**
  * The protocol suite (docs/protocol.md end to end), run against every backend: a real
- * gateway on an ephemeral port, real WebSocket clients. `embedded_protocol_test.ts`
- * and `libgdp_protocol_test.ts` call {@linkcode protocolSuite} with their fixture;
- * `real_gdp/protocol_test.ts` with a {@linkcode ServingFixture} whose gateway is a
- * child process on the real GDP.
+ * gateway on an ephemeral port, real WebSocket clients, under the binary's grants.
+ * `backend/embedded/protocol_test.ts` and `backend/libgdp/protocol_test.ts` call
+ * {@linkcode protocolSuite} with their fixture (the gateway in the test process,
+ * each test under the grants); `real_gdp/protocol_test.ts` with a
+ * {@linkcode ServingFixture} whose gateway is a child process on the real GDP,
+ * started under the binary's flags.
  */
 
 import assert from "node:assert/strict";
@@ -11,6 +13,7 @@ import type { HubStats } from "../src/fanout/hub.ts";
 import { range, recnos, TestClient, type WireEvent } from "./helpers/client.ts";
 import { appendRange, serveForTest, type SuiteFixture } from "./helpers/gateway.ts";
 import { SANITIZED } from "./helpers/sanitize.ts";
+import { libgdpTest, shippedTest } from "./helpers/shipped.ts";
 import { rangeTests, timeTests } from "./time_suite.ts";
 
 export type { SuiteFixture };
@@ -58,7 +61,17 @@ export interface Ctx {
   http(path: string): string;
 }
 
-type Setup = () => Promise<SuiteFixture | ServingFixture>;
+/** A fixture, on the test's data folder when its gateway runs in this process. */
+type Setup = (dataDir?: string) => Promise<SuiteFixture | ServingFixture>;
+
+/**
+ * Where the suite's gateways run, and under which grants: in this process on
+ * the embedded store (each test under the binary's grants for a fresh data
+ * folder, `shippedTest`) or on a libgdp file (each test under `--allow-net
+ * --allow-ffi=LIB`, `libgdpTest`); or in a child process the fixture starts
+ * under the binary's flags (`serveShipped`), whose runner keeps its own.
+ */
+export type SuiteGrants = "embedded" | { libgdp: string } | "process";
 
 /**
  * Registers the whole protocol suite for one backend, every test with both
@@ -68,14 +81,22 @@ type Setup = () => Promise<SuiteFixture | ServingFixture>;
  * process and keeps (libgdp, `Deno.dlopen`ed once) is not charged to whichever
  * test runs first. That is the sanitizers' one exemption.
  */
-export async function protocolSuite(label: string, setup: Setup): Promise<void> {
+export async function protocolSuite(
+  label: string,
+  setup: Setup,
+  grants: SuiteGrants,
+): Promise<void> {
   await (await setup()).teardown();
-  const test = (name: string, fn: (ctx: Ctx) => Promise<void>) =>
-    Deno.test({
-      name: `${label}: ${name}`,
-      ...SANITIZED,
-      fn: (t) => withGateway(t, setup, fn),
-    });
+  const test: Register = (name, fn) => {
+    const full = `${label}: ${name}`;
+    if (grants === "embedded") {
+      shippedTest(full, (dataDir, t) => withGateway(t, () => setup(dataDir), fn));
+    } else if (grants === "process") {
+      Deno.test({ name: full, ...SANITIZED, fn: (t) => withGateway(t, setup, fn) });
+    } else {
+      libgdpTest(full, grants.libgdp, (t) => withGateway(t, setup, fn));
+    }
+  };
   workedExample(test);
   subscriptionTests(test);
   payloadTests(test);
@@ -100,7 +121,7 @@ async function serve(fixture: SuiteFixture | ServingFixture): Promise<SuiteGatew
 
 async function withGateway(
   t: Deno.TestContext,
-  setup: Setup,
+  setup: () => Promise<SuiteFixture | ServingFixture>,
   fn: (ctx: Ctx) => Promise<void>,
 ): Promise<void> {
   const fixture = await setup();

@@ -15,6 +15,7 @@
 import { parseFlags, parseInteger } from "./args.ts";
 import { getLogger } from "@logtape/logtape";
 import { join } from "node:path";
+import { trustedProxies } from "../auth/proxies.ts";
 import { mintToken, readSecret } from "../auth/tokens.ts";
 import type { Backend } from "../backend/backend.ts";
 import { checkEmbedded, DB_FILE } from "../backend/embedded/store.ts";
@@ -31,11 +32,12 @@ import { setupLogging, stopLogging } from "../ops/log.ts";
 import type { Command } from "./command.ts";
 import { CliError, EXIT } from "./exit_codes.ts";
 import { LOG_COMMANDS } from "./log_commands.ts";
-import { type Baked, denialMessage, grantsOf, permissionFlags, takeBaked } from "./permissions.ts";
+import { type Baked, denialMessage, permissionFlags, sandboxOf, takeBaked } from "./permissions.ts";
 import { SERVE_FLAG_KINDS, SERVE_FLAGS, serveConfigFrom, serveHelp } from "./serve_flags.ts";
 import type { FlagKinds } from "./args.ts";
 import { StartupError } from "../core/startup_error.ts";
 import { type Gateway, startGateway } from "../gateway/gateway.ts";
+import { type FdLimit, probeFdLimit, readableLimitsFile } from "../io/fd_limit.ts";
 import { READ_COMMAND } from "./read.ts";
 import { TAIL_COMMAND } from "./tail.ts";
 
@@ -187,7 +189,7 @@ function usage(): number {
  */
 function version(baked: Baked | undefined): number {
   const grants = baked
-    ? `${permissionFlags(grantsOf(baked)).join(" ")} (baked in by deno task compile)`
+    ? `${permissionFlags(sandboxOf(baked)).join(" ")} (baked in by deno task compile)`
     : "none baked in (main.ts run by deno run: its flags decide)";
   console.log(
     `gdp-ws ${PACKAGE.version}\ndeno ${Deno.version.deno} (v8 ${Deno.version.v8}, ` +
@@ -221,21 +223,46 @@ function describe(error: unknown): string {
 }
 
 async function serve(config: Config): Promise<number> {
+  trustedProxies(config.trustProxies); // a bad --trust-proxy stops here, before anything opens
   await setupLogging(config.logLevel, config.logFormat);
-  const backend = await openServedBackend(config);
-  const gateway = await startGateway(config, backend);
-  // SIGINT stops at once; SIGTERM drains first (a second one stops at once); SIGHUP re-reads keys.
+  // Listeners first: Deno sets its signal thread up lazily, with descriptors of its own, and
+  // the count below leaves none for a moment. Until the gateway runs, a signal stops at once.
+  const running: { gateway?: Gateway } = {};
   const signals: [Deno.Signal, () => void][] = [
-    ["SIGINT", () => void gateway.shutdown()],
-    ["SIGTERM", () => void gateway.drain()],
-    ["SIGHUP", () => void reloadKeys(gateway)],
+    ["SIGINT", () => running.gateway ? void running.gateway.shutdown() : Deno.exit(130)],
+    ["SIGTERM", () => running.gateway ? void running.gateway.drain() : Deno.exit(143)],
+    ["SIGHUP", () => running.gateway && void reloadKeys(running.gateway)],
   ];
   for (const [signal, handler] of signals) Deno.addSignalListener(signal, handler);
+  const fdLimit = countFdLimit(config);
+  const backend = await openServedBackend(config);
+  const gateway = running.gateway = await startGateway(config, backend, fdLimit ? { fdLimit } : {});
   await gateway.finished;
   await gateway.shutdown();
   for (const [signal, handler] of signals) Deno.removeSignalListener(signal, handler);
   await stopLogging();
   return 0;
+}
+
+/**
+ * The open-file limit counted in the data folder, when no `--fd-limit` was
+ * given and `/proc/self/limits` cannot be read (the compiled binary): before
+ * the backend and the listener hold descriptors. Up to what the gateway could
+ * ever use: every connection (WebSockets and requests in progress) and the
+ * reserve.
+ */
+function countFdLimit(config: Config): FdLimit | undefined {
+  if (config.fdLimit !== undefined || readableLimitsFile()) return undefined;
+  if (config.backend === "embedded") {
+    try {
+      // The store makes it anyway; a path that cannot be a folder is reported when it opens.
+      Deno.mkdirSync(config.dataDir, { recursive: true });
+    } catch {
+      return undefined;
+    }
+  }
+  const { maxConnections, maxHandshakes, fdReserve } = config.limits;
+  return probeFdLimit(config.dataDir, maxConnections + maxHandshakes + fdReserve + 64);
 }
 
 async function reloadKeys(gateway: Gateway): Promise<void> {

@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * const baked = { data: "/var/lib/gdp-ws", libgdp: "/usr/local/lib/libgdp.so.2.1" };
- * permissionFlags(grantsOf(baked));
+ * permissionFlags(sandboxOf(baked));
  * // ["--allow-net", "--allow-read=/var/lib/gdp-ws", "--allow-write=/var/lib/gdp-ws",
  * //  "--allow-ffi=/usr/local/lib/libgdp.so.2.1"]
  * bakedArgs(baked);
@@ -42,8 +42,11 @@ const BAKED_KEYS = [
 ] as const satisfies (keyof Baked)[];
 const PREFIX = "--baked-";
 
-/** What a process may touch besides the network. */
-export interface Grants {
+/**
+ * What a process may touch besides the network: the Deno permissions of its
+ * sandbox (not to be confused with a token's grant, auth/grants.ts).
+ */
+export interface Sandbox {
   /** The embedded store folder; omit for a libgdp-only process. */
   dataDir?: string;
   /** The libgdp shared library; omit for an embedded-only process. */
@@ -54,21 +57,21 @@ export interface Grants {
   authFiles?: string[];
 }
 
-/** Deno permission flags granting exactly `grants`, and the network. */
-export function permissionFlags(grants: Grants): string[] {
+/** Deno permission flags granting exactly `sandbox`, and the network. */
+export function permissionFlags(sandbox: Sandbox): string[] {
   // Not /proc/self/limits: Deno 2.9.6 refuses reads under /proc without --allow-all, so the
-  // binary learns its descriptor limit from --fd-limit (src/io/fd_limit.ts).
-  const reads = [grants.dataDir, ...(grants.tlsFiles ?? []), ...(grants.authFiles ?? [])]
+  // binary learns its descriptor limit otherwise (src/io/fd_limit.ts).
+  const reads = [sandbox.dataDir, ...(sandbox.tlsFiles ?? []), ...(sandbox.authFiles ?? [])]
     .filter((p): p is string => !!p);
   const flags = ["--allow-net"];
   if (reads.length > 0) flags.push(`--allow-read=${reads.join(",")}`);
-  if (grants.dataDir) flags.push(`--allow-write=${grants.dataDir}`);
-  if (grants.libgdp) flags.push(`--allow-ffi=${grants.libgdp}`);
+  if (sandbox.dataDir) flags.push(`--allow-write=${sandbox.dataDir}`);
+  if (sandbox.libgdp) flags.push(`--allow-ffi=${sandbox.libgdp}`);
   return flags;
 }
 
-/** The grants a binary built for `baked` carries. */
-export function grantsOf(baked: Baked): Grants {
+/** The sandbox a binary built for `baked` runs in. */
+export function sandboxOf(baked: Baked): Sandbox {
   const tlsFiles = [baked.cert, baked.key].filter((p): p is string => !!p);
   const authFiles = [baked["auth-secret"], baked["auth-keys"]].filter((p): p is string => !!p);
   return {
@@ -112,7 +115,7 @@ export function denialMessage(error: unknown, baked: Baked | undefined): string 
   if (!baked) {
     return `refused ${refused}: deno run was not granted it (see README's Configuration)`;
   }
-  const grants = permissionFlags(grantsOf(baked)).join(" ");
+  const grants = permissionFlags(sandboxOf(baked)).join(" ");
   return `refused ${refused}: this binary was built with ${grants}; ` +
     `use those paths, or rebuild it with ${REBUILD}`;
 }

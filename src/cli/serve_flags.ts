@@ -16,7 +16,6 @@
  * @module
  */
 
-import { trustedProxies } from "../auth/proxies.ts";
 import { backendEntry, BACKENDS } from "../backend/registry.ts";
 import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
 import {
@@ -164,7 +163,14 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     type: "int",
     arg: "N",
     field: "limits.maxFrameBytes",
-    help: "largest request frame; a larger one gets error 413 and close 1009",
+    help: "largest request frame (later fragments count whole); more: error 413, close 1009",
+  },
+  {
+    name: "max-fragments",
+    type: "int",
+    arg: "N",
+    field: "limits.maxFragments",
+    help: "frames one request may be split into; more get error 413 and close 1009",
   },
   {
     name: "max-record-bytes",
@@ -178,7 +184,8 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     type: "int",
     arg: "N",
     field: "limits.sendQueueBytes",
-    help: "bytes waiting for one socket before it is closed with 1013 (≥ 2 × record max)",
+    help:
+      "bytes waiting for one socket, pongs included; more close it with 1013 (≥ 2 × record max)",
   },
   {
     name: "idle-timeout",
@@ -249,7 +256,8 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     arg: "N",
     field: "fdLimit",
     help: "the open-file limit the process runs under (`ulimit -n`, systemd's `LimitNOFILE`)",
-    unset: "read from /proc/self/limits where allowed (`-A`), else 1024 (macOS: 256)",
+    unset: "read from /proc/self/limits (`-A`), else counted free at start in the data folder, " +
+      "else 1024 (macOS: 256)",
   },
   {
     name: "fd-reserve",
@@ -277,7 +285,7 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     type: "int",
     arg: "N",
     field: "limits.maxRequestRate",
-    help: "requests per second on one connection; more get error 429",
+    help: "requests per second on one connection; past it, reading waits (TCP backpressure)",
   },
   {
     name: "max-history-records",
@@ -445,7 +453,6 @@ export function serveConfigFrom(
   }
   const config = makeConfig(input as ConfigInput, flagName, defaults);
   backendEntry(config.backend, flagName("backend"));
-  trustedProxies(config.trustProxies);
   return config;
 }
 

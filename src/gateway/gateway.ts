@@ -21,6 +21,7 @@ import { getLogger } from "@logtape/logtape";
 import { Auth } from "../auth/auth.ts";
 import type { Backend } from "../backend/backend.ts";
 import type { Config } from "../config.ts";
+import type { FdLimit } from "../io/fd_limit.ts";
 import { StartupError } from "../core/startup_error.ts";
 import type { Hub } from "../fanout/hub.ts";
 import { FrontDoor } from "../net/front_door.ts";
@@ -58,8 +59,18 @@ export interface Gateway {
 
 const log = getLogger(["gdp-ws", "server"]);
 
+/** What the process learnt before the gateway started. */
+export interface StartOptions {
+  /** The open-file limit, counted before anything held descriptors (see io/fd_limit.ts). */
+  fdLimit?: FdLimit;
+}
+
 /** Starts serving `backend` as `config` says; resolves once listening. */
-export async function startGateway(config: Config, backend: Backend): Promise<Gateway> {
+export async function startGateway(
+  config: Config,
+  backend: Backend,
+  options: StartOptions = {},
+): Promise<Gateway> {
   const keyFlag = config.authSecretFile
     ? ["--auth-secret", config.authSecretFile]
     : ["--auth-keys", config.authKeyFile ?? ""];
@@ -92,6 +103,7 @@ export async function startGateway(config: Config, backend: Backend): Promise<Ga
       limits: config.limits,
       refusals: gw.refusals,
       ...(config.fdLimit !== undefined ? { fdLimit: config.fdLimit } : {}),
+      ...(options.fdLimit ? { learntFdLimit: options.fdLimit } : {}),
       refusal: (status, message) => refusal(status, message),
       bodyLimit: (method, target) => bodyLimit(method, target, config.limits),
       // A trusted proxy's clients are limited one by one once their requests name them.

@@ -14,7 +14,8 @@
 
 import type { Grant } from "../auth/grants.ts";
 import type { Client } from "../auth/proxies.ts";
-import type { FrontDoorStats, RawUpgrade } from "../net/front_door.ts";
+import type { FrontDoorStats } from "../net/front_door.ts";
+import type { RawUpgrade } from "../net/handshake.ts";
 import type { GatewayContext } from "./context.ts";
 
 /** One request, as a handler sees it. */

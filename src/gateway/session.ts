@@ -8,7 +8,6 @@
  * @module
  */
 
-import type { ServerWebSocket } from "../net/websocket.ts";
 import { getLogger } from "@logtape/logtape";
 import { allows, atExpiry, forbidden, type Grant } from "../auth/grants.ts";
 import type { Limits } from "../config.ts";
@@ -20,6 +19,7 @@ import type { Traffic } from "./gateway_metrics.ts";
 import { batchFrame, type Utf8Parts } from "./batch_frame.ts";
 import { appendsClosed } from "./local_client.ts";
 import type { Metrics } from "../ops/metrics.ts";
+import { CloseCode, type ServerWebSocket, type SocketLimit } from "../net/websocket/mod.ts";
 import {
   type AppendRequest,
   isFailure,
@@ -67,14 +67,6 @@ export interface SessionOptions {
   verify?: (token: string) => Promise<Grant>;
 }
 
-/** Close codes (docs/protocol.md#connection-close-codes). */
-export const CloseCode = {
-  GOING_AWAY: 1001,
-  POLICY: 1008,
-  TOO_BIG: 1009,
-  TRY_AGAIN_LATER: 1013,
-} as const;
-
 const OPEN = 1;
 const noop = () => {};
 const sessionLog = getLogger(["gdp-ws", "session"]);
@@ -107,6 +99,8 @@ export class Session implements SubscriptionSink {
   #frames = 0;
   #subscribed = 0;
   readonly #rate: RateLimit;
+  /** Messages were held back for the rate limit since the bucket was last full (one refusal). */
+  #throttled = false;
 
   constructor(socket: ServerWebSocket, hub: Hub, options: SessionOptions) {
     this.#socket = socket;
@@ -124,6 +118,8 @@ export class Session implements SubscriptionSink {
     socket.onmessage = (event) => this.#onMessage(event.data);
     socket.onclose = (event) => this.#onClose(event.code, event.reason);
     socket.ondrain = () => this.#flush();
+    socket.onlimit = (limit) => this.#socketLimit(limit);
+    socket.admit = () => this.#admit();
   }
 
   /**
@@ -195,13 +191,12 @@ export class Session implements SubscriptionSink {
       if (typeof data !== "string" && !(data instanceof ArrayBuffer)) {
         throw GdpError.badRequest("frame", "must be text or binary");
       }
-      if (isTooBig(data, this.#options.limits.maxFrameBytes)) return this.#tooBig();
+      if (isTooBig(data, this.#options.limits.maxFrameBytes)) return this.#frameTooBig();
       const request = parseFrame(data, this.#options.limits);
       if (isFailure(request)) {
         if (request.error.code === 413) this.#refused("maxRecordBytes", request.error.message);
         return this.#error(request.error, request);
       }
-      if (!this.#rate.take()) return this.#error(this.#tooFast(), request);
       if (request.op === "subscribe") this.#subscribe(request);
       else if (request.op === "unsubscribe") this.#unsubscribe(request.id);
       else if (request.op === "refresh") void this.#refresh(request);
@@ -229,11 +224,22 @@ export class Session implements SubscriptionSink {
     }
   }
 
-  #tooFast(): GdpError {
-    const max = this.#options.limits.maxRequestRate;
-    const error = GdpError.of(429, `more than ${max} requests per second on this connection`);
-    this.#refused("maxRequestRate", error.message);
-    return error;
+  /**
+   * How long the socket holds the next message (it reads nothing meanwhile):
+   * 0 within --max-request-rate, else until the rate allows it. Every message
+   * counts, malformed ones included; the client is slowed by TCP, and nothing
+   * it sent is refused or lost. A stretch of held messages counts one refusal;
+   * it lasts until the client lets the bucket fill up again.
+   */
+  #admit(): number {
+    if (this.#throttled && this.#rate.full) this.#throttled = false;
+    const hold = this.#rate.reserve();
+    if (hold > 0 && !this.#throttled) {
+      this.#throttled = true;
+      const max = this.#options.limits.maxRequestRate;
+      this.#refused("maxRequestRate", `more than ${max} requests per second: reading slowed`);
+    }
+    return hold;
   }
 
   #unsubscribe(id: RequestId): void {
@@ -322,20 +328,33 @@ export class Session implements SubscriptionSink {
     this.send(encodeError(error, address, this.style));
   }
 
-  /** A request frame over the limit, refused by the socket from its header: 413, then 1009. */
-  refuseOversize(): void {
-    this.#tooBig();
+  /**
+   * The socket refused the peer by a limit of its own, before closing as it
+   * would: counted here, with a 413 first for a message too large.
+   */
+  #socketLimit(limit: SocketLimit): void {
+    if (limit === "maxQueuedBytes") return this.#slowConsumer();
+    if (limit === "maxMessageBytes") return this.#frameTooBig();
+    const max = this.#options.limits.maxFragments;
+    this.#tooBig(
+      "maxFragments",
+      `request in more than ${max} frames`,
+      "request in too many frames",
+    );
   }
 
-  #tooBig(): void {
-    const error = GdpError.of(
-      413,
-      `frame is over the ${this.#options.limits.maxFrameBytes}-byte limit`,
-    );
-    this.#refused("maxFrameBytes", error.message);
+  #frameTooBig(): void {
+    const max = this.#options.limits.maxFrameBytes;
+    this.#tooBig("maxFrameBytes", `frame is over the ${max}-byte limit`, "request frame too large");
+  }
+
+  /** A request refused by `limit`: 413 with `message`, then close 1009 with `reason`. */
+  #tooBig(limit: "maxFrameBytes" | "maxFragments", message: string, reason: string): void {
+    const error = GdpError.of(413, message);
+    this.#refused(limit, error.message);
     this.#error(error, {});
     this.#flush(true);
-    this.#close(CloseCode.TOO_BIG, "request frame too large");
+    this.#close(CloseCode.TOO_BIG, reason);
   }
 
   /**

@@ -69,7 +69,6 @@ export function upgrade(ctx: RouteContext): Response {
     connections.sessions.delete(session);
     release();
   });
-  socket.onoversize = () => session.refuseOversize();
   // The front door writes the 101; this response is not sent.
   return new Response(null, { status: 200 });
 }

@@ -10,7 +10,11 @@
  * 1. `--fd-limit N`, given by the operator (the systemd unit passes its
  *    `LimitNOFILE`);
  * 2. `/proc/self/limits`, when it can be read (`deno run -A`);
- * 3. an assumed limit for the OS ({@linkcode ASSUMED_FD_LIMITS}).
+ * 3. counted at start ({@linkcode probeFdLimit}): a folder the process may
+ *    read (its data folder) is opened again and again until the system says
+ *    `EMFILE` or there are as many as the gateway could ever use, then every
+ *    one is closed — before anything else of the gateway holds a descriptor;
+ * 4. an assumed limit for the OS ({@linkcode ASSUMED_FD_LIMITS}).
  *
  * Deno raises its soft `RLIMIT_NOFILE` to the hard limit at start, so the
  * limit that applies is the hard one; `ulimit -n N` and systemd's
@@ -44,8 +48,12 @@ export const ASSUMED_FD_LIMITS: Readonly<Record<string, number>> = Object.freeze
 });
 const ASSUMED_ELSEWHERE = 1024;
 
-/** Where the limit came from: the flag, `/proc/self/limits`, or the OS's assumed limit. */
-export type FdLimitSource = "flag" | "proc" | "assumed";
+/**
+ * Where the limit came from: the flag, `/proc/self/limits`, a count at start
+ * (`probed`: exactly the descriptors that were free; `probed-floor`: at least
+ * that many, all the gateway needs), or the OS's assumed limit.
+ */
+export type FdLimitSource = "flag" | "proc" | "probed" | "probed-floor" | "assumed";
 
 export interface FdLimit {
   limit: number;
@@ -60,9 +68,50 @@ export async function fdLimit(given?: number): Promise<FdLimit> {
   return { limit: assumedFdLimit(), source: "assumed" };
 }
 
+/**
+ * Counts the descriptors free now by opening `dir` (read-only) until `EMFILE`
+ * or `cap` of them are open, then closes them all: the limit, as far as the
+ * gateway is concerned, with what the process holds already taken away.
+ * Undefined when `dir` cannot be opened. Run it before anything else opens
+ * descriptors: for the moment it lasts, none is left. (A folder, not a file:
+ * opening it changes nothing on disk. Deno's signal thread must be set up
+ * before, by a signal listener: its lazy set-up needs descriptors of its own.)
+ */
+export function probeFdLimit(dir: string, cap: number): FdLimit | undefined {
+  const open: Deno.FsFile[] = [];
+  try {
+    for (; open.length < cap;) open.push(Deno.openSync(dir, { read: true }));
+    return { limit: open.length, source: "probed-floor" };
+  } catch (error) {
+    if (open.length === 0 || !isEmfile(error)) return undefined;
+    return { limit: open.length, source: "probed" };
+  } finally {
+    for (const file of open) file.close();
+  }
+}
+
+function isEmfile(error: unknown): boolean {
+  return (error as { code?: string })?.code === "EMFILE" ||
+    /Too many open files/.test(String(error));
+}
+
 /** The limit assumed on this OS. */
 export function assumedFdLimit(os: string = Deno.build.os): number {
   return ASSUMED_FD_LIMITS[os] ?? ASSUMED_ELSEWHERE;
+}
+
+/** True when `/proc/self/limits` can be read (only with `--allow-all`, in Deno 2.9.6). */
+export function readableLimitsFile(): boolean {
+  // Asked first, so a run without the grant never prompts.
+  if (Deno.permissions.querySync({ name: "read", path: LIMITS_FILE }).state !== "granted") {
+    return false;
+  }
+  try {
+    Deno.readTextFileSync(LIMITS_FILE);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The soft open-files limit from `/proc/self/limits`, or undefined when it cannot be read. */

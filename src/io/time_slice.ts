@@ -1,7 +1,8 @@
 /**
  * Time slices for work that could hold the event loop: history catch-up, live
  * fan-out, what each socket does when a write completes (the writes of 10,000
- * sockets complete in one turn) and answering a peer's close. Deno writes
+ * sockets complete in one turn), the frames a read brought (one read may bring
+ * 100,000) and answering a peer's close. Deno writes
  * nothing to a socket, and serves no other client, until the event loop
  * turns; a catch-up that ran to its end, or a burst of records fanned out to
  * 10,000 sockets in one go, would stall the gateway for seconds (no

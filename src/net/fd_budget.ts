@@ -82,11 +82,13 @@ export class FdBudget {
  */
 export function logBudget(budget: FdBudget, maxConnections: number): void {
   const { limit, source, softCap, hardCap } = budget;
-  const from = source === "flag"
-    ? "from --fd-limit"
-    : source === "proc"
-    ? "read from /proc/self/limits"
-    : `assumed for ${Deno.build.os}`;
+  const from = {
+    flag: "from --fd-limit",
+    proc: "read from /proc/self/limits",
+    probed: "counted at start: descriptors free",
+    "probed-floor": "counted at start: at least this many free, all the gateway can use",
+    assumed: `assumed for ${Deno.build.os}`,
+  }[source];
   const values = { limit, from, softCap, hardCap };
   if (source === "assumed") {
     log.warning(

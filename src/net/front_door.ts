@@ -36,7 +36,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Limits } from "../config.ts";
-import { fdLimit, type FdLimitSource } from "../io/fd_limit.ts";
+import { type FdLimit, fdLimit, type FdLimitSource } from "../io/fd_limit.ts";
 import type { Refusals } from "../limits.ts";
 import { LogThrottle } from "../ops/throttle.ts";
 import { CountedConn } from "./counted_conn.ts";
@@ -44,19 +44,11 @@ import { FdBudget, logBudget } from "./fd_budget.ts";
 import { addressKey, HeadSlots } from "./head_slots.ts";
 import { RequestBody } from "./http1/body.ts";
 import { type Origin, readHead, type RequestHead, requestOf } from "./http1/head.ts";
-import { answerAndClose, LINGER_MS, lingerClose, refuse } from "./http1/last_answer.ts";
+import { answerAndClose, answerAtAccept, LINGER_MS, lingerClose } from "./http1/last_answer.ts";
 import { ConnInput } from "./http1/input.ts";
 import { type HttpProblem, problemResponse, writeAll, writeResponse } from "./http1/response.ts";
-import { switchingProtocols } from "./handshake.ts";
-import { ServerWebSocket } from "./websocket.ts";
-
-/** What an upgrade handler gets besides the request: the connection, to accept. */
-export interface RawUpgrade {
-  /** `HTTP/1.1`, or whatever the request line said. */
-  readonly httpVersion: string;
-  /** Takes the connection over as a WebSocket; the 101 is written when the handler returns. */
-  accept(options: { protocol?: string }): ServerWebSocket;
-}
+import { type RawUpgrade, switchingProtocols } from "./handshake.ts";
+import { ServerWebSocket } from "./websocket/mod.ts";
 
 export interface FrontDoorOptions {
   hostname: string;
@@ -68,7 +60,12 @@ export interface FrontDoorOptions {
   refusals: Refusals;
   /** The process's open-file limit as the operator gave it (`--fd-limit`); else learnt or assumed. */
   fdLimit?: number;
-  /** Most body bytes a request to `target` may carry (0: none; undefined: `maxRecordBytes`). */
+  /** The limit already learnt (counted at start, before anything held descriptors; not with `fdLimit`). */
+  learntFdLimit?: FdLimit;
+  /**
+   * The most body bytes a request to `target` may carry (0: none; undefined:
+   * `limits.maxRecordBytes`, as for every request when this is absent).
+   */
   bodyLimit?(method: string, target: string): number | undefined;
   /** A peer speaking for many clients (a trusted proxy): held to `maxHandshakes`, not per address. */
   sharedPeer?(peer: Deno.NetAddr): boolean;
@@ -154,7 +151,7 @@ export class FrontDoor {
 
   /** Listens on `options.hostname:options.port` (TLS with cert and key). */
   static async listen(options: FrontDoorOptions): Promise<FrontDoor> {
-    const limit = await fdLimit(options.fdLimit);
+    const limit = options.learntFdLimit ?? await fdLimit(options.fdLimit);
     const budget = new FdBudget(limit, options.limits.fdReserve);
     const { hostname, port, cert, key } = options;
     const listener = cert && key
@@ -289,7 +286,7 @@ export class FrontDoor {
       return this.#release(conn);
     }
     this.#refusing++;
-    refuse(conn, new ConnInput(conn, 4096), this.#answer(problem))
+    answerAtAccept(conn, new ConnInput(conn, 4096), this.#answer(problem))
       .catch(() => {})
       .finally(() => {
         this.#refusing--;
@@ -464,11 +461,13 @@ export class FrontDoor {
   }
 
   #newSocket(conn: CountedConn, input: ConnInput, protocol: string | undefined): ServerWebSocket {
-    const { maxFrameBytes, idleTimeoutSec } = this.#options.limits;
+    const { maxFrameBytes, maxFragments, sendQueueBytes, idleTimeoutSec } = this.#options.limits;
     // A copy: the input's buffer is let go.
     const initial = input.takeAll();
     return new ServerWebSocket(conn.conn, {
       maxMessageBytes: maxFrameBytes,
+      maxFragments,
+      maxQueuedBytes: sendQueueBytes,
       idleTimeoutSec,
       ...(protocol ? { protocol } : {}),
       ...(initial.length > 0 ? { initial } : {}),

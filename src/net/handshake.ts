@@ -15,7 +15,16 @@
  * @module
  */
 
+import type { ServerWebSocket } from "./websocket/mod.ts";
 import { createHash } from "node:crypto";
+
+/** What an upgrade handler gets besides the request: the connection, to accept. */
+export interface RawUpgrade {
+  /** `HTTP/1.1`, or whatever the request line said. */
+  readonly httpVersion: string;
+  /** Takes the connection over as a WebSocket; the 101 is written when the handler returns. */
+  accept(options: { protocol?: string }): ServerWebSocket;
+}
 
 /** Why a handshake is refused, and with which HTTP status. */
 export interface HandshakeProblem {

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { concat } from "../io/bytes.ts";
 import type { LogRecord, Sink, TextFormatter } from "@logtape/logtape";
 
 export interface BoundedSinkOptions {
@@ -70,7 +71,7 @@ export function boundedStreamSink(
     writing = true;
     try {
       while (queue.length > 0) {
-        const batch = concat(queue, queuedBytes);
+        const batch = queue.length === 1 ? queue[0]! : concat(queue);
         const lines = queue.length;
         queue = [];
         queuedBytes = 0;
@@ -132,17 +133,6 @@ export function boundedStreamSink(
       if (!writing) writer.releaseLock();
     },
   });
-}
-
-function concat(chunks: Uint8Array[], bytes: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 /** The line that reports `n` dropped lines once the stream takes lines again. */

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { internalName } from "../../src/core/names.ts";
 import type { Gateway } from "../../src/gateway/gateway.ts";
 import { TestClient, waitFor } from "../helpers/client.ts";
-import { httpUrl, type TestSettings, withGateway } from "../helpers/gateway.ts";
+import { freshStore, httpUrl, type TestSettings, withGateway } from "../helpers/gateway.ts";
+import { serveShipped, shippedTest } from "../helpers/shipped.ts";
 import { runMain } from "../helpers/process.ts";
 import { scrape, valueOf } from "../helpers/prometheus.ts";
 import { upgradeStatus } from "../helpers/raw_ws.ts";
@@ -28,29 +29,28 @@ Deno.test.sanitizer({ ops: true, resources: true });
 
 const opts = { sanitizeOps: true, sanitizeResources: true };
 
-/** A test with a gateway that requires HS256 tokens signed with a fresh secret. */
+/**
+ * A test with a gateway that requires HS256 tokens signed with a fresh secret,
+ * under the grants of a binary built with that secret.
+ */
 function tokenTest(
   name: string,
   fn: (gateway: Gateway, token: (claims?: TestClaims) => Promise<string>) => Promise<void>,
   settings: TestSettings = {},
 ): void {
-  Deno.test({
-    name,
-    ...opts,
-    fn: () =>
-      withTempDir("gdp-ws-auth-", async (dir) => {
-        const { path, secret } = await writeSecret(dir);
-        await withGateway(
-          { authSecretFile: path, ...settings },
-          (gateway) => fn(gateway, (claims) => signToken(secret, claims)),
-        );
-      }),
-  });
+  shippedTest(name, async (dataDir) => {
+    const { path, secret } = await writeSecret(dataDir);
+    await withGateway(
+      dataDir,
+      { authSecretFile: path, ...settings },
+      (gateway) => fn(gateway, (claims) => signToken(secret, claims)),
+    );
+  }, { authSecret: "secret" });
 }
 
 const EVERYTHING: TestClaims = { read: ["*"], append: ["*"] };
 
-async function post(gateway: Gateway, name: string, token?: string, body = "x") {
+async function post(gateway: { url: string }, name: string, token?: string, body = "x") {
   const response = await fetch(httpUrl(gateway.url, `/logs/${name}`), {
     method: "POST",
     headers: token ? { authorization: `Bearer ${token}` } : {},
@@ -247,11 +247,10 @@ tokenTest(
   },
 );
 
-Deno.test({
-  name: "auth: refresh on a gateway without tokens is a 400",
-  ...opts,
-  fn: () =>
-    withGateway({}, async (gateway) => {
+shippedTest(
+  "auth: refresh on a gateway without tokens is a 400",
+  (dataDir) =>
+    withGateway(dataDir, {}, async (gateway) => {
       const client = await TestClient.connect(gateway.url);
       client.send({ op: "refresh", token: "x" });
       assert.equal((await client.next()).ep_stat[0], 400);
@@ -259,56 +258,56 @@ Deno.test({
       assert.match((await client.next()).ep_stat[1], /token must be a non-empty string/);
       await client.close();
     }),
-});
+);
 
-Deno.test({
-  name: "auth: ES256 and RS256 keys from a PEM file and from a JWKS file; reloadKeys re-reads them",
-  ...opts,
-  fn: () =>
-    withTempDir("gdp-ws-keys-", async (dir) => {
-      const es = await keyPair("ES256");
-      const rs = await keyPair("RS256");
-      const stranger = await keyPair("ES256");
-      const pem = join(dir, "keys.pem");
-      await Deno.writeTextFile(pem, await pemOf(es, rs));
-      await withGateway({ authKeyFile: pem }, async (gateway) => {
-        for (const pair of [es, rs]) {
-          const client = await TestClient.connect(gateway.url, undefined, {
-            authorization: `Bearer ${await signToken(pair, EVERYTHING)}`,
-          });
-          await client.close();
-        }
-        const foreign = await signToken(stranger, EVERYTHING);
-        assert.equal((await upgradeStatus(gateway.port, `/?access_token=${foreign}`)).status, 401);
-        const hs = await signToken(new TextEncoder().encode("s".repeat(40)), EVERYTHING);
-        assert.match(
-          (await upgradeStatus(gateway.port, `/?access_token=${hs}`)).head,
-          /algorithm is not allowed/,
-        );
-        // Rotate: the file now holds only the new key.
-        await Deno.writeTextFile(pem, await pemOf(stranger));
-        await gateway.reloadKeys();
-        assert.equal((await upgradeStatus(gateway.port, `/?access_token=${foreign}`)).status, 101);
-        const old = await signToken(es, EVERYTHING);
-        assert.equal((await upgradeStatus(gateway.port, `/?access_token=${old}`)).status, 401);
-        // A broken file keeps the keys in force.
-        await Deno.writeTextFile(pem, "garbage");
-        await assert.rejects(() => gateway.reloadKeys(), /no PEM PUBLIC KEY/);
-        assert.equal((await upgradeStatus(gateway.port, `/?access_token=${foreign}`)).status, 101);
-      });
+shippedTest(
+  "auth: ES256 and RS256 keys from a PEM file and from a JWKS file; reloadKeys re-reads them",
+  async (dir) => {
+    const es = await keyPair("ES256");
+    const rs = await keyPair("RS256");
+    const stranger = await keyPair("ES256");
+    const pem = join(dir, "keys.pem");
+    await Deno.writeTextFile(pem, await pemOf(es, rs));
+    await withGateway(dir, { authKeyFile: pem }, async (gateway) => {
+      for (const pair of [es, rs]) {
+        const client = await TestClient.connect(gateway.url, undefined, {
+          authorization: `Bearer ${await signToken(pair, EVERYTHING)}`,
+        });
+        await client.close();
+      }
+      const foreign = await signToken(stranger, EVERYTHING);
+      assert.equal((await upgradeStatus(gateway.port, `/?access_token=${foreign}`)).status, 401);
+      const hs = await signToken(new TextEncoder().encode("s".repeat(40)), EVERYTHING);
+      assert.match(
+        (await upgradeStatus(gateway.port, `/?access_token=${hs}`)).head,
+        /algorithm is not allowed/,
+      );
+      // Rotate: the file now holds only the new key.
+      await Deno.writeTextFile(pem, await pemOf(stranger));
+      await gateway.reloadKeys();
+      assert.equal((await upgradeStatus(gateway.port, `/?access_token=${foreign}`)).status, 101);
+      const old = await signToken(es, EVERYTHING);
+      assert.equal((await upgradeStatus(gateway.port, `/?access_token=${old}`)).status, 401);
+      // A broken file keeps the keys in force.
+      await Deno.writeTextFile(pem, "garbage");
+      await assert.rejects(() => gateway.reloadKeys(), /no PEM PUBLIC KEY/);
+      assert.equal((await upgradeStatus(gateway.port, `/?access_token=${foreign}`)).status, 101);
+    });
 
-      const jwks = join(dir, "keys.json");
-      await Deno.writeTextFile(jwks, await jwksOf(es, rs));
-      await withGateway({ authKeyFile: jwks }, async (gateway) => {
-        for (const [pair, kid] of [[es, "k0"], [rs, "k1"]] as const) {
-          const token = await signToken(pair, EVERYTHING, kid);
-          assert.equal((await upgradeStatus(gateway.port, `/?access_token=${token}`)).status, 101);
-        }
-        const foreign = await signToken(stranger, EVERYTHING, "k0");
-        assert.equal((await upgradeStatus(gateway.port, `/?access_token=${foreign}`)).status, 401);
-      });
-    }),
-});
+    const jwks = join(dir, "keys.json");
+    await Deno.writeTextFile(jwks, await jwksOf(es, rs));
+    // Another gateway, as a binary whose key file is the JWKS one would run, on its own store.
+    await withGateway(await freshStore(dir), { authKeyFile: jwks }, async (gateway) => {
+      for (const [pair, kid] of [[es, "k0"], [rs, "k1"]] as const) {
+        const token = await signToken(pair, EVERYTHING, kid);
+        assert.equal((await upgradeStatus(gateway.port, `/?access_token=${token}`)).status, 101);
+      }
+      const foreign = await signToken(stranger, EVERYTHING, "k0");
+      assert.equal((await upgradeStatus(gateway.port, `/?access_token=${foreign}`)).status, 401);
+    });
+  },
+  { authKeys: "keys.pem" },
+);
 
 tokenTest(
   "auth: event streams need a token, a read claim and a known origin, and end at exp",
@@ -342,25 +341,35 @@ tokenTest(
   },
 );
 
-tokenTest(
-  "auth: gdp-ws tail --token follows a log on a gateway that requires tokens",
-  async (gateway, token) => {
-    const admin = await token(EVERYTHING);
-    assert.equal((await post(gateway, "demo.tail", admin, "first")).status, 201);
-    const reader = await token({ read: ["demo.tail"] });
-    const out = await runMain(["--allow-net"], [
-      "tail",
-      "demo.tail",
-      "--start",
-      "1",
-      "--count",
-      "1",
-      "--url",
-      gateway.url,
-      "--token",
-      reader,
-    ]);
-    assert.equal(out.code, 0, out.stderr);
-    assert.match(out.stdout, /^1\t\S+\tfirst\n$/);
-  },
-);
+// The gateway runs as a process under the binary's grants; the test itself starts the CLI.
+Deno.test({
+  name: "auth: gdp-ws tail --token follows a log on a gateway that requires tokens",
+  ...opts,
+  fn: () =>
+    withTempDir("gdp-ws-auth-", async (dir) => {
+      const { path, secret } = await writeSecret(dir);
+      const gateway = await serveShipped({ data: join(dir, "data"), authSecret: path });
+      const token = (claims: TestClaims) => signToken(secret, claims);
+      try {
+        const admin = await token(EVERYTHING);
+        assert.equal((await post(gateway, "demo.tail", admin, "first")).status, 201);
+        const reader = await token({ read: ["demo.tail"] });
+        const out = await runMain(["--allow-net"], [
+          "tail",
+          "demo.tail",
+          "--start",
+          "1",
+          "--count",
+          "1",
+          "--url",
+          gateway.url,
+          "--token",
+          reader,
+        ]);
+        assert.equal(out.code, 0, out.stderr);
+        assert.match(out.stdout, /^1\t\S+\tfirst\n$/);
+      } finally {
+        await gateway.stop();
+      }
+    }),
+});

@@ -17,7 +17,7 @@ Deno.test.sanitizer({ ops: true, resources: true });
 
 const SECRET = new TextEncoder().encode("s".repeat(40));
 
-/** The secret file, written into the (granted) data folder before the gateway starts. */
+/** The secret file, written into the data folder before the gateway starts (granted as `secret`). */
 async function secretIn(dataDir: string): Promise<string> {
   const path = `${dataDir}/secret`;
   await Deno.writeFile(path, SECRET);
@@ -66,6 +66,7 @@ shippedTest(
       assert.match(await forged.text(), /after is a position this gateway did not make/);
     }, { authSecretFile });
   },
+  { authSecret: "secret" },
 );
 
 shippedTest(
@@ -85,6 +86,7 @@ shippedTest(
       await client.close();
     }, { authSecretFile });
   },
+  { authSecret: "secret" },
 );
 
 shippedTest("a client's close code becomes a bounded metric label", async (dataDir) => {

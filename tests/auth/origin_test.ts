@@ -3,12 +3,12 @@
 import assert from "node:assert/strict";
 import { TestClient } from "../helpers/client.ts";
 import { httpUrl, withGateway } from "../helpers/gateway.ts";
+import { shippedTest } from "../helpers/shipped.ts";
 import { scrape, valueOf } from "../helpers/prometheus.ts";
 import { upgradeStatus } from "../helpers/raw_ws.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
-const opts = { sanitizeOps: true, sanitizeResources: true };
 const ALLOWED = ["https://app.example.org", "*.example.net"];
 
 /** Opens and closes a socket with `origin`; true when the upgrade was accepted. */
@@ -22,11 +22,10 @@ async function opens(url: string, origin?: string): Promise<boolean> {
   }
 }
 
-Deno.test({
-  name: "origin: absent, own, listed and pattern origins open a socket; others get 403",
-  ...opts,
-  fn: () =>
-    withGateway({ allowOrigins: ALLOWED }, async (gateway) => {
+shippedTest(
+  "origin: absent, own, listed and pattern origins open a socket; others get 403",
+  (dataDir) =>
+    withGateway(dataDir, { allowOrigins: ALLOWED }, async (gateway) => {
       const own = `http://127.0.0.1:${gateway.port}`;
       assert.equal(await opens(gateway.url), true, "no Origin: a non-browser client");
       assert.equal(await opens(gateway.url, own), true, "the gateway's own origin");
@@ -46,13 +45,12 @@ Deno.test({
       assert.equal(valueOf(metrics, "gdpws_handshakes_total", { result: "origin" }), 3);
       assert.equal(valueOf(metrics, "gdpws_auth_failures_total", { reason: "origin" }), 3);
     }),
-});
+);
 
-Deno.test({
-  name: "origin: a cross-site POST is refused before it appends; GET stays readable without CORS",
-  ...opts,
-  fn: () =>
-    withGateway({ allowOrigins: ALLOWED }, async (gateway) => {
+shippedTest(
+  "origin: a cross-site POST is refused before it appends; GET stays readable without CORS",
+  (dataDir) =>
+    withGateway(dataDir, { allowOrigins: ALLOWED }, async (gateway) => {
       const url = httpUrl(gateway.url, "/logs/demo.csrf");
       const post = (origin: string | undefined) =>
         fetch(url, {
@@ -82,13 +80,12 @@ Deno.test({
       assert.equal(read.headers.get("access-control-allow-origin"), null, "no CORS grant");
       assert.equal(((await read.json()) as { count: number }).count, 2);
     }),
-});
+);
 
-Deno.test({
-  name: "origin: without --allow-origin only the gateway's own origin is allowed",
-  ...opts,
-  fn: () =>
-    withGateway({}, async (gateway) => {
+shippedTest(
+  "origin: without --allow-origin only the gateway's own origin is allowed",
+  (dataDir) =>
+    withGateway(dataDir, {}, async (gateway) => {
       assert.equal(await opens(gateway.url, `http://127.0.0.1:${gateway.port}`), true);
       assert.equal(await opens(gateway.url), true);
       assert.equal(
@@ -103,22 +100,20 @@ Deno.test({
       assert.equal(posted.status, 403);
       await posted.body?.cancel();
     }),
-});
+);
 
-Deno.test({
-  name: "origin: --allow-origin '*' allows any origin",
-  ...opts,
-  fn: () =>
-    withGateway({ allowOrigins: ["*"] }, async (gateway) => {
+shippedTest(
+  "origin: --allow-origin '*' allows any origin",
+  (dataDir) =>
+    withGateway(dataDir, { allowOrigins: ["*"] }, async (gateway) => {
       assert.equal(await opens(gateway.url, "https://anywhere.example"), true);
     }),
-});
+);
 
-Deno.test({
-  name: "CORS preflight: an allowed origin gets methods and headers, a foreign one 403",
-  ...opts,
-  fn: () =>
-    withGateway({ allowOrigins: ALLOWED }, async (gateway) => {
+shippedTest(
+  "CORS preflight: an allowed origin gets methods and headers, a foreign one 403",
+  (dataDir) =>
+    withGateway(dataDir, { allowOrigins: ALLOWED }, async (gateway) => {
       const preflight = (origin: string) =>
         fetch(httpUrl(gateway.url, "/logs/demo.cors"), {
           method: "OPTIONS",
@@ -139,15 +134,28 @@ Deno.test({
       assert.equal(refused.headers.get("access-control-allow-origin"), null);
       await refused.body?.cancel();
     }),
-});
+);
 
-Deno.test("origin: a malformed --allow-origin entry stops the gateway at start-up", async () => {
-  await assert.rejects(
-    () => withGateway({ allowOrigins: ["https://*.*.example.org"] }, () => Promise.resolve()),
-    /--allow-origin/,
-  );
-  await assert.rejects(
-    () => withGateway({ allowOrigins: ["https://app.example.org/path"] }, () => Promise.resolve()),
-    /an origin is SCHEME:\/\/HOST/,
-  );
-});
+shippedTest(
+  "origin: a malformed --allow-origin entry stops the gateway at start-up",
+  async (dataDir) => {
+    await assert.rejects(
+      () =>
+        withGateway(
+          dataDir,
+          { allowOrigins: ["https://*.*.example.org"] },
+          () => Promise.resolve(),
+        ),
+      /--allow-origin/,
+    );
+    await assert.rejects(
+      () =>
+        withGateway(
+          dataDir,
+          { allowOrigins: ["https://app.example.org/path"] },
+          () => Promise.resolve(),
+        ),
+      /an origin is SCHEME:\/\/HOST/,
+    );
+  },
+);

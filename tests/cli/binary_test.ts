@@ -268,6 +268,7 @@ Deno.test("the binary: --version names version, Deno, platform and grants; bad o
 Deno.test("scripts/follow_install.ts follows README's install section end to end", async () => {
   await withTempDir("gdp-ws-install-", async (root) => {
     assertDefaultPortFree();
+    // needs more: the script installs as README says; the gateways it starts run the printed flags
     const out = await deno(["run", "--allow-all", "scripts/follow_install.ts", root]);
     assert.equal(out.code, 0, out.stdout + out.stderr);
     const blocks = await installBlocks();

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { permissionFlags } from "../../src/cli/permissions.ts";
 import { TestClient } from "../helpers/client.ts";
-import { runMain, serveMain, serveTask } from "../helpers/process.ts";
+import { runMain, serveTask } from "../helpers/process.ts";
+import { serveShipped, shippedFlags } from "../helpers/shipped.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -33,6 +34,14 @@ Deno.test("bad flags exit 2 with a message naming them", async () => {
     [["--frobnicate"], /^gdp-ws: unknown option --frobnicate for gdp-ws serve/],
     [["serve", "--port", "eighty"], /^gdp-ws: --port must be an integer/],
     [["serve", "--cert", "c.pem"], /^gdp-ws: --cert and --key go together/],
+    [
+      ["serve", "--trust-proxy", "10.0.0.1/8"],
+      /^gdp-ws: --trust-proxy 10\.0\.0\.1\/8: the address/,
+    ],
+    [
+      ["serve", "--trust-proxy", "proxy.internal"],
+      /^gdp-ws: --trust-proxy proxy\.internal: not an IP/,
+    ],
     [["create"], /^gdp-ws: NAME is required/],
     [["create", "demo", "--port", "9000"], /^gdp-ws: unknown option --port for gdp-ws create/],
     [["--port", "9000", "create", "demo"], /^gdp-ws: serve takes no arguments, got "create"/],
@@ -96,13 +105,7 @@ Deno.test({
   name: "the gateway under the binary's permissions serves, sees CLI appends, and tail prints them",
   fn: () =>
     withDataDir(async (dir) => {
-      const gateway = await serveMain(
-        permissionFlags({ dataDir: dir, libgdp: "/nonexistent/libgdp.so.2.1" }),
-        [
-          "--data",
-          dir,
-        ],
-      );
+      const gateway = await serveShipped({ data: dir, libgdp: "/nonexistent/libgdp.so.2.1" });
       const client = await TestClient.connect(gateway.url);
       client.send({ logname: "demo.proc", startrec: 1, numrec: 0 });
       assert.equal((await client.next()).ep_stat[0], 600, "no such log yet");
@@ -146,6 +149,7 @@ Deno.test({
   name: "deno task start passes flags through",
   fn: () =>
     withDataDir(async (dir) => {
+      // needs more: it checks `deno task start` itself, whose flags are deno.json's, not the binary's
       const gateway = await serveTask(["--data", dir]);
       const res = await fetch(gateway.url.replace("ws", "http") + "logs/demo.task", {
         method: "POST",
@@ -160,7 +164,8 @@ Deno.test({
 
 Deno.test("outside its grants the gateway is refused: another data folder, another libgdp", async () => {
   await withDataDir(async (dir) => {
-    const flags = permissionFlags({ dataDir: dir, libgdp: join(dir, "libgdp.so.2.1") });
+    // The binary's grants without its baked paths: `deno run`'s wording of a refusal.
+    const flags = shippedFlags({ data: dir, libgdp: join(dir, "libgdp.so.2.1") });
     const other = await Deno.makeTempDir();
     const data = await runMain(flags, ["serve", "--port", "0", "--data", other]);
     assert.notEqual(data.code, 0);

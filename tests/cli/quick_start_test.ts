@@ -68,6 +68,7 @@ Deno.test("README's quick start works as written from a fresh clone (port change
   const port = freePort();
   const env = { GDP_WS_URL: `ws://127.0.0.1:${port}/`, NO_COLOR: "1" };
   // Only the port changes (and the address: loopback, as a test's gateway should listen).
+  // needs more: README's quick start is `deno task start`, whose flags are deno.json's
   const gateway = await serveCommand(
     [...denoArgs(startBlock[0]!), "--", "--port", String(port), "--hostname", "127.0.0.1"],
     { cwd: clone },

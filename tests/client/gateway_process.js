@@ -1,8 +1,10 @@
 // @ts-check
 /**
- * A real gateway in a child process (`deno run main.ts serve`) for tests that run under Deno and
- * under Node alike: only node: modules, so both runtimes can load it. It can be killed with
- * SIGKILL and started again on the same port and data folder, as a crashed gateway would be.
+ * A real gateway in a child process for tests that run under Deno and under Node alike: only
+ * node: modules, so both runtimes can load it. It runs as the binary built for its data folder
+ * (and token secret) runs: the compile task's grants and baked paths
+ * (tests/helpers/shipped_argv.ts prints them), from outside the repository. It can be killed
+ * with SIGKILL and started again on the same port and data folder, as a crashed gateway would be.
  *
  * @module
  */
@@ -15,6 +17,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+const SHIPPED_ARGV = fileURLToPath(new URL("../helpers/shipped_argv.ts", import.meta.url));
 
 /** The deno executable: this process under Deno, else $DENO or the one on PATH. */
 function denoPath() {
@@ -35,13 +38,16 @@ function denoPath() {
  */
 
 /**
- * Starts `deno run main.ts serve` on an ephemeral port and a fresh data folder.
+ * Starts a gateway on an ephemeral port and a fresh data folder, as the binary built for that
+ * folder (and for the secret of `--auth-secret`, when `extra` gives one) runs.
  * @param {string[]} [extra] more serve flags
  * @returns {Promise<GatewayProcess>}
  */
 export async function startGatewayProcess(extra = []) {
   const dataDir = mkdtempSync(join(tmpdir(), "gdp-ws-client-"));
-  let child = await launch(dataDir, 0, extra);
+  const secret = extra.indexOf("--auth-secret");
+  const run = shippedRun(dataDir, secret < 0 ? undefined : extra[secret + 1]);
+  let child = await launch(run, 0, extra);
   const gateway = {
     url: child.url,
     http: child.url.replace(/^ws/, "http").replace(/\/$/, ""),
@@ -50,7 +56,7 @@ export async function startGatewayProcess(extra = []) {
     kill: async () => await child.kill(),
     restart: async () => {
       await child.kill();
-      child = await launch(dataDir, gateway.port, extra);
+      child = await launch(run, gateway.port, extra);
     },
     /** @param {string} name @param {string} data */
     append: async (name, data) => {
@@ -79,21 +85,41 @@ export function secretAndToken(claims) {
   const dir = mkdtempSync(join(tmpdir(), "gdp-ws-secret-"));
   const secretFile = join(dir, "secret");
   writeFileSync(secretFile, "a development secret of at least 32 bytes\n");
-  const args = ["run", "--allow-all", "--no-prompt", MAIN, "token", "--secret", secretFile];
+  const args = [
+    "run",
+    `--allow-read=${secretFile}`,
+    "--no-prompt",
+    MAIN,
+    "token",
+    "--secret",
+    secretFile,
+  ];
   const token = execFileSync(denoPath(), [...args, ...claims], { encoding: "utf8" }).trim();
   return { secretFile, token, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /**
+ * The `deno` arguments that run what the binary built for `dataDir` (and `authSecret`) runs.
  * @param {string} dataDir
+ * @param {string | undefined} authSecret
+ * @returns {string[]}
+ */
+function shippedRun(dataDir, authSecret) {
+  const args = ["run", "--allow-read", "--no-prompt", SHIPPED_ARGV, "--data", dataDir];
+  if (authSecret !== undefined) args.push("--auth-secret", authSecret);
+  return JSON.parse(execFileSync(denoPath(), args, { encoding: "utf8" }));
+}
+
+/**
+ * @param {string[]} run `deno` arguments up to the subcommand: {@link shippedRun}
  * @param {number} port
  * @param {string[]} extra
  * @returns {Promise<{ url: string, kill: () => Promise<void> }>}
  */
-function launch(dataDir, port, extra) {
-  const args = ["run", "--allow-all", "--no-prompt", MAIN, "serve", "--hostname", "127.0.0.1"];
-  args.push("--port", String(port), "--data", dataDir, "--log-format", "json", ...extra);
-  const child = spawn(denoPath(), args, { stdio: ["ignore", "ignore", "pipe"] });
+function launch(run, port, extra) {
+  const args = [...run, "serve", "--hostname", "127.0.0.1", "--port", String(port)];
+  args.push("--log-format", "json", ...extra);
+  const child = spawn(denoPath(), args, { cwd: tmpdir(), stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise((resolve) => child.once("exit", resolve));
   return new Promise((resolve, reject) => {
     let rest = "";

@@ -5,10 +5,9 @@ import type { Limits } from "../../src/config.ts";
 import { formatRfc3339 } from "../../src/core/time.ts";
 import type { Gateway } from "../../src/gateway/gateway.ts";
 import { appendRange, embeddedFixture, serveForTest } from "../helpers/gateway.ts";
+import { shippedTest } from "../helpers/shipped.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
-
-const opts = {};
 
 /** One parsed SSE block: its fields, or a comment. */
 interface SseEvent {
@@ -81,20 +80,16 @@ function streamTest(
   limits: Partial<Limits>,
   fn: (gateway: Gateway, append: (from: number, to: number) => Promise<void>) => Promise<void>,
 ): void {
-  Deno.test({
-    name,
-    ...opts,
-    fn: async () => {
-      const fixture = await embeddedFixture();
-      const gateway = await serveForTest(fixture.backend, limits);
-      await fixture.createLog("sse.demo");
-      try {
-        await fn(gateway, (from, to) => appendRange(fixture, "sse.demo", from, to));
-      } finally {
-        await gateway.shutdown();
-        await fixture.teardown();
-      }
-    },
+  shippedTest(name, async (dataDir) => {
+    const fixture = await embeddedFixture(dataDir);
+    const gateway = await serveForTest(fixture.backend, limits);
+    await fixture.createLog("sse.demo");
+    try {
+      await fn(gateway, (from, to) => appendRange(fixture, "sse.demo", from, to));
+    } finally {
+      await gateway.shutdown();
+      await fixture.teardown();
+    }
   });
 }
 

@@ -10,10 +10,11 @@
 import assert from "node:assert/strict";
 import { range, TestClient, waitFor } from "../helpers/client.ts";
 import { embeddedFixture, serveForTest } from "../helpers/gateway.ts";
+import { shippedTest } from "../helpers/shipped.ts";
 import { slicesSettled } from "../../src/io/time_slice.ts";
-import { ServerWebSocket } from "../../src/net/websocket.ts";
+import { ServerWebSocket } from "../../src/net/websocket/mod.ts";
 import { maskedFrame } from "../helpers/raw_ws.ts";
-import { FakeConn } from "../helpers/fake_conn.ts";
+import { FakeConn, SOCKET_OPTIONS } from "../helpers/fake_conn.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -44,59 +45,64 @@ async function subscriber(
 }
 
 for (const batch of [false, true]) {
-  Deno.test(`a burst to many sockets (${batch ? "batch mode" : "one event per frame"}) is spread over turns of the event loop; /healthz and handshakes are served; every socket gets every record in order`, async () => {
-    const fixture = await embeddedFixture();
-    const gateway = await serveForTest(fixture.backend);
-    const subs: { ws: WebSocket; got: number[] }[] = [];
-    try {
-      await fixture.createLog("burst");
-      for (let i = 0; i < SOCKETS; i++) subs.push(await subscriber(gateway.url, "burst", batch));
-      await waitFor(() => gateway.hub.stats().live === SOCKETS, `${SOCKETS} live subscriptions`);
+  shippedTest(
+    `a burst to many sockets (${
+      batch ? "batch mode" : "one event per frame"
+    }) is spread over turns of the event loop; /healthz and handshakes are served; every socket gets every record in order`,
+    async (dataDir) => {
+      const fixture = await embeddedFixture(dataDir);
+      const gateway = await serveForTest(fixture.backend);
+      const subs: { ws: WebSocket; got: number[] }[] = [];
+      try {
+        await fixture.createLog("burst");
+        for (let i = 0; i < SOCKETS; i++) subs.push(await subscriber(gateway.url, "burst", batch));
+        await waitFor(() => gateway.hub.stats().live === SOCKETS, `${SOCKETS} live subscriptions`);
 
-      // Appends queued in one turn share one commit: the whole burst reaches the hub in one turn.
-      const log = await fixture.backend.open("burst");
-      const encoder = new TextEncoder();
-      const appended = Promise.all(
-        range(1, RECORDS).map((n) => log.append(encoder.encode(`r${n}`))),
-      );
-      const before = gateway.hub.stats().liveDeliveries;
-      const total = SOCKETS * RECORDS;
-      const base = gateway.url.replace(/^ws/, "http");
+        // Appends queued in one turn share one commit: the whole burst reaches the hub in one turn.
+        const log = await fixture.backend.open("burst");
+        const encoder = new TextEncoder();
+        const appended = Promise.all(
+          range(1, RECORDS).map((n) => log.append(encoder.encode(`r${n}`))),
+        );
+        const before = gateway.hub.stats().liveDeliveries;
+        const total = SOCKETS * RECORDS;
+        const base = gateway.url.replace(/^ws/, "http");
 
-      // A timer set now runs on the loop's next turn: the burst (committed and fanned out from
-      // setImmediate in this turn) must not be done by then. A fan-out that held the loop to
-      // its end would be.
-      const atNextTurn = await new Promise<number>((resolve) =>
-        setTimeout(() => resolve(gateway.hub.stats().liveDeliveries - before), 0)
-      );
-      assert.ok(atNextTurn > 0, "the burst started within its turn");
-      assert.ok(atNextTurn < total, `one turn sent the whole burst (${atNextTurn} deliveries)`);
-      // Meanwhile the gateway serves HTTP and handshakes.
-      const health = await fetch(`${base}healthz`);
-      assert.equal(health.status, 200);
-      await health.body?.cancel();
-      const late = await TestClient.connect(gateway.url);
-      await appended;
-      await log.close();
+        // A timer set now runs on the loop's next turn: the burst (committed and fanned out from
+        // setImmediate in this turn) must not be done by then. A fan-out that held the loop to
+        // its end would be.
+        const atNextTurn = await new Promise<number>((resolve) =>
+          setTimeout(() => resolve(gateway.hub.stats().liveDeliveries - before), 0)
+        );
+        assert.ok(atNextTurn > 0, "the burst started within its turn");
+        assert.ok(atNextTurn < total, `one turn sent the whole burst (${atNextTurn} deliveries)`);
+        // Meanwhile the gateway serves HTTP and handshakes.
+        const health = await fetch(`${base}healthz`);
+        assert.equal(health.status, 200);
+        await health.body?.cancel();
+        const late = await TestClient.connect(gateway.url);
+        await appended;
+        await log.close();
 
-      await waitFor(
-        () => subs.every((s) => s.got.length >= RECORDS),
-        "every record everywhere",
-        60_000,
-      );
-      for (const { got } of subs) assert.deepEqual(got, range(1, RECORDS));
-      await late.close();
-    } finally {
-      await Promise.all(subs.map(({ ws }) => {
-        if (ws.readyState === WebSocket.CLOSED) return;
-        const closed = new Promise((resolve) => ws.onclose = resolve);
-        ws.close();
-        return closed;
-      }));
-      await gateway.shutdown();
-      await fixture.teardown();
-    }
-  });
+        await waitFor(
+          () => subs.every((s) => s.got.length >= RECORDS),
+          "every record everywhere",
+          60_000,
+        );
+        for (const { got } of subs) assert.deepEqual(got, range(1, RECORDS));
+        await late.close();
+      } finally {
+        await Promise.all(subs.map(({ ws }) => {
+          if (ws.readyState === WebSocket.CLOSED) return;
+          const closed = new Promise((resolve) => ws.onclose = resolve);
+          ws.close();
+          return closed;
+        }));
+        await gateway.shutdown();
+        await fixture.teardown();
+      }
+    },
+  );
 }
 
 /**
@@ -126,9 +132,7 @@ class HeldConn extends FakeConn {
 
 Deno.test("sockets whose writes complete in one turn send their next frames in time slices, each looking at the slice again when it resumes", async () => {
   const conns = Array.from({ length: 200 }, () => new HeldConn());
-  const sockets = conns.map((conn) =>
-    new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 })
-  );
+  const sockets = conns.map((conn) => new ServerWebSocket(conn.conn, SOCKET_OPTIONS));
   try {
     for (const socket of sockets) {
       socket.start();
@@ -199,7 +203,7 @@ function syscall(): void {
 /** Started sockets on `conns`; each one's close code goes into `codes`. */
 function startSockets(conns: readonly FakeConn[], codes: number[]): ServerWebSocket[] {
   return conns.map((conn) => {
-    const socket = new ServerWebSocket(conn.conn, { maxMessageBytes: 1024, idleTimeoutSec: 0 });
+    const socket = new ServerWebSocket(conn.conn, SOCKET_OPTIONS);
     socket.onclose = (event) => codes.push(event.code);
     socket.start();
     return socket;

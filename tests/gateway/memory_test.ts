@@ -6,9 +6,10 @@
 
 import assert from "node:assert/strict";
 import { TestClient, waitFor } from "../helpers/client.ts";
-import { withEmbeddedGateway } from "../helpers/gateway.ts";
-import { serveMain } from "../helpers/process.ts";
+import { withGatewayIn } from "../helpers/gateway.ts";
+import { memoryMiB } from "../helpers/proc.ts";
 import { RawWebSocket } from "../helpers/raw_ws.ts";
+import { serveShipped, shippedTest } from "../helpers/shipped.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -17,16 +18,14 @@ const SLOW = 30;
 const QUEUE = 2 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
-async function rss(base: string): Promise<number> {
-  const text = await (await fetch(`${base}metrics`)).text();
-  return Number(text.match(/^process_resident_memory_bytes (\d+)/m)![1]);
+/** The gateway's resident memory in bytes, read by this test (-A) from /proc: the gateway cannot. */
+function rss(pid: number): number {
+  return memoryMiB(pid) * MiB;
 }
 
 Deno.test("30 clients that never read cost about their send queues, then get 1013", async () => {
   await withTempDir("gdp-ws-mem-", async (dataDir) => {
-    const gateway = await serveMain(["-A"], [
-      "--data",
-      dataDir,
+    const gateway = await serveShipped({ data: dataDir }, [
       "--send-queue-bytes",
       String(QUEUE),
       "--max-record-bytes",
@@ -39,7 +38,7 @@ Deno.test("30 clients that never read cost about their send queues, then get 101
     try {
       const created = await fetch(`${base}logs/busy`, { method: "POST", body: "x" });
       await created.body?.cancel();
-      const before = await rss(base);
+      const before = rss(gateway.child.pid);
       for (let i = 0; i < SLOW; i++) {
         const ws = await RawWebSocket.connect(gateway.port);
         await ws.sendText('{"logname":"busy","startrec":0,"numrec":0}');
@@ -55,7 +54,7 @@ Deno.test("30 clients that never read cost about their send queues, then get 101
         if (i % 500 === 0) {
           // Wait for this thousand's acknowledgements: the writer is not a slow consumer.
           while ((await writer.next()).id !== i);
-          peak = Math.max(peak, await rss(base));
+          peak = Math.max(peak, rss(gateway.child.pid));
         }
       }
       await writer.close();
@@ -72,19 +71,22 @@ Deno.test("30 clients that never read cost about their send queues, then get 101
   });
 });
 
-Deno.test("1,000 connections dropped without a close leave no session or subscription", async () => {
-  await withEmbeddedGateway({}, async ({ gateway, backend }) => {
-    await backend.create("churn");
-    for (let round = 0; round < 10; round++) {
-      const batch = await Promise.all(
-        Array.from({ length: 100 }, () => RawWebSocket.connect(gateway.port)),
-      );
-      for (const ws of batch) await ws.sendText('{"logname":"churn","startrec":0,"numrec":0}');
-      await waitFor(() => gateway.hub.stats().subscriptions === 100, "100 subscriptions");
-      for (const ws of batch) ws.close();
-    }
-    await waitFor(() => gateway.connections() === 0, "every session gone");
-    await waitFor(() => gateway.frontDoor.stats().open === 0, "every connection gone");
-    assert.equal(gateway.hub.stats().subscriptions, 0);
-  });
-});
+shippedTest(
+  "1,000 connections dropped without a close leave no session or subscription",
+  async (dataDir) => {
+    await withGatewayIn(dataDir, {}, async ({ gateway, backend }) => {
+      await backend.create("churn");
+      for (let round = 0; round < 10; round++) {
+        const batch = await Promise.all(
+          Array.from({ length: 100 }, () => RawWebSocket.connect(gateway.port)),
+        );
+        for (const ws of batch) await ws.sendText('{"logname":"churn","startrec":0,"numrec":0}');
+        await waitFor(() => gateway.hub.stats().subscriptions === 100, "100 subscriptions");
+        for (const ws of batch) ws.close();
+      }
+      await waitFor(() => gateway.connections() === 0, "every session gone");
+      await waitFor(() => gateway.frontDoor.stats().open === 0, "every connection gone");
+      assert.equal(gateway.hub.stats().subscriptions, 0);
+    });
+  },
+);

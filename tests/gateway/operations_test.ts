@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { jwtVerify } from "jose";
 import { Auth } from "../../src/auth/auth.ts";
-import { permissionFlags } from "../../src/cli/permissions.ts";
 import { TestClient, waitFor } from "../helpers/client.ts";
 import { httpUrl, postEmpty, withGateway } from "../helpers/gateway.ts";
-import { runMain, serveMain } from "../helpers/process.ts";
+import { serveShipped, shippedTest } from "../helpers/shipped.ts";
+import { runMain } from "../helpers/process.ts";
 import { scrape, valueOf } from "../helpers/prometheus.ts";
 import { upgradeStatus } from "../helpers/raw_ws.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
@@ -26,11 +26,10 @@ async function readyz(url: string): Promise<{ status: number; state: string }> {
   return { status: response.status, state: ((await response.json()) as { state: string }).state };
 }
 
-Deno.test({
-  name: "lame duck: /readyz turns 503 first, SHUTDOWN and 1001 follow after drainMs",
-  ...opts,
-  fn: () =>
-    withGateway({}, async (gateway) => {
+shippedTest(
+  "lame duck: /readyz turns 503 first, SHUTDOWN and 1001 follow after drainMs",
+  (dataDir) =>
+    withGateway(dataDir, {}, async (gateway) => {
       await postEmpty(gateway, "demo.drain");
       const client = await TestClient.connect(gateway.url);
       client.send({ logname: "demo.drain", startrec: 0, numrec: 0 });
@@ -48,20 +47,19 @@ Deno.test({
       assert.equal((await client.closed).code, 1001);
       await drained;
     }, { drainMs: 3_000 }),
-});
+);
 
-Deno.test({
-  name: "shutdown ends when the connections have closed, not when the grace period has",
-  ...opts,
-  fn: () =>
-    withGateway({}, async (gateway) => {
+shippedTest(
+  "shutdown ends when the connections have closed, not when the grace period has",
+  (dataDir) =>
+    withGateway(dataDir, {}, async (gateway) => {
       const clients = await Promise.all([1, 2, 3].map(() => TestClient.connect(gateway.url)));
       const stopped = gateway.shutdown();
       for (const client of clients) assert.equal((await client.closed).code, 1001);
       // The grace is 10 minutes: only the sessions' closes can end this wait sooner.
       await stopped;
     }, { shutdownGraceMs: 600_000 }),
-});
+);
 
 Deno.test({
   name:
@@ -73,13 +71,8 @@ Deno.test({
       const second = await keyPair("ES256");
       const pem = join(dir, "keys.pem");
       await Deno.writeTextFile(pem, await pemOf(first));
-      // Under exactly the compiled binary's grants for this data folder and key file.
-      const data = join(dir, "data");
-      const gateway = await serveMain(permissionFlags({ dataDir: data, authFiles: [pem] }), [
-        "--data",
-        data,
-        "--auth-keys",
-        pem,
+      // As the binary built for this data folder and key file runs: its grants, its defaults.
+      const gateway = await serveShipped({ data: join(dir, "data"), authKeys: pem }, [
         "--drain-ms",
         "2000",
       ]);

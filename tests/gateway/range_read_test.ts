@@ -11,9 +11,9 @@ import type { Backend, LogHandle, LogRecord } from "../../src/backend/backend.ts
 import { GdpError } from "../../src/core/errors.ts";
 import { readResponse } from "../helpers/raw_http.ts";
 import { openEmbedded } from "../../src/backend/embedded/store.ts";
-import { serveForTest, withEmbeddedGateway } from "../helpers/gateway.ts";
+import { serveForTest, withGatewayIn } from "../helpers/gateway.ts";
+import { shippedTest } from "../helpers/shipped.ts";
 import { signToken, writeSecret } from "../helpers/tokens.ts";
-import { withTempDir } from "../helpers/temp_dir.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -55,8 +55,9 @@ async function fill(backend: Backend, name: string, n: number, size: number): Pr
   await log.close();
 }
 
-Deno.test("the body is read from the backend as the client takes it, not a page at once", async () => {
-  await withTempDir("gdp-ws-range-", async (dataDir) => {
+shippedTest(
+  "the body is read from the backend as the client takes it, not a page at once",
+  async (dataDir) => {
     const store = openEmbedded({ dataDir });
     const counts = { read: 0 };
     await fill(store, "big", 10_000, 4096); // 40 MB, far more than the kernel's socket buffers
@@ -90,11 +91,12 @@ Deno.test("the body is read from the backend as the client takes it, not a page 
       await gateway.shutdown();
       await store.close();
     }
-  });
-});
+  },
+);
 
-Deno.test("a read that fails mid-page cuts the response off: no last chunk, the connection closed", async () => {
-  await withTempDir("gdp-ws-range-", async (dataDir) => {
+shippedTest(
+  "a read that fails mid-page cuts the response off: no last chunk, the connection closed",
+  async (dataDir) => {
     const store = openEmbedded({ dataDir });
     await fill(store, "flaky", 2_000, 100);
     const gateway = await serveForTest(counting(store, { read: 0, failAt: 1_500 }));
@@ -124,77 +126,82 @@ Deno.test("a read that fails mid-page cuts the response off: no last chunk, the 
       await gateway.shutdown();
       await store.close();
     }
-  });
-});
+  },
+);
 
-Deno.test("a page never passes --max-history-records; limit may not ask for more", async () => {
-  await withEmbeddedGateway(
-    { maxHistoryRecords: 5, maxPageRecords: 100 },
-    async ({ backend, http }) => {
-      await fill(backend, "capped", 12, 10);
-      const page = await fetch(http("/logs/capped/records?start=1"));
-      assert.equal((await page.json()).length, 5);
-      assert.equal(page.headers.get("link"), '</logs/capped/records?start=6>; rel="next"');
-      const over = await fetch(http("/logs/capped/records?start=1&limit=6"));
-      assert.equal(over.status, 400);
-      assert.match((await over.json()).ep_stat[1], /limit must be an integer from 1 to 5/);
-    },
-  );
-});
+shippedTest(
+  "a page never passes --max-history-records; limit may not ask for more",
+  async (dataDir) => {
+    await withGatewayIn(
+      dataDir,
+      { maxHistoryRecords: 5, maxPageRecords: 100 },
+      async ({ backend, http }) => {
+        await fill(backend, "capped", 12, 10);
+        const page = await fetch(http("/logs/capped/records?start=1"));
+        assert.equal((await page.json()).length, 5);
+        assert.equal(page.headers.get("link"), '</logs/capped/records?start=6>; rel="next"');
+        const over = await fetch(http("/logs/capped/records?start=1&limit=6"));
+        assert.equal(over.status, 400);
+        assert.match((await over.json()).ep_stat[1], /limit must be an integer from 1 to 5/);
+      },
+    );
+  },
+);
 
-Deno.test("a range read counts against the connection limits while it streams; HEAD sends no body", async () => {
-  await withEmbeddedGateway({ maxConnections: 1 }, async ({ backend, gateway, http }) => {
-    await fill(backend, "held", 3, 10);
-    const session = await new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(gateway.url);
-      socket.onopen = () => resolve(socket);
-      socket.onerror = reject;
+shippedTest(
+  "a range read counts against the connection limits while it streams; HEAD sends no body",
+  async (dataDir) => {
+    await withGatewayIn(dataDir, { maxConnections: 1 }, async ({ backend, gateway, http }) => {
+      await fill(backend, "held", 3, 10);
+      const session = await new Promise<WebSocket>((resolve, reject) => {
+        const socket = new WebSocket(gateway.url);
+        socket.onopen = () => resolve(socket);
+        socket.onerror = reject;
+      });
+      try {
+        const refused = await fetch(http("/logs/held/records"));
+        assert.equal(refused.status, 503);
+        assert.match((await refused.json()).ep_stat[1], /too many connections/);
+      } finally {
+        const closed = new Promise((resolve) => session.onclose = resolve);
+        session.close();
+        await closed;
+      }
+      const port = Number(new URL(gateway.url).port);
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await conn.write(encoder.encode(
+          "HEAD /logs/held/records HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        ));
+        const head = await readResponse(conn, true);
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get("content-type"), "application/json");
+        assert.equal(head.body, "");
+      } finally {
+        conn.close();
+      }
+      assert.equal(gateway.connections(), 0, "HEAD let its hold go");
+      assert.equal((await (await fetch(http("/logs/held/records"))).json()).length, 3);
     });
-    try {
-      const refused = await fetch(http("/logs/held/records"));
-      assert.equal(refused.status, 503);
-      assert.match((await refused.json()).ep_stat[1], /too many connections/);
-    } finally {
-      const closed = new Promise((resolve) => session.onclose = resolve);
-      session.close();
-      await closed;
-    }
-    const port = Number(new URL(gateway.url).port);
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    try {
-      await conn.write(encoder.encode(
-        "HEAD /logs/held/records HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-      ));
-      const head = await readResponse(conn, true);
-      assert.equal(head.status, 200);
-      assert.equal(head.headers.get("content-type"), "application/json");
-      assert.equal(head.body, "");
-    } finally {
-      conn.close();
-    }
-    assert.equal(gateway.connections(), 0, "HEAD let its hold go");
-    assert.equal((await (await fetch(http("/logs/held/records"))).json()).length, 3);
-  });
-});
+  },
+);
 
-Deno.test("with tokens a range read needs the read claim on the log", async () => {
-  await withTempDir("gdp-ws-range-auth-", async (dir) => {
-    const { path, secret } = await writeSecret(dir);
-    await withEmbeddedGateway({}, async ({ backend, http }) => {
-      await fill(backend, "secret.log", 2, 10);
-      await fill(backend, "open.log", 2, 10);
-      const token = await signToken(secret, { read: ["open.*"] });
-      const get = (name: string, auth?: string) =>
-        fetch(http(`/logs/${name}/records`), auth ? { headers: { authorization: auth } } : {});
-      const none = await get("open.log");
-      assert.equal(none.status, 401);
-      await none.body?.cancel();
-      const other = await get("secret.log", `Bearer ${token}`);
-      assert.equal(other.status, 403);
-      assert.match((await other.json()).ep_stat[1], /does not allow reading secret.log/);
-      const mine = await get("open.log", `Bearer ${token}`);
-      assert.equal(mine.status, 200);
-      assert.equal((await mine.json()).length, 2);
-    }, { authSecretFile: path });
-  });
+shippedTest("with tokens a range read needs the read claim on the log", async (dataDir) => {
+  const { path, secret } = await writeSecret(dataDir);
+  await withGatewayIn(dataDir, {}, async ({ backend, http }) => {
+    await fill(backend, "secret.log", 2, 10);
+    await fill(backend, "open.log", 2, 10);
+    const token = await signToken(secret, { read: ["open.*"] });
+    const get = (name: string, auth?: string) =>
+      fetch(http(`/logs/${name}/records`), auth ? { headers: { authorization: auth } } : {});
+    const none = await get("open.log");
+    assert.equal(none.status, 401);
+    await none.body?.cancel();
+    const other = await get("secret.log", `Bearer ${token}`);
+    assert.equal(other.status, 403);
+    assert.match((await other.json()).ep_stat[1], /does not allow reading secret.log/);
+    const mine = await get("open.log", `Bearer ${token}`);
+    assert.equal(mine.status, 200);
+    assert.equal((await mine.json()).length, 2);
+  }, { authSecretFile: path });
 });

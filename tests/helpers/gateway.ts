@@ -4,6 +4,8 @@ import type { Backend } from "../../src/backend/backend.ts";
 import { type EmbeddedBackend, openEmbedded } from "../../src/backend/embedded/store.ts";
 import { type Config, type Limits, makeConfig } from "../../src/config.ts";
 import { type Gateway, startGateway } from "../../src/gateway/gateway.ts";
+import { fdLimit } from "../../src/io/fd_limit.ts";
+import { assertShippedGrants } from "./shipped.ts";
 
 /** What the shared protocol suite needs from a backend under test. */
 export interface SuiteFixture {
@@ -21,14 +23,26 @@ export const TEST_LIMITS: Partial<Limits> = { feedLingerMs: 0, shutdownGraceMs: 
 /** Settings of a test gateway other than its limits (auth, origins, ...). */
 export type TestSettings = Partial<Omit<Config, "limits" | "port">>;
 
-/** A gateway on 127.0.0.1 with an ephemeral port. */
+/**
+ * This process's descriptor limit, read at load under the runner's grants. A
+ * test gateway gets it as `--fd-limit` (what the systemd unit passes the
+ * binary): under the binary's grants it cannot read /proc itself.
+ */
+const FD_LIMIT = await fdLimit();
+
+/**
+ * A gateway on 127.0.0.1 with an ephemeral port, in this process: only inside
+ * a test that runs under the binary's grants (`shippedTest`, `libgdpTest`).
+ */
 export function serveForTest(
   backend: Backend,
   limits: Partial<Limits> = {},
   settings: TestSettings = {},
 ): Promise<Gateway> {
+  assertShippedGrants("a test gateway");
   const config = makeConfig({
     hostname: "127.0.0.1",
+    ...(FD_LIMIT.source === "proc" ? { fdLimit: FD_LIMIT.limit } : {}),
     ...settings,
     port: 0,
     limits: { ...TEST_LIMITS, ...limits },
@@ -36,13 +50,19 @@ export function serveForTest(
   return startGateway(config, backend);
 }
 
-/** {@linkcode withEmbeddedGateway} for tests that need only the gateway, with `settings`. */
+/** {@linkcode withGatewayIn} for tests that need only the gateway, with `settings`. */
 export function withGateway(
+  dataDir: string,
   settings: TestSettings,
   fn: (gateway: Gateway) => Promise<void>,
   limits: Partial<Limits> = {},
 ): Promise<void> {
-  return withEmbeddedGateway(limits, ({ gateway }) => fn(gateway), settings);
+  return withGatewayIn(dataDir, limits, ({ gateway }) => fn(gateway), settings);
+}
+
+/** A fresh folder inside a test's data folder: the store of another gateway in the same test. */
+export function freshStore(dataDir: string): Promise<string> {
+  return Deno.makeTempDir({ dir: dataDir, prefix: "store-" });
 }
 
 /** The http:// URL of `path` on the gateway at `wsUrl`. */
@@ -50,9 +70,12 @@ export function httpUrl(wsUrl: string, path: string): string {
   return wsUrl.replace(/^ws/, "http").replace(/\/$/, "") + path;
 }
 
-/** An embedded store in a fresh temporary folder. */
-export async function embeddedFixture(): Promise<SuiteFixture & { dataDir: string }> {
-  const dataDir = await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
+/**
+ * An embedded store in `dataDir` (a test's shipped data folder, left in place),
+ * or in a fresh temporary folder removed at teardown.
+ */
+export async function embeddedFixture(given?: string): Promise<SuiteFixture & { dataDir: string }> {
+  const dataDir = given ?? await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
   const backend = openEmbedded({ dataDir, pollMs: 20 });
   return {
     dataDir,
@@ -66,7 +89,7 @@ export async function embeddedFixture(): Promise<SuiteFixture & { dataDir: strin
     },
     teardown: async () => {
       await backend.close();
-      await Deno.remove(dataDir, { recursive: true });
+      if (given === undefined) await Deno.remove(dataDir, { recursive: true });
     },
   };
 }
@@ -83,7 +106,7 @@ export async function appendRange(
   for (let n = from; n <= to; n++) await fixture.append(name, encoder.encode(`record ${n}`));
 }
 
-/** What {@linkcode withEmbeddedGateway} hands a test. */
+/** What {@linkcode withGatewayIn} hands a test. */
 export interface EmbeddedGateway {
   gateway: Gateway;
   backend: EmbeddedBackend;
@@ -93,26 +116,9 @@ export interface EmbeddedGateway {
 }
 
 /**
- * Runs `fn` against a gateway on a fresh embedded store; removes both
- * afterwards, also when the gateway refuses to start.
- */
-export async function withEmbeddedGateway(
-  limits: Partial<Limits>,
-  fn: (g: EmbeddedGateway) => Promise<void>,
-  settings: TestSettings = {},
-): Promise<void> {
-  const dataDir = await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
-  try {
-    await withGatewayIn(dataDir, limits, fn, settings);
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
-}
-
-/**
- * {@linkcode withEmbeddedGateway} on a store in `dataDir`, which it leaves in
- * place: for tests under the binary's grants (`shippedTest`), which may touch
- * no other folder.
+ * Runs `fn` against a gateway on an embedded store in `dataDir` (a test's
+ * shipped data folder, which it leaves in place); shuts both down afterwards,
+ * also when the gateway refuses to start.
  */
 export async function withGatewayIn(
   dataDir: string,

@@ -249,13 +249,6 @@ export async function libgdpFixture(): Promise<SuiteFixture> {
   return fixtureOn(await libgdpDouble());
 }
 
-/** The same fixture on a double compiled elsewhere (no compiler, no file access needed). */
-export function libgdpFixtureAt(path: string): Promise<SuiteFixture> {
-  let double = loaded.get(path);
-  if (!double) loaded.set(path, double = Promise.resolve(load(path)));
-  return double.then(fixtureOn);
-}
-
 async function fixtureOn(gdp: LibgdpDouble): Promise<SuiteFixture> {
   gdp.dropLogs();
   gdp.reset();

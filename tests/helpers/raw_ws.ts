@@ -79,6 +79,11 @@ export class RawWebSocket {
     }
   }
 
+  /** Sends each write at once (TCP_NODELAY): small writes stay small segments. */
+  noDelay(): void {
+    (this.#conn as Deno.TcpConn).setNoDelay(true);
+  }
+
   /** Sends one masked text frame. */
   async sendText(text: string): Promise<void> {
     await this.sendBytes(maskedFrame(0x1, encoder.encode(text)));
@@ -116,6 +121,15 @@ export class RawWebSocket {
       if (opcode === 0x8) break;
     }
     return count;
+  }
+
+  /** Ends what this side sends (a TCP half-close); what the gateway sends can still be read. */
+  async closeWrite(): Promise<void> {
+    try {
+      await this.#conn.closeWrite();
+    } catch {
+      // Already closed by the gateway.
+    }
   }
 
   close(): void {

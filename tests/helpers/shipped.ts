@@ -1,10 +1,28 @@
 /**
  * Gateways as they ship: `deno run` with exactly the permission flags and
  * baked arguments `deno task compile` gives the binary (scripts/compile.ts,
- * the same function), from a folder outside the repository. A test that needs
- * more says so in one line where it passes other flags.
+ * the same function), from a folder outside the repository; and tests whose
+ * body, and the gateway it starts in the test process, runs under exactly the
+ * binary's permissions (`shippedTest`, `libgdpTest`). A test that needs more
+ * says so in one line where it passes other flags (`// needs more: REASON`,
+ * checked by tests/grants_test.ts).
+ *
+ * @example
+ * ```ts
+ * import { withGatewayIn } from "./gateway.ts";
+ *
+ * shippedTest("a gateway under the binary's grants", (dataDir) =>
+ *   withGatewayIn(dataDir, {}, async ({ http }) => {
+ *     await (await fetch(http("/healthz"))).body?.cancel();
+ *   }));
+ * const process = await serveShipped({ data: "/tmp/data" }, [], { setup: "ulimit -n 1024" });
+ * await process.stop();
+ * ```
+ *
+ * @module
  */
 
+import { resolve } from "node:path";
 import { type CompilePlan, compilePlan, runArgs } from "../../scripts/compile.ts";
 import { serveCommand, type ServeProcess } from "./process.ts";
 
@@ -50,6 +68,8 @@ export interface ShippedOptions {
   setup?: string;
   /** Working directory (default: the system's temp folder, outside the repository). */
   cwd?: string;
+  /** The shell that runs `setup` and then the gateway (default `sh -c`): `unshare -rm sh -c`. */
+  shell?: string[];
 }
 
 /**
@@ -65,8 +85,9 @@ export function serveShipped(
   const cwd = options.cwd ?? Deno.env.get("TMPDIR") ?? "/tmp";
   if (options.setup === undefined) return serveCommand(argv, { cwd });
   const quoted = [Deno.execPath(), ...argv].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
-  return serveCommand(["-c", `${options.setup}; exec ${quoted.join(" ")}`], {
-    program: "sh",
+  const [program, ...shell] = options.shell ?? ["sh", "-c"];
+  return serveCommand([...shell, `${options.setup}; exec ${quoted.join(" ")}`], {
+    program: program!,
     cwd,
   });
 }
@@ -99,24 +120,101 @@ export function shippedPermissions(paths: ShippedPaths): Deno.PermissionOptionsO
 }
 
 /**
- * `Deno.test(name, fn)` under the binary's grants, with a fresh data folder
- * (made now, outside the grants; the test gets it and may delete it).
+ * The binary's permissions without its data folder: `--allow-net
+ * --allow-ffi=LIB`, all a libgdp gateway uses (stricter than the binary).
+ */
+export function libgdpPermissions(libgdp: string): Deno.PermissionOptionsObject {
+  return { ...shippedPermissions({ data: "/nonexistent", libgdp }), read: false, write: false };
+}
+
+/** Both sanitizers, always (the house rule). */
+const SANITIZED = { sanitizeOps: true, sanitizeResources: true } as const;
+
+/** What a binary under test is built for besides its data folder, and `Deno.test`'s `ignore`. */
+export interface ShippedTestOptions extends Omit<ShippedPaths, "data"> {
+  /**
+   * `authSecret`, `authKeys`, `cert` and `key` may be relative: names in the
+   * data folder, which the test writes (and may rewrite) there.
+   */
+  ignore?: boolean;
+}
+
+let root: string | undefined;
+
+/** A fresh folder for one test's data, under one folder per module removed when it unloads. */
+function freshDataDir(): string {
+  if (root === undefined) {
+    const made = root = Deno.makeTempDirSync({ prefix: "gdp-ws-shipped-" });
+    addEventListener("unload", () => {
+      try {
+        Deno.removeSync(made, { recursive: true });
+      } catch {
+        // already gone
+      }
+    });
+  }
+  return Deno.makeTempDirSync({ dir: root });
+}
+
+/**
+ * `Deno.test(name, fn)` under the binary's grants, with both sanitizers and a
+ * fresh data folder (made now, under the runner's grants; `fn` gets it, and
+ * it is removed afterwards). The binary is built for that folder and
+ * `options` (the libgdp file, token keys, TLS files). Top-level code runs
+ * under the runner's grants: compile, generate and write fixtures there.
  */
 export function shippedTest(
   name: string,
-  fn: (dataDir: string) => Promise<void>,
-  paths: Omit<ShippedPaths, "data"> = {},
+  fn: (dataDir: string, t: Deno.TestContext) => Promise<void>,
+  options: ShippedTestOptions = {},
 ): void {
-  const dataDir = Deno.makeTempDirSync({ prefix: "gdp-ws-shipped-" });
+  const { ignore, ...built } = options;
+  const data = freshDataDir();
+  const paths: ShippedPaths = { ...built, data };
+  for (const key of ["authSecret", "authKeys", "cert", "key"] as const) {
+    const path = built[key];
+    if (path !== undefined) paths[key] = resolve(data, path);
+  }
   Deno.test({
     name,
-    permissions: shippedPermissions({ ...paths, data: dataDir }),
-    fn: async () => {
+    ...SANITIZED,
+    ...(ignore === undefined ? {} : { ignore }),
+    permissions: shippedPermissions(paths),
+    fn: async (t) => {
       try {
-        await fn(dataDir);
+        await fn(data, t);
       } finally {
-        await Deno.remove(dataDir, { recursive: true });
+        await Deno.remove(data, { recursive: true });
       }
     },
   });
+}
+
+/**
+ * `Deno.test(name, fn)` with both sanitizers under {@linkcode libgdpPermissions}:
+ * for gateways on the libgdp double, loaded at the module's top.
+ */
+export function libgdpTest(
+  name: string,
+  libgdp: string,
+  fn: (t: Deno.TestContext) => Promise<void>,
+  options: { ignore?: boolean } = {},
+): void {
+  Deno.test({ name, ...SANITIZED, ...options, permissions: libgdpPermissions(libgdp), fn });
+}
+
+/**
+ * Throws unless this code runs under no more than the binary's grants: no
+ * subprocess, environment, system information or reading of arbitrary files.
+ * In-process test gateways call it, so a test that starts one outside
+ * {@linkcode shippedTest} or {@linkcode libgdpTest} fails.
+ */
+export function assertShippedGrants(what: string): void {
+  const more = (["run", "env", "sys", "read"] as const)
+    .filter((name) => Deno.permissions.querySync({ name }).state === "granted");
+  if (more.length === 0) return;
+  throw new Error(
+    `${what} runs with more than the binary's grants (${more.join(", ")}): register the test ` +
+      "with shippedTest or libgdpTest (tests/helpers/shipped.ts)",
+  );
 }

@@ -3,9 +3,10 @@
  * exact grants (`serveShipped`: no read under /proc, so `ulimit -n` cannot be
  * read) under `ulimit -n 1024`, set in its own shell. The process must never
  * reach `EMFILE` (Deno itself can panic there): it budgets for the limit
- * `--fd-limit` gives, else for the one it assumes, says which at start, and
- * stops accepting at the budget's hard cap, so clients past it wait in the
- * kernel's backlog, and a few are told 503.
+ * `--fd-limit` gives, else for the descriptors it counted free at start in its
+ * data folder, else for one it assumes; says which at start; and stops
+ * accepting at the budget's hard cap, so clients past it wait in the kernel's
+ * backlog, and a few are told 503.
  */
 
 import assert from "node:assert/strict";
@@ -19,6 +20,8 @@ import {
   stalledPost,
   until,
 } from "../helpers/edge.ts";
+import { probeFdLimit } from "../../src/io/fd_limit.ts";
+import { compileDouble } from "../helpers/libgdp_double.ts";
 import type { ServeProcess } from "../helpers/process.ts";
 import { serveShipped } from "../helpers/shipped.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
@@ -62,12 +65,14 @@ function connectAll(port: number, n: number): Promise<Deno.Conn>[] {
   return Array.from({ length: n }, () => Deno.connect({ hostname: "127.0.0.1", port }));
 }
 
-Deno.test("under the binary's grants at ulimit -n 1024: the limit is assumed and said so; 1,100 silent connections and a burst of stalled bodies leave it alive", async () => {
+Deno.test("under the binary's grants at ulimit -n 1024: the limit is counted at start and said so; 1,100 silent connections and a burst of stalled bodies leave it alive", async () => {
   const args = [...OPEN_SLOTS, "--handshake-timeout", "4000", "--body-timeout", "4000"];
   await withLowLimit(1024, args, async (gateway) => {
     const line = limitLine(gateway);
-    assert.equal(line.limit, 1024);
-    assert.match(String(line.from), /^assumed/);
+    assert.match(String(line.from), /^counted at start: descriptors free/);
+    const counted = Number(line.limit);
+    // What a fresh process holds already (about 22 descriptors) is not free.
+    assert.ok(counted > 960 && counted < 1024, `${counted} counted`);
     const pending = connectAll(gateway.port, 1_100);
     const stalled: Deno.Conn[] = [];
     try {
@@ -77,7 +82,7 @@ Deno.test("under the binary's grants at ulimit -n 1024: the limit is assumed and
         "intake to pause",
       );
       const state = await edgeState(gateway.port);
-      assert.ok(state.front.open <= 1024 - 64, `${state.front.open} open`);
+      assert.ok(state.front.open <= counted - 64, `${state.front.open} open`);
       assert.ok(state.limits.fdReserve!.refused > 0, "none was told 503");
       // Then a burst of POST heads whose bodies never come, queued behind them.
       stalled.push(...await openMany(gateway.port, 300, stalledPost(), 50));
@@ -122,4 +127,36 @@ Deno.test("--fd-limit is the budget's limit: the start-up line says so, WebSocke
       for (const ws of open) ws.close();
     }
   });
+});
+
+Deno.test("a binary that may open no folder (libgdp only) assumes the OS's limit and says so", async () => {
+  const libgdp = await compileDouble();
+  await withTempDir("gdp-ws-fd-", async (dir) => {
+    // The data folder is granted but does not exist, and a libgdp gateway does not make it.
+    const gateway = await serveShipped(
+      { data: join(dir, "absent"), libgdp },
+      ["--backend", "libgdp", "--libgdp", libgdp],
+      { setup: "ulimit -n 1024" },
+    );
+    try {
+      const line = limitLine(gateway);
+      assert.equal(line.limit, 1024);
+      assert.match(String(line.from), /^assumed/);
+    } finally {
+      assert.equal(await gateway.stop(), 0);
+    }
+  });
+});
+
+Deno.test("probeFdLimit counts the descriptors free, closes every one, and stops at its cap", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "gdp-ws-probe-" });
+  try {
+    const floor = probeFdLimit(dir, 50);
+    assert.deepEqual(floor, { limit: 50, source: "probed-floor" });
+    assert.equal(probeFdLimit(join(dir, "absent"), 50), undefined);
+    // Everything it opened was closed again: as many are free the second time.
+    assert.deepEqual(probeFdLimit(dir, 50), floor);
+  } finally {
+    Deno.removeSync(dir);
+  }
 });

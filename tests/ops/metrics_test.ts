@@ -4,11 +4,10 @@ import assert from "node:assert/strict";
 import { type MetricName, METRICS, Metrics } from "../../src/ops/metrics.ts";
 import { TestClient, waitFor } from "../helpers/client.ts";
 import { httpUrl, postEmpty, withGateway } from "../helpers/gateway.ts";
+import { shippedTest } from "../helpers/shipped.ts";
 import { countOf, parseMetrics, type Scrape, scrape, valueOf } from "../helpers/prometheus.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
-
-const opts = { sanitizeOps: true, sanitizeResources: true };
 
 Deno.test("Metrics: counters, gauges, histograms and sources render as parseable text", async () => {
   const metrics = new Metrics();
@@ -53,11 +52,10 @@ Deno.test("Metrics: every declared metric has a HELP line and a valid name", asy
   metrics.close();
 });
 
-Deno.test({
-  name: "/metrics parses as Prometheus text and its counters move with traffic",
-  ...opts,
-  fn: () =>
-    withGateway({}, async (gateway) => {
+shippedTest(
+  "/metrics parses as Prometheus text and its counters move with traffic",
+  (dataDir) =>
+    withGateway(dataDir, {}, async (gateway) => {
       const before = await scrape(gateway.url);
       for (const name of Object.keys(METRICS)) assert.ok(before.has(name), `${name} scraped`);
       assert.equal(valueOf(before, "gdpws_connections"), 0);
@@ -102,13 +100,12 @@ Deno.test({
       assert.equal(valueOf(after, "gdpws_connections_total"), 1);
       assert.equal(sum(after, "gdpws_closes_total"), 1);
     }),
-});
+);
 
-Deno.test({
-  name: "/metrics counts limit refusals by limit and closes by code",
-  ...opts,
-  fn: () =>
-    withGateway({}, async (gateway) => {
+shippedTest(
+  "/metrics counts limit refusals by limit and closes by code",
+  (dataDir) =>
+    withGateway(dataDir, {}, async (gateway) => {
       await postEmpty(gateway, "demo.limits");
       const client = await TestClient.connect(gateway.url);
       client.send({ logname: "demo.limits", startrec: 0, numrec: 0, id: 1 });
@@ -124,7 +121,7 @@ Deno.test({
       assert.equal(valueOf(after, "gdpws_closes_total", { code: "1009" }), 1);
       assert.equal(valueOf(after, "gdpws_errors_total", { code: "429" }), 1);
     }, { maxSubscriptions: 1, maxFrameBytes: 4096, maxRecordBytes: 1024, sendQueueBytes: 4096 }),
-});
+);
 
 function sum(scrape: Scrape, name: string): number {
   return (scrape.get(name)?.metrics ?? []).reduce((n, m) => n + Number(m.value ?? 0), 0);

@@ -1,7 +1,7 @@
 /**
  * A gateway on the real libgdp, run as users run it: `main.ts serve` in a
- * child process under exactly the compiled binary's permission flags for a
- * libgdp-only build (`--allow-net --allow-ffi=$GDP_LIB`, src/cli/permissions.ts).
+ * child process as the binary built with `--libgdp $GDP_LIB` runs it (its
+ * grants and baked paths, tests/helpers/shipped.ts; its data folder unused).
  * Tests talk to it over WebSocket and HTTP only, and read its state from
  * `GET /readyz` (hub stats and the binding's counters).
  *
@@ -10,8 +10,8 @@
 
 import assert from "node:assert/strict";
 import type { HubStats } from "../../src/fanout/hub.ts";
-import { permissionFlags } from "../../src/cli/permissions.ts";
-import { serveMain, type ServeProcess } from "../helpers/process.ts";
+import type { ServeProcess } from "../helpers/process.ts";
+import { serveShipped } from "../helpers/shipped.ts";
 import { GDP_LIB } from "./stack.ts";
 
 /**
@@ -82,7 +82,6 @@ export class RealGateway {
 
   /** Starts `main.ts serve --backend libgdp --libgdp $GDP_LIB --libgdp-append`. */
   static async start(options: GatewayOptions = {}): Promise<RealGateway> {
-    const flags = permissionFlags({ libgdp: GDP_LIB });
     const args = [
       "--backend",
       "libgdp",
@@ -95,7 +94,8 @@ export class RealGateway {
       "100",
       ...(options.args ?? []),
     ];
-    const gateway = new RealGateway(await serveMain(flags, args));
+    const shipped = { data: dataFolder(), libgdp: GDP_LIB };
+    const gateway = new RealGateway(await serveShipped(shipped, args));
     await gateway.until((r) => r.ready, "the backend ready", 20_000);
     return gateway;
   }
@@ -235,6 +235,16 @@ export class RealGateway {
     } catch { /* already gone */ }
     await this.#process.exited;
   }
+}
+
+let folder: string | undefined;
+
+/** The data folder the gateways' binary is built for, one per module, removed when it unloads. */
+function dataFolder(): string {
+  if (folder !== undefined) return folder;
+  const made = folder = Deno.makeTempDirSync({ prefix: "gdp-ws-real-" });
+  addEventListener("unload", () => Deno.removeSync(made, { recursive: true }));
+  return made;
 }
 
 /** `fetch` given up after `ms` (by a timer of its own, cleared: no timer outlives a test). */

@@ -38,4 +38,4 @@ function realFixture(): Promise<ServingFixture> {
   });
 }
 
-await realGdpTests(skipReason, () => protocolSuite("real GDP", realFixture));
+await realGdpTests(skipReason, () => protocolSuite("real GDP", realFixture, "process"));

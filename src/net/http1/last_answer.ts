@@ -3,7 +3,7 @@
  * is ended and what the client still sends is read and dropped for a bounded
  * time and number of bytes. Closing with unread input would reset the
  * connection, and a reset can discard the answer before the client has read
- * it. {@linkcode refuse} is the same for a connection refused at accept,
+ * it. {@linkcode answerAtAccept} is the same for a connection refused at accept,
  * after a short wait for its request head.
  *
  * @example
@@ -12,7 +12,7 @@
  *
  * async function tooMany(conn: Deno.Conn): Promise<void> {
  *   const answer = new Response("too many connections", { status: 503 });
- *   await refuse(conn, new ConnInput(conn, 4096), answer);
+ *   await answerAtAccept(conn, new ConnInput(conn, 4096), answer);
  *   conn.close();
  * }
  * ```
@@ -84,7 +84,7 @@ export async function lingerClose(conn: ConnLike, input: ConnInput, ms: number):
  * its head is awaited briefly first, since an answer sent before the request
  * reaches an HTTP client as a message it did not expect, not as a refusal.
  */
-export async function refuse(
+export async function answerAtAccept(
   conn: ConnLike,
   input: ConnInput,
   answer: Response,

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { serveInShell } from "../../helpers/process.ts";
+import { serveShipped } from "../../helpers/shipped.ts";
 import { withTempDir } from "../../helpers/temp_dir.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -32,12 +32,10 @@ Deno.test({
   ignore: !unshare,
   fn: () =>
     withTempDir("gdp-ws-full-", async (dataDir) => {
-      const gateway = await serveInShell(
-        `mount -t tmpfs -o size=1m tmpfs '${dataDir}'`,
-        ["-A"],
-        ["--data", dataDir],
-        ["unshare", "-rm", "sh", "-c"],
-      );
+      const gateway = await serveShipped({ data: dataDir }, [], {
+        setup: `mount -t tmpfs -o size=1m tmpfs '${dataDir}'`,
+        shell: ["unshare", "-rm", "sh", "-c"],
+      });
       const base = gateway.url.replace(/^ws/, "http");
       const record = "a".repeat(3000);
       const codes = new Map<number, number>();

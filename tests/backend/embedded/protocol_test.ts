@@ -1,4 +1,4 @@
 import { embeddedFixture } from "../../helpers/gateway.ts";
 import { protocolSuite } from "../../protocol_suite.ts";
 
-await protocolSuite("embedded", embeddedFixture);
+await protocolSuite("embedded", embeddedFixture, "embedded");

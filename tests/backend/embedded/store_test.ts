@@ -3,37 +3,29 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type EmbeddedBackend, openEmbedded } from "../../../src/backend/embedded/store.ts";
-import { type Limits, makeConfig } from "../../../src/config.ts";
-import { type Gateway, startGateway } from "../../../src/gateway/gateway.ts";
+import type { Limits } from "../../../src/config.ts";
+import type { Gateway } from "../../../src/gateway/gateway.ts";
 import { range, recnos, TestClient, waitFor } from "../../helpers/client.ts";
 import { serveForTest } from "../../helpers/gateway.ts";
 import { RawWebSocket } from "../../helpers/raw_ws.ts";
+import { shippedTest } from "../../helpers/shipped.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
-async function tempDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "gdp-ws-test-" });
-}
-
-/** A test with a gateway on a fresh embedded store, all removed afterwards even on failure. */
+/** A test with a gateway on a fresh embedded store, under the binary's grants. */
 function gatewayTest(
   name: string,
   limits: Partial<Limits>,
   fn: (gateway: Gateway, backend: EmbeddedBackend) => Promise<void>,
 ): void {
-  Deno.test({
-    name,
-    fn: async () => {
-      const dataDir = await tempDir();
-      const backend = openEmbedded({ dataDir });
-      const gateway = await serveForTest(backend, limits);
-      try {
-        await fn(gateway, backend);
-      } finally {
-        await gateway.shutdown();
-        await Deno.remove(dataDir, { recursive: true });
-      }
-    },
+  shippedTest(name, async (dataDir) => {
+    const backend = openEmbedded({ dataDir });
+    const gateway = await serveForTest(backend, limits);
+    try {
+      await fn(gateway, backend);
+    } finally {
+      await gateway.shutdown();
+    }
   });
 }
 
@@ -41,10 +33,9 @@ function http(gatewayUrl: string, path: string): string {
   return gatewayUrl.replace(/^ws/, "http").replace(/\/$/, "") + path;
 }
 
-Deno.test({
-  name: "a restart on the same data folder keeps every acknowledged record",
-  fn: async () => {
-    const dataDir = await tempDir();
+shippedTest(
+  "a restart on the same data folder keeps every acknowledged record",
+  async (dataDir) => {
     const first = await serveForTest(openEmbedded({ dataDir }));
     const acked: number[] = [];
     await Promise.all(
@@ -71,9 +62,8 @@ Deno.test({
     );
     await client.close();
     await second.shutdown();
-    await Deno.remove(dataDir, { recursive: true });
   },
-});
+);
 
 gatewayTest("HTTP API: append, list, info, health, errors", {}, async (gateway) => {
   const url = (p: string) => http(gateway.url, p);
@@ -125,17 +115,10 @@ gatewayTest("HTTP API: append, list, info, health, errors", {}, async (gateway) 
   assert.match(await page.text(), /gdp-ws/);
 });
 
-Deno.test({
-  name: "with autoCreate off, appending to a missing log is 600",
-  fn: async () => {
-    const dataDir = await tempDir();
-    const config = makeConfig({
-      port: 0,
-      hostname: "127.0.0.1",
-      autoCreate: false,
-      limits: { feedLingerMs: 0 },
-    });
-    const gateway = await startGateway(config, openEmbedded({ dataDir }));
+shippedTest(
+  "with autoCreate off, appending to a missing log is 600",
+  async (dataDir) => {
+    const gateway = await serveForTest(openEmbedded({ dataDir }), {}, { autoCreate: false });
     const res = await fetch(http(gateway.url, "/logs/demo.none"), { method: "POST", body: "x" });
     assert.equal(res.status, 404);
     await res.body?.cancel();
@@ -144,9 +127,8 @@ Deno.test({
     assert.equal((await client.next()).ep_stat[0], 600);
     await client.close();
     await gateway.shutdown();
-    await Deno.remove(dataDir, { recursive: true });
   },
-});
+);
 
 gatewayTest("a slow consumer is closed with 1013 while a fast one keeps receiving", {
   sendQueueBytes: 256 * 1024,
@@ -231,30 +213,32 @@ gatewayTest("/ws is an alias of /", {}, async (gateway) => {
   await client.close();
 });
 
-Deno.test({
-  name: "with --cert and --key the gateway serves TLS (wss:// and https://)",
-  ignore: !(await hasOpenssl()),
-  fn: async () => {
-    const dir = await tempDir();
-    const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
-    const ca = await makeCertificates(dir, cert, key);
-    const config = makeConfig({
-      port: 0,
-      hostname: "127.0.0.1",
-      cert,
-      key,
-      limits: { feedLingerMs: 0 },
-    });
-    const gateway = await startGateway(config, openEmbedded({ dataDir: join(dir, "data") }));
+/** A CA and a leaf certificate for 127.0.0.1, made here (openssl runs under the runner's grants). */
+const TLS = await hasOpenssl() ? await tlsFiles() : undefined;
+
+shippedTest(
+  "with --cert and --key the gateway serves TLS (wss:// and https://)",
+  async (dataDir) => {
+    const { cert, key, caText } = TLS!;
+    const gateway = await serveForTest(openEmbedded({ dataDir }), {}, { cert, key });
     assert.match(gateway.url, /^wss:\/\//);
-    const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(ca)] });
+    const client = Deno.createHttpClient({ caCerts: [caText] });
     const res = await fetch(`https://127.0.0.1:${gateway.port}/healthz`, { client });
     assert.deepEqual(await res.json(), { status: "ok" });
     client.close();
     await gateway.shutdown();
-    await Deno.remove(dir, { recursive: true });
   },
-});
+  { ignore: !TLS, ...(TLS ? { cert: TLS.cert, key: TLS.key } : {}) },
+);
+
+/** The PEM files of a gateway's TLS, in a folder removed when the module unloads. */
+async function tlsFiles(): Promise<{ cert: string; key: string; caText: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "gdp-ws-tls-" });
+  addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+  const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
+  const ca = await makeCertificates(dir, cert, key);
+  return { cert, key, caText: await Deno.readTextFile(ca) };
+}
 
 /** A throwaway CA and a leaf certificate for 127.0.0.1 signed by it; returns the CA's path. */
 async function makeCertificates(dir: string, cert: string, key: string): Promise<string> {

@@ -5,13 +5,15 @@
 
 import assert from "node:assert/strict";
 import type { LibgdpBackend } from "../../../src/backend/libgdp/backend.ts";
-import { permissionFlags } from "../../../src/cli/permissions.ts";
 import { range, recnos, TestClient, waitFor } from "../../helpers/client.ts";
-import { compileDouble, uniqueLog, withLibgdpGateway } from "../../helpers/libgdp_double.ts";
-import { serveMain } from "../../helpers/process.ts";
+import { libgdpDouble, uniqueLog, withLibgdpGateway } from "../../helpers/libgdp_double.ts";
 import { sanitizedWithLibgdpLoaded } from "../../helpers/sanitize.ts";
+import { libgdpTest, serveShipped } from "../../helpers/shipped.ts";
+import { withTempDir } from "../../helpers/temp_dir.ts";
 
 const opts = await sanitizedWithLibgdpLoaded();
+/** The double, compiled and loaded: the library each gateway here is granted. */
+const LIB = (await libgdpDouble()).path;
 
 async function connectMany(url: string, n: number): Promise<TestClient[]> {
   const clients: TestClient[] = [];
@@ -24,10 +26,10 @@ async function connectMany(url: string, n: number): Promise<TestClient[]> {
   return clients;
 }
 
-Deno.test({
-  name: "libgdp: 1,000 clients on one log cause one open and one subscribe in the library",
-  ...opts,
-  fn: () =>
+libgdpTest(
+  "libgdp: 1,000 clients on one log cause one open and one subscribe in the library",
+  LIB,
+  () =>
     withLibgdpGateway({ downAfterMs: 10_000 }, async ({ gdp, gateway }) => {
       const name = uniqueLog("fan");
       gdp.createLog(name);
@@ -52,12 +54,12 @@ Deno.test({
       // libgdp 2.1.12 cannot end a subscription safely: the handle keeps it, unused
       assert.deepEqual([gdp.counters().liveSubs, gdp.counters().openHandles], [1, 1]);
     }),
-});
+);
 
-Deno.test({
-  name: "libgdp: 100 clients see a delay, not a gap or a duplicate, across a link break",
-  ...opts,
-  fn: () =>
+libgdpTest(
+  "libgdp: 100 clients see a delay, not a gap or a duplicate, across a link break",
+  LIB,
+  () =>
     withLibgdpGateway({ downAfterMs: 10_000 }, async ({ gdp, gateway }) => {
       const name = uniqueLog("break");
       gdp.createLog(name);
@@ -80,12 +82,12 @@ Deno.test({
       assert.ok(await clients[0]!.silentFor(100), "nothing more after 40");
       await Promise.all(clients.map((client) => client.close()));
     }),
-});
+);
 
-Deno.test({
-  name: "libgdp: a long outage is a 503 to subscribers, then records resume",
-  ...opts,
-  fn: () =>
+libgdpTest(
+  "libgdp: a long outage is a 503 to subscribers, then records resume",
+  LIB,
+  () =>
     withLibgdpGateway({ downAfterMs: 100, retryMaxMs: 50 }, async ({ gdp, backend, gateway }) => {
       const name = uniqueLog("down");
       gdp.createLog(name);
@@ -105,59 +107,31 @@ Deno.test({
       await waitFor(() => backend.state().state === "ok", "ok again");
       await client.close();
     }),
-});
-
-Deno.test({
-  name: "libgdp: the protocol suite passes under exactly --allow-net --allow-ffi=<libgdp>",
-  ...opts,
-  fn: async () => {
-    const path = await compileDouble();
-    const flags = permissionFlags({ libgdp: path });
-    assert.deepEqual(flags, ["--allow-net", `--allow-ffi=${path}`]);
-    const suite = new URL("./scoped_suite.ts", import.meta.url).pathname;
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["test", "--no-prompt", ...flags, suite, "--", path],
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const out = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
-    assert.equal(code, 0, out);
-    const summary = out.match(/ok \| (\d+) passed (?:\(\d+ steps\) )?\| 0 failed/);
-    assert.ok(summary && Number(summary[1]) >= 25, `the whole suite ran:\n${out.slice(-2000)}`);
-  },
-});
+);
 
 Deno.test({
   name: "libgdp: main.ts serves under the compiled binary's flags and reports readiness",
   ...opts,
-  fn: async () => {
-    const path = await compileDouble();
-    const data = await Deno.makeTempDir();
-    const gateway = await serveMain(permissionFlags({ dataDir: data, libgdp: path }), [
-      "--backend",
-      "libgdp",
-      "--libgdp",
-      path,
-    ]);
-    const ready = await fetch(gateway.url.replace("ws", "http") + "readyz");
-    const body = await ready.json() as {
-      backend: string;
-      state: string;
-      counters: Record<string, number>;
-    };
-    assert.equal(body.backend, "libgdp");
-    assert.equal(body.state, "ok");
-    for (const key of ["eventsGot", "eventsFreed"]) {
-      assert.equal(typeof body.counters[key], "number", `the counter ${key} is visible`);
-    }
-    assert.equal(body.counters.eventsGot, body.counters.eventsFreed, "every event got is freed");
-    const client = await TestClient.connect(gateway.url);
-    client.send({ logname: "no.such.log" });
-    const event = await client.next();
-    assert.equal(event.ep_stat[0], 600);
-    assert.equal(await gateway.stop(), 0);
-    await client.closed;
-    await Deno.remove(data, { recursive: true });
-  },
+  fn: () =>
+    withTempDir("gdp-ws-libgdp-", async (data) => {
+      const gateway = await serveShipped({ data, libgdp: LIB }, ["--backend", "libgdp"]);
+      const ready = await fetch(gateway.url.replace("ws", "http") + "readyz");
+      const body = await ready.json() as {
+        backend: string;
+        state: string;
+        counters: Record<string, number>;
+      };
+      assert.equal(body.backend, "libgdp");
+      assert.equal(body.state, "ok");
+      for (const key of ["eventsGot", "eventsFreed"]) {
+        assert.equal(typeof body.counters[key], "number", `the counter ${key} is visible`);
+      }
+      assert.equal(body.counters.eventsGot, body.counters.eventsFreed, "every event got is freed");
+      const client = await TestClient.connect(gateway.url);
+      client.send({ logname: "no.such.log" });
+      const event = await client.next();
+      assert.equal(event.ep_stat[0], 600);
+      assert.equal(await gateway.stop(), 0);
+      await client.closed;
+    }),
 });

@@ -2,16 +2,17 @@
 
 import assert from "node:assert/strict";
 import { TestClient, waitFor } from "../../helpers/client.ts";
-import { uniqueLog, withLibgdpGateway } from "../../helpers/libgdp_double.ts";
 import { scrape, valueOf } from "../../helpers/prometheus.ts";
+import { libgdpDouble, uniqueLog, withLibgdpGateway } from "../../helpers/libgdp_double.ts";
 import { sanitizedWithLibgdpLoaded } from "../../helpers/sanitize.ts";
+import { libgdpTest } from "../../helpers/shipped.ts";
 
-const opts = await sanitizedWithLibgdpLoaded();
+await sanitizedWithLibgdpLoaded();
 
-Deno.test({
-  name: "/metrics shows libgdp's events and datums, reconnects and outages as they happen",
-  ...opts,
-  fn: () =>
+libgdpTest(
+  "/metrics shows libgdp's events and datums, reconnects and outages as they happen",
+  (await libgdpDouble()).path,
+  () =>
     withLibgdpGateway({ downAfterMs: 100, retryMaxMs: 50 }, async ({ gdp, backend, gateway }) => {
       const name = uniqueLog("metrics");
       gdp.createLog(name);
@@ -44,4 +45,4 @@ Deno.test({
       assert.equal(valueOf(after, "gdpws_backend_up"), 1);
       await client.close();
     }),
-});
+);

@@ -1,4 +1,4 @@
-import { libgdpFixture } from "../../helpers/libgdp_double.ts";
+import { libgdpDouble, libgdpFixture } from "../../helpers/libgdp_double.ts";
 import { protocolSuite } from "../../protocol_suite.ts";
 
-await protocolSuite("libgdp", libgdpFixture);
+await protocolSuite("libgdp", libgdpFixture, { libgdp: (await libgdpDouble()).path });

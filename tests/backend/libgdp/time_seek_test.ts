@@ -18,6 +18,7 @@ import {
   withLibgdpGateway,
 } from "../../helpers/libgdp_double.ts";
 import { sanitizedWithLibgdpLoaded } from "../../helpers/sanitize.ts";
+import { libgdpTest } from "../../helpers/shipped.ts";
 
 // Sanitizers on; the libgdp loaded before the first test is their one exemption (see sanitize.ts).
 await sanitizedWithLibgdpLoaded();
@@ -89,26 +90,30 @@ Deno.test("after a clock stepped back it ends on the boundary the grid's bisecti
   });
 });
 
-Deno.test("a subscription from a time on a log whose clock stepped back starts at that boundary", async () => {
-  await withLibgdpGateway({}, async ({ gdp, gateway }) => {
-    const name = uniqueLog("stepped");
-    gdp.createLog(name);
-    for (const sec of [10, 20, 30, 40, 5, 15, 25, 35]) gdp.appendAt(name, `at ${sec}`, at(sec));
-    const client = await TestClient.connect(gateway.url);
-    try {
-      client.send({ logname: name, startts: "1970-01-01T00:00:22Z", numrec: 3 });
-      assert.deepEqual(recnos(await client.take(4)), [3, 4, 5], "from 3: 30, 40, then 5");
-      client.send({ logname: name, startts: { tv_sec: 38, tv_nsec: 0 }, numrec: 1 });
-      assert.ok(await client.silentFor(100), "record 4 (40) lies before the boundary found");
-      gdp.append(name, "now");
-      const [record, done] = await client.take(2);
-      assert.equal(record!.datum!.recno, 9);
-      assert.equal(done!.type, 2);
-    } finally {
-      await client.close();
-    }
-  });
-});
+libgdpTest(
+  "a subscription from a time on a log whose clock stepped back starts at that boundary",
+  dbl.path,
+  async () => {
+    await withLibgdpGateway({}, async ({ gdp, gateway }) => {
+      const name = uniqueLog("stepped");
+      gdp.createLog(name);
+      for (const sec of [10, 20, 30, 40, 5, 15, 25, 35]) gdp.appendAt(name, `at ${sec}`, at(sec));
+      const client = await TestClient.connect(gateway.url);
+      try {
+        client.send({ logname: name, startts: "1970-01-01T00:00:22Z", numrec: 3 });
+        assert.deepEqual(recnos(await client.take(4)), [3, 4, 5], "from 3: 30, 40, then 5");
+        client.send({ logname: name, startts: { tv_sec: 38, tv_nsec: 0 }, numrec: 1 });
+        assert.ok(await client.silentFor(100), "record 4 (40) lies before the boundary found");
+        gdp.append(name, "now");
+        const [record, done] = await client.take(2);
+        assert.equal(record!.datum!.recno, 9);
+        assert.equal(done!.type, 2);
+      } finally {
+        await client.close();
+      }
+    });
+  },
+);
 
 Deno.test("the stamps read are cached: a second search of the same time reads nothing", async () => {
   const stamps = Array.from({ length: 1000 }, (_, i) => 1_000 + i);

@@ -4,10 +4,10 @@
  */
 
 import assert from "node:assert/strict";
-import { ServerWebSocket } from "../../src/net/websocket.ts";
-import { slicesSettled } from "../../src/io/time_slice.ts";
-import { waitFor } from "../helpers/client.ts";
-import { FakeConn } from "../helpers/fake_conn.ts";
+import { ServerWebSocket } from "../../../src/net/websocket/mod.ts";
+import { slicesSettled } from "../../../src/io/time_slice.ts";
+import { waitFor } from "../../helpers/client.ts";
+import { FakeConn, SOCKET_OPTIONS } from "../../helpers/fake_conn.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -36,12 +36,7 @@ for (const letter of ["é", "a"]) {
       Array.from({ length: 250 }, (_, i) => JSON.stringify(letter.repeat(4096) + i))
     }]`;
     const conns = Array.from({ length: 20 }, () => new RecordingConn());
-    const sockets = conns.map((conn) =>
-      new ServerWebSocket(conn.conn, {
-        maxMessageBytes: 1024,
-        idleTimeoutSec: 0,
-      })
-    );
+    const sockets = conns.map((conn) => new ServerWebSocket(conn.conn, SOCKET_OPTIONS));
     try {
       for (const socket of sockets) {
         socket.start();
@@ -67,10 +62,9 @@ Deno.test("a text frame sent as UTF-8 parts is the frame of their text, at every
   for (const texts of cases) {
     const text = texts.join("");
     const [asParts, asText] = [new RecordingConn(), new RecordingConn()];
-    const options = { maxMessageBytes: 1024, idleTimeoutSec: 0 };
     const sockets = [
-      new ServerWebSocket(asParts.conn, options),
-      new ServerWebSocket(asText.conn, options),
+      new ServerWebSocket(asParts.conn, SOCKET_OPTIONS),
+      new ServerWebSocket(asText.conn, SOCKET_OPTIONS),
     ];
     try {
       for (const socket of sockets) socket.start();
@@ -82,5 +76,23 @@ Deno.test("a text frame sent as UTF-8 parts is the frame of their text, at every
       for (const socket of sockets) socket.abort();
       await slicesSettled();
     }
+  }
+});
+
+Deno.test("the socket turns Nagle off on its connection: an answer is not held back for the ACK of the one before", async () => {
+  class TcpLikeConn extends RecordingConn {
+    noDelay: boolean | undefined;
+    setNoDelay(on: boolean): void {
+      this.noDelay = on;
+    }
+  }
+  const conn = new TcpLikeConn();
+  const socket = new ServerWebSocket(conn.conn, SOCKET_OPTIONS);
+  try {
+    socket.start();
+    assert.equal(conn.noDelay, true);
+  } finally {
+    socket.abort();
+    await slicesSettled();
   }
 });
