@@ -120,6 +120,11 @@ export interface Config {
   publicOrigins: string[];
   /** Without tokens, any client may append and create logs (else loopback clients only). */
   openAppends: boolean;
+  /**
+   * Peers whose forwarding headers (`Forwarded`, `X-Forwarded-*`) name the
+   * client, its scheme and host: CIDR ranges, addresses, `loopback`, `private`.
+   */
+  trustProxies: string[];
   /** HS256 secret file: tokens are required when this or `authKeyFile` is set. */
   authSecretFile?: string;
   /** ES256/RS256 public keys, a PEM or JWKS file (re-read on SIGHUP). */
@@ -209,6 +214,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   allowOrigins: [],
   publicOrigins: [],
   openAppends: false,
+  trustProxies: [],
   authAudience: "gdp-ws",
   limits: DEFAULT_LIMITS,
   shareFanOut: true,

@@ -24,7 +24,7 @@
 import { GdpError } from "../core/errors.ts";
 import type { Grant } from "./grants.ts";
 import { Hosts } from "./hosts.ts";
-import { corsHeaders, Origins } from "./origins.ts";
+import { corsHeaders, Origins, type RequestTarget } from "./origins.ts";
 import { tokenOf, type TokenOptions, type TokenRoute, TokenVerifier } from "./tokens.ts";
 
 /** What the auth part of the configuration says. */
@@ -95,11 +95,12 @@ export class Auth {
   }
 
   /**
-   * The reason a request is not served under the `Host` it names (421), or
-   * undefined when it is: checked before every route, public ones too.
+   * The reason a request is not served under the host the client used (421),
+   * or undefined when it is: checked before every route, public ones too.
+   * `host` is the request's `Host`, or what a trusted proxy said it was
+   * (src/auth/proxies.ts); null when there is none (HTTP/1.0).
    */
-  hostProblem(request: Request): GdpError | undefined {
-    const host = request.headers.get("host");
+  hostProblem(host: string | null): GdpError | undefined {
     if (this.#hosts.allows(host)) return undefined;
     return GdpError.of(
       421,
@@ -111,11 +112,20 @@ export class Auth {
   /**
    * The checks of one request, before any work: its `Origin` (upgrades, event
    * streams and appends), then its token when tokens are on. A CORS preflight
-   * is answered by {@linkcode preflight} and needs no token.
+   * is answered by {@linkcode preflight} and needs no token. `sent` is where
+   * the client sent it, when a trusted proxy said (the scheme and host of the
+   * gateway's own origin); by default the gateway's scheme and the `Host`.
    */
-  async guard(request: Request, kind: RouteKind): Promise<GuardResult> {
+  async guard(
+    request: Request,
+    kind: RouteKind,
+    sent: { scheme?: RequestTarget["scheme"]; host?: string | null } = {},
+  ): Promise<GuardResult> {
     const origin = request.headers.get("origin");
-    const target = { scheme: this.#scheme, host: request.headers.get("host") };
+    const target: RequestTarget = {
+      scheme: sent.scheme ?? this.#scheme,
+      host: sent.host !== undefined ? sent.host : request.headers.get("host"),
+    };
     const originOk = origin === null || this.#origins.allows(origin, target);
     if (!originOk && kind !== "read") {
       return denied(403, `origin ${origin} is not allowed`, "origin");

@@ -40,7 +40,7 @@ export class Hosts {
 }
 
 /** The host name of a `Host` value, lower case without a trailing dot; undefined if malformed. */
-function hostnameOf(host: string): string | undefined {
+export function hostnameOf(host: string): string | undefined {
   try {
     const url = new URL(`http://${host}/`);
     if (url.username || url.password || url.pathname !== "/" || url.search) return undefined;

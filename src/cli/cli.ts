@@ -15,6 +15,7 @@
 import { parseFlags, parseInteger } from "./args.ts";
 import { getLogger } from "@logtape/logtape";
 import { join } from "node:path";
+import { trustedProxies } from "../auth/proxies.ts";
 import { mintToken, readSecret } from "../auth/tokens.ts";
 import type { Backend } from "../backend/backend.ts";
 import { checkEmbedded, DB_FILE } from "../backend/embedded/store.ts";
@@ -222,6 +223,7 @@ function describe(error: unknown): string {
 }
 
 async function serve(config: Config): Promise<number> {
+  trustedProxies(config.trustProxies); // a bad --trust-proxy stops here, before anything opens
   await setupLogging(config.logLevel, config.logFormat);
   // Listeners first: Deno sets its signal thread up lazily, with descriptors of its own, and
   // the count below leaves none for a moment. Until the gateway runs, a signal stops at once.

@@ -347,6 +347,15 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
     unset: "loopback names and IP addresses only",
   },
   {
+    name: "trust-proxy",
+    type: "list",
+    arg: "CIDR",
+    field: "trustProxies",
+    help: "repeatable: peers whose `Forwarded`/`X-Forwarded-*` headers name the client, its " +
+      "scheme and host (`10.0.0.0/8`, `::1`, `loopback`, `private`)",
+    unset: "none (those headers are ignored)",
+  },
+  {
     name: "open-appends",
     type: "switch",
     field: "openAppends",

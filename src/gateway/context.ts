@@ -18,6 +18,7 @@
  */
 
 import type { Auth } from "../auth/auth.ts";
+import { type TrustedProxies, trustedProxies } from "../auth/proxies.ts";
 import type { Backend } from "../backend/backend.ts";
 import type { Config } from "../config.ts";
 import { Hub } from "../fanout/hub.ts";
@@ -33,6 +34,8 @@ export interface GatewayContext {
   readonly backend: Backend;
   readonly hub: Hub;
   readonly auth: Auth;
+  /** The peers whose forwarding headers name the client (`--trust-proxy`). */
+  readonly proxies: TrustedProxies;
   readonly metrics: Metrics;
   /** What each limit refused: the one count behind /readyz and /metrics. */
   readonly refusals: Refusals;
@@ -67,6 +70,7 @@ export function makeContext(config: Config, backend: Backend, auth: Auth): Gatew
     backend,
     hub,
     auth,
+    proxies: trustedProxies(config.trustProxies),
     metrics,
     refusals,
     connections,

@@ -106,6 +106,8 @@ export async function startGateway(
       ...(options.fdLimit ? { learntFdLimit: options.fdLimit } : {}),
       refusal: (status, message) => refusal(status, message),
       bodyLimit: (method, target) => bodyLimit(method, target, config.limits),
+      // A trusted proxy's clients are limited one by one once their requests name them.
+      sharedPeer: (peer) => gw.proxies.trusts(peer),
       handle: (request, peer, raw) =>
         dispatch(gw, request, peer, { front, ...(raw ? { raw } : {}) }),
     });
@@ -129,6 +131,11 @@ export async function startGateway(
         : "No tokens: only local clients may append and create logs " +
           "(--open-appends lets any client; --auth-secret or --auth-keys requires tokens)",
     );
+  }
+  if (config.trustProxies.length > 0) {
+    log.info("Forwarding headers name the client when sent by {proxies}", {
+      proxies: config.trustProxies.join(", "),
+    });
   }
   const lifecycle = new Lifecycle(gw, door);
   return {

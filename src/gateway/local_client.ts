@@ -2,25 +2,30 @@
  * Who may append when tokens are off. A gateway with no tokens is open to
  * anyone who reaches it, so by default only clients on the same machine may
  * append or create logs (as Redis's protected mode does); `--open-appends`
- * lets everyone. A request that came through a proxy (it carries `Forwarded`
- * or `X-Forwarded-For`) is not a local client, even from 127.0.0.1.
+ * lets everyone. A request that names a proxy hop (any of `Forwarded`,
+ * `X-Forwarded-For`, `-Host`, `-Proto`) is not a local client, even from
+ * 127.0.0.1, and even through a trusted proxy that calls its client
+ * 127.0.0.1: an SSH tunnel, a second proxy or a tunnel agent on the proxy's
+ * machine all connect from loopback, so the proxy's word proves nothing about
+ * where the request began.
  *
  * @example
  * ```ts
  * const peer: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 50000 };
- * isLocalClient(new Request("http://127.0.0.1:8080/"), peer); // true
+ * const client = { address: "127.0.0.1", host: null, label: "127.0.0.1:50000", forwarding: "none" } as const;
+ * isLocalClient(client, peer); // true
  * ```
  *
  * @module
  */
 
+import type { Client } from "../auth/proxies.ts";
 import { GdpError } from "../core/errors.ts";
+import { isLoopback } from "../net/ip_ranges.ts";
 
 /** A loopback peer whose request names no proxy hop. */
-export function isLocalClient(request: Request, peer: Deno.NetAddr): boolean {
-  if (request.headers.has("forwarded") || request.headers.has("x-forwarded-for")) return false;
-  const host = peer.hostname.toLowerCase();
-  return host === "::1" || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(host);
+export function isLocalClient(client: Client, peer: Deno.NetAddr): boolean {
+  return client.forwarding === "none" && isLoopback(peer.hostname);
 }
 
 /** What decides who may append: whether tokens are on, and `--open-appends`. */
@@ -30,8 +35,8 @@ export interface AppendPolicy {
 }
 
 /** True when this client may append: tokens decide, else `--open-appends` or a local client. */
-export function appendsOpen(gw: AppendPolicy, request: Request, peer: Deno.NetAddr): boolean {
-  return gw.auth.enabled || gw.config.openAppends || isLocalClient(request, peer);
+export function appendsOpen(gw: AppendPolicy, client: Client, peer: Deno.NetAddr): boolean {
+  return gw.auth.enabled || gw.config.openAppends || isLocalClient(client, peer);
 }
 
 /** The 403 of an append from a remote client to a gateway without tokens. */

@@ -108,12 +108,12 @@ export async function logInfo({ gw, params, grant }: RouteContext): Promise<Resp
 
 /** `POST /logs/NAME`: the body becomes one record (201 with its recno and ts). */
 export async function appendRecord(ctx: RouteContext): Promise<Response> {
-  const { gw, params, grant, request, peer } = ctx;
+  const { gw, params, grant, request, peer, client } = ctx;
   const name = lognameParam(gw, params);
   permit(grant, "append", name);
-  if (!appendsOpen(gw, request, peer)) throw appendsClosed();
+  if (!appendsOpen(gw, client, peer)) throw appendsClosed();
   const { config, refusals, hub, metrics } = gw;
-  const create = config.autoCreate && (() => allowCreate(gw, peer.hostname));
+  const create = config.autoCreate && (() => allowCreate(gw, client.address));
   const body = await readBody(request, config.limits.maxRecordBytes, refusals);
   const record = await hub.append(name, body, create);
   metrics.inc("gdpws_records_in_total", { via: "http" });
@@ -126,30 +126,30 @@ export async function appendRecord(ctx: RouteContext): Promise<Response> {
  * append claim, local clients only without tokens, `--max-log-creates`.
  */
 export async function createLog(ctx: RouteContext): Promise<Response> {
-  const { gw, params, grant, request, peer } = ctx;
+  const { gw, params, grant, peer, client } = ctx;
   const name = lognameParam(gw, params);
   permit(grant, "append", name);
-  if (!appendsOpen(gw, request, peer)) throw appendsClosed();
+  if (!appendsOpen(gw, client, peer)) throw appendsClosed();
   try {
     return json(infoObject(await gw.backend.info(name)));
   } catch (error) {
     if (!(error instanceof GdpError) || error.code !== 600) throw error;
   }
-  allowCreate(gw, peer.hostname);
+  allowCreate(gw, client.address);
   return json(infoObject(await gw.backend.create(name)), 201);
 }
 
 /** `GET /logs/NAME/events?start=&count=`: the log as Server-Sent Events (event_stream.ts). */
 export async function eventStream(ctx: RouteContext): Promise<Response> {
-  const { gw, params, grant, request, url, peer } = ctx;
+  const { gw, params, grant, request, url, client } = ctx;
   const { config, backend, hub, connections } = gw;
   const name = lognameParam(gw, params);
   permit(grant, "read", name);
   const subscription = parseEventsRequest(name, url, request.headers, config.limits);
   // 204 tells a browser's EventSource to stop reconnecting.
   if (subscription === "done") return new Response(null, { status: 204 });
-  const address = peer.hostname;
-  const full = connections.admit(address, `${address}:${peer.port}`);
+  const address = client.address;
+  const full = connections.admit(address, client.label);
   if (full) return errorAnswer(full.error);
   // A missing log is a 404 before the stream starts, so EventSource does not retry it forever.
   await backend.info(name);

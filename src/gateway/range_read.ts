@@ -29,15 +29,15 @@ import type { RouteContext } from "./route_context.ts";
 
 /** `GET /logs/NAME/records`: see the module docs and docs/protocol.md#range-reads. */
 export async function recordRange(ctx: RouteContext): Promise<Response> {
-  const { gw, params, grant, request, url, peer } = ctx;
+  const { gw, params, grant, request, url, client } = ctx;
   const { config, backend, connections } = gw;
   const name = lognameParam(gw, params);
   permit(grant, "read", name);
   const query = parseRangeQuery(url, request.headers, config.limits);
-  const full = connections.admit(peer.hostname, `${peer.hostname}:${peer.port}`);
+  const full = connections.admit(client.address, client.label);
   if (full) return errorAnswer(full.error);
   const log = await backend.open(name);
-  const release = connections.holdRead(peer.hostname);
+  const release = connections.holdRead(client.address);
   const done = () => {
     release();
     void log.close();

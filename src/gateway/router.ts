@@ -1,8 +1,11 @@
 /**
- * Dispatches a request through {@linkcode ROUTES}: 404 for a path no route has,
- * 405 with `Allow` for a method it does not take, the origin and token checks
- * (and CORS preflights) before every route that is not public, then the
- * route's handler. Whatever a handler throws becomes an `{ep_stat}` answer.
+ * Dispatches a request through {@linkcode ROUTES}: first who the client is
+ * (through a trusted proxy, the proxy's word: src/auth/proxies.ts; 400 when a
+ * trusted proxy's headers do not parse) and the host check (421), then 404 for
+ * a path no route has, 405 with `Allow` for a method it does not take, the
+ * origin and token checks (and CORS preflights) before every route that is not
+ * public, then the route's handler. Whatever a handler throws becomes an
+ * `{ep_stat}` answer.
  *
  * @example
  * ```ts
@@ -18,15 +21,19 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { GuardResult } from "../auth/auth.ts";
+import type { Client } from "../auth/proxies.ts";
 import { GdpError } from "../core/errors.ts";
 import type { FrontDoorStats } from "../net/front_door.ts";
 import type { RawUpgrade } from "../net/handshake.ts";
+import { LogThrottle } from "../ops/throttle.ts";
 import { errorAnswer } from "./answers.ts";
 import type { GatewayContext } from "./context.ts";
 import type { RouteContext } from "./route_context.ts";
 import { CORS_METHODS, matchRoute, type RouteMatch, UPGRADE_PATHS } from "./routes.ts";
 
 const log = getLogger(["gdp-ws", "server"]);
+/** A proxy that sends malformed headers sends them on every request: logged once a minute. */
+const forwardedWarnings = new LogThrottle(60_000);
 
 /** What the front door knows of a request besides the request itself. */
 export interface Arrival {
@@ -43,8 +50,26 @@ export async function dispatch(
   peer: Deno.NetAddr,
   arrival: Arrival = {},
 ): Promise<Response> {
-  const misdirected = gw.auth.hostProblem(request);
+  const client = gw.proxies.resolve(request, peer);
+  if ("problem" in client) {
+    gw.metrics.inc("gdpws_forwarded_requests_total", { result: "refused" });
+    const suppressed = forwardedWarnings.due(`${peer.hostname} ${client.header}`);
+    if (suppressed !== undefined) {
+      log.warning("Refused {peer}: its {header} {problem} ({suppressed} more)", {
+        peer: `${peer.hostname}:${peer.port}`,
+        header: client.header,
+        problem: client.problem,
+        suppressed,
+      });
+    }
+    return answer(gw, GdpError.badRequest(client.header, client.problem));
+  }
+  if (client.forwarding !== "none") {
+    gw.metrics.inc("gdpws_forwarded_requests_total", { result: client.forwarding });
+  }
+  const misdirected = gw.auth.hostProblem(client.host);
   if (misdirected) return answer(gw, misdirected);
+  const sent = { ...(client.scheme ? { scheme: client.scheme } : {}), host: client.host };
   const url = new URL(request.url);
   const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
   let match: RouteMatch | undefined;
@@ -61,8 +86,8 @@ export async function dispatch(
   }
   if ("allow" in match) {
     if (request.method === "OPTIONS" && match.allow.includes("OPTIONS")) {
-      const access = await gw.auth.guard(request, "append");
-      if (!access.ok) return refused(gw, access, peer, url.pathname, false);
+      const access = await gw.auth.guard(request, "append", sent);
+      if (!access.ok) return refused(gw, access, client, url.pathname, false);
       return gw.auth.preflight(access, CORS_METHODS);
     }
     const allow = match.allow.join(", ");
@@ -75,13 +100,14 @@ export async function dispatch(
     url,
     params,
     peer,
+    client,
     ...(arrival.raw ? { raw: arrival.raw } : {}),
     ...(arrival.front ? { front: arrival.front } : {}),
   };
   try {
     if (route.access === "public") return await route.handle(base);
-    const access = await gw.auth.guard(request, route.access);
-    if (!access.ok) return refused(gw, access, peer, url.pathname, route.access === "upgrade");
+    const access = await gw.auth.guard(request, route.access, sent);
+    if (!access.ok) return refused(gw, access, client, url.pathname, route.access === "upgrade");
     const ctx: RouteContext = {
       ...base,
       ...(access.grant ? { grant: access.grant } : {}),
@@ -117,7 +143,7 @@ export function answer(
 function refused(
   gw: GatewayContext,
   access: GuardResult & { ok: false },
-  peer: Deno.NetAddr,
+  client: Client,
   path: string,
   isUpgrade: boolean,
 ): Response {
@@ -128,7 +154,7 @@ function refused(
   }
   gw.metrics.inc("gdpws_errors_total", { code: access.response.status });
   log.warning("Refused {peer} {path}: {reason}", {
-    peer: `${peer.hostname}:${peer.port}`,
+    peer: client.label,
     path,
     reason: access.reason,
   });

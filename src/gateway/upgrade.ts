@@ -30,7 +30,7 @@ let lastConnectionId = 0;
 
 /** Takes the connection over as a WebSocket session, or refuses it. */
 export function upgrade(ctx: RouteContext): Response {
-  const { gw, request, raw, peer, url } = ctx;
+  const { gw, request, raw, peer, client, url } = ctx;
   const { config, hub, metrics, refusals, connections } = gw;
   if (!raw) {
     // Only the front door can take a connection over (frame limits, close codes).
@@ -38,9 +38,8 @@ export function upgrade(ctx: RouteContext): Response {
   }
   const problem = handshakeProblem(request.method, raw.httpVersion, request.headers);
   if (problem) return handshakeRefusal(problem);
-  const address = peer.hostname;
-  const peerText = `${address}:${peer.port}`;
-  const full = connections.admit(address, peerText);
+  const address = client.address;
+  const full = connections.admit(address, client.label);
   if (full) {
     metrics.inc("gdpws_handshakes_total", { result: "limit" });
     return errorAnswer(full.error);
@@ -53,12 +52,12 @@ export function upgrade(ctx: RouteContext): Response {
     limits: config.limits,
     batch,
     autoCreate: config.autoCreate,
-    peer: peerText,
+    peer: client.label,
     id: `c${++lastConnectionId}`,
     metrics,
     refusals,
     createGate: () => allowCreate(gw, address),
-    appendsOpen: appendsOpen(gw, request, peer),
+    appendsOpen: appendsOpen(gw, client, peer),
     traffic: gw.traffic,
     ...(ctx.grant ? { grant: ctx.grant, verify: (t: string) => gw.auth.verify(t) } : {}),
   });
@@ -81,9 +80,10 @@ export function upgrade(ctx: RouteContext): Response {
  * read why its upgrade failed; this tells it. Any origin may read the answer:
  * it says only whether the credentials it was sent would do.
  */
-export async function upgradeCheck({ gw, request }: RouteContext): Promise<Response> {
+export async function upgradeCheck({ gw, request, client }: RouteContext): Promise<Response> {
   const headers = { "access-control-allow-origin": "*", "cache-control": "no-store" };
-  const access = await gw.auth.guard(request, "upgrade");
+  const sent = { ...(client.scheme ? { scheme: client.scheme } : {}), host: client.host };
+  const access = await gw.auth.guard(request, "upgrade", sent);
   if (!access.ok) {
     const refused = access.response;
     for (const [name, value] of Object.entries(headers)) refused.headers.set(name, value);

@@ -67,6 +67,8 @@ export interface FrontDoorOptions {
    * `limits.maxRecordBytes`, as for every request when this is absent).
    */
   bodyLimit?(method: string, target: string): number | undefined;
+  /** A peer speaking for many clients (a trusted proxy): held to `maxHandshakes`, not per address. */
+  sharedPeer?(peer: Deno.NetAddr): boolean;
   /**
    * The answer to a request the front door refuses itself (a malformed head, a
    * late body, no descriptor left); by default `{"error": …}`.
@@ -243,7 +245,7 @@ export class FrontDoor {
       return this.#refuseAtAccept(conn, { status: 503, error });
     }
     const peer = conn.remoteAddr as Deno.NetAddr;
-    const key = addressKey(peer.hostname);
+    const key = this.#options.sharedPeer?.(peer) ? undefined : addressKey(peer.hostname);
     const slot = this.#slots.take(key);
     if (slot !== "ok") {
       refusals[slot].refused++;
@@ -309,11 +311,10 @@ export class FrontDoor {
 
   /**
    * One connection, from its first byte until it is closed or handed on; true
-   * when a WebSocket has taken it over and releases it on close. It holds a
-   * head slot (taken at accept) while it sends a request and while it waits
-   * kept alive for the next. Nothing waits here for a WebSocket's life.
+   * when a WebSocket has taken it over and releases it on close. It holds a head
+   * slot (taken at accept) while it sends a request or waits kept alive for one.
    */
-  async #serve(conn: CountedConn, peer: Deno.NetAddr, key: string): Promise<boolean> {
+  async #serve(conn: CountedConn, peer: Deno.NetAddr, key: string | undefined): Promise<boolean> {
     const input = new ConnInput(conn, INPUT_CAP);
     let holding = true;
     const giveSlot = () => {

@@ -34,9 +34,17 @@ export class HeadSlots {
     return this.#size;
   }
 
-  /** Takes a slot for `key` (from {@linkcode addressKey}), or says which limit is reached. */
-  take(key: string): "ok" | SlotRefusal {
+  /**
+   * Takes a slot for `key` (from {@linkcode addressKey}), or says which limit
+   * is reached. Undefined `key`: a peer that speaks for many clients (a
+   * trusted proxy), held to the total only.
+   */
+  take(key: string | undefined): "ok" | SlotRefusal {
     if (this.#size >= this.#max) return "maxHandshakes";
+    if (key === undefined) {
+      this.#size++;
+      return "ok";
+    }
     const held = this.#byAddress.get(key) ?? 0;
     if (held >= this.#maxPerAddress) return "maxHandshakesPerAddress";
     this.#byAddress.set(key, held + 1);
@@ -44,11 +52,12 @@ export class HeadSlots {
     return "ok";
   }
 
-  give(key: string): void {
+  give(key: string | undefined): void {
+    this.#size--;
+    if (key === undefined) return;
     const held = this.#byAddress.get(key) ?? 0;
     if (held <= 1) this.#byAddress.delete(key);
     else this.#byAddress.set(key, held - 1);
-    this.#size--;
   }
 }
 

@@ -96,6 +96,13 @@ export const METRICS = {
     help: "Requests refused by the origin or token checks, by reason",
     labels: ["reason"],
   },
+  gdpws_forwarded_requests_total: {
+    type: "counter",
+    help: "Requests with forwarding headers, by what became of them: trusted (a --trust-proxy " +
+      "peer named the client), ignored (another peer sent them), refused (a trusted peer's " +
+      "did not parse: 400)",
+    labels: ["result"],
+  },
   gdpws_send_queue_bytes: {
     type: "gauge",
     help: "Bytes waiting to be sent, over all sockets",

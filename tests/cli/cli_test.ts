@@ -34,6 +34,14 @@ Deno.test("bad flags exit 2 with a message naming them", async () => {
     [["--frobnicate"], /^gdp-ws: unknown option --frobnicate for gdp-ws serve/],
     [["serve", "--port", "eighty"], /^gdp-ws: --port must be an integer/],
     [["serve", "--cert", "c.pem"], /^gdp-ws: --cert and --key go together/],
+    [
+      ["serve", "--trust-proxy", "10.0.0.1/8"],
+      /^gdp-ws: --trust-proxy 10\.0\.0\.1\/8: the address/,
+    ],
+    [
+      ["serve", "--trust-proxy", "proxy.internal"],
+      /^gdp-ws: --trust-proxy proxy\.internal: not an IP/,
+    ],
     [["create"], /^gdp-ws: NAME is required/],
     [["create", "demo", "--port", "9000"], /^gdp-ws: unknown option --port for gdp-ws create/],
     [["--port", "9000", "create", "demo"], /^gdp-ws: serve takes no arguments, got "create"/],

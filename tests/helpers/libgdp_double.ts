@@ -40,6 +40,7 @@ const DOUBLE_SYMBOLS = {
     parameters: ["buffer", "buffer", "usize", "i64", "i32", "f32"],
     result: "i64",
   },
+  gdpdbl_race_append: { parameters: ["buffer", "buffer", "usize"], result: "i32" },
   gdpdbl_break_link: { parameters: ["i32"], result: "void" },
   gdpdbl_end_subscriptions: { parameters: ["i32"], result: "void" },
   gdpdbl_set_reorder: { parameters: ["i32"], result: "void" },
@@ -96,6 +97,11 @@ export interface LibgdpDouble {
   createLog(name: string): boolean;
   /** Appends as another writer would; resolves to the recno. */
   append(name: string, data: Uint8Array | string): number;
+  /**
+   * Another writer appends `data` the moment this process's next append to
+   * the log reaches gdplogd: that append finds its record number taken.
+   */
+  raceAppend(name: string, data: Uint8Array | string): void;
   /** Appends with a given timestamp. */
   appendAt(name: string, data: Uint8Array | string, ts: Timestamp): number;
   /** Breaks the link for `ms` (calls fail 600, subscriptions get FAILURE). */
@@ -199,6 +205,12 @@ function load(path: string): LibgdpDouble {
       const recno = Number(s.gdpdbl_append(cString(name), payload, BigInt(payload.length)));
       if (recno < 0) throw new Error(`the double has no log ${name}`);
       return recno;
+    },
+    raceAppend: (name, data) => {
+      const payload = bytes(data);
+      if (s.gdpdbl_race_append(cString(name), payload, BigInt(payload.length)) < 0) {
+        throw new Error(`the double has no log ${name}`);
+      }
     },
     appendAt,
     breakLink: (ms) => s.gdpdbl_break_link(Math.max(1, ms)),

@@ -57,6 +57,28 @@ export class RawWebSocket {
     }
   }
 
+  /**
+   * Sends `head` (an upgrade request) on `conn`, a TLS connection say, and
+   * reads the answer's head: a socket on 101, else the status (`conn` closed).
+   */
+  static async handshake(
+    conn: Deno.Conn,
+    head: string,
+  ): Promise<{ status: number; head: string; ws?: RawWebSocket }> {
+    const ws = new RawWebSocket(conn);
+    try {
+      await conn.write(encoder.encode(head));
+      const answer = await ws.#readUntilHeaderEnd();
+      const status = Number(answer.split(" ")[1]);
+      if (status === 101) return { status, head: answer, ws };
+      ws.close();
+      return { status, head: answer };
+    } catch (error) {
+      ws.close();
+      throw error;
+    }
+  }
+
   /** Sends each write at once (TCP_NODELAY): small writes stay small segments. */
   noDelay(): void {
     (this.#conn as Deno.TcpConn).setNoDelay(true);

@@ -37,6 +37,7 @@ import { CallGate } from "./gate.ts";
 import type { EventSink } from "./pump.ts";
 import { closedError, isLinkError, isNotFound, unreachable } from "./link_errors.ts";
 import { LinkHealth } from "./link_health.ts";
+import { appendChecked, findEnd, readPast, type Writer } from "./log_end.ts";
 import { ReorderBuffer } from "./reorder.ts";
 import type { UpstreamContext, UpstreamHealth } from "./upstream_context.ts";
 
@@ -44,9 +45,6 @@ const log = getLogger(["gdp-ws", "libgdp"]);
 
 /** Reads in flight at once while iterating history. */
 const READ_WINDOW = 8;
-
-/** Tries of an append whose record number another writer keeps taking. */
-const APPEND_TRIES = 5;
 
 /**
  * The handle, every state it can be in. `subscribed` is final: such a
@@ -144,19 +142,27 @@ export class Upstream implements EventSink {
     await this.#gin();
   }
 
-  /** The last recno that exists, 0 for an empty log. */
+  /**
+   * The last recno that exists, 0 for an empty log. libgdp's cached count
+   * and gdplogd's may both be ahead of the records (finding 15): a count
+   * not backed by its record is searched for by reading (log_end.ts).
+   */
   last(): Promise<number> {
     return this.#use(async (gin) => {
-      const gdp = this.#ctx.gdp;
+      const cached = this.#ctx.gdp.nrecs(gin);
       if (this.#isLive()) {
-        // a live subscription keeps libgdp's cached count current
-        return Math.max(gdp.nrecs(gin), (this.#order?.next ?? 1) - 1);
+        // a live subscription keeps libgdp's cached count current, or ahead
+        const delivered = (this.#order?.next ?? 1) - 1;
+        if (cached <= delivered || await this.readOne(cached) !== null) {
+          return Math.max(cached, delivered);
+        }
+        return await findEnd(this, delivered);
       }
       try {
-        const record = await gdp.read(gin, -1);
-        return Math.max(record.recno, gdp.nrecs(gin));
+        const record = await this.#ctx.gdp.read(gin, -1);
+        return Math.max(record.recno, this.#ctx.gdp.nrecs(gin));
       } catch (error) {
-        if (isNotFound(error)) return Math.max(0, gdp.nrecs(gin));
+        if (isNotFound(error)) return await findEnd(this, cached);
         throw error;
       }
     });
@@ -188,33 +194,25 @@ export class Upstream implements EventSink {
 
   /**
    * Appends a record (the handle must be open for appending), one at a time
-   * per log, and reads it back: libgdp numbers a record from its own cached
-   * count, and gdplogd answers OK but keeps the other record when another
-   * process took that number first. A record that was not stored is
-   * appended again, past the refreshed count.
+   * per log, reading other writers' records first and its own back after
+   * (log_end.ts: libgdp numbers it from a cached count).
    */
   append(data: Uint8Array<ArrayBuffer>): Promise<LogRecord> {
-    return this.#appends.run(() => this.#appendChecked(data));
-  }
-
-  async #appendChecked(data: Uint8Array<ArrayBuffer>): Promise<LogRecord> {
-    for (let attempt = 1;; attempt++) {
-      const record = await this.#use((gin) => this.#ctx.gdp.append(gin, data));
-      const stored = await this.readOne(record.recno);
-      if (stored !== null && sameRecord(stored, record)) return record;
-      this.#ctx.counters.appendRetries++;
-      log.warn("Record {recno} of {name} was another writer's; appending again", {
-        recno: record.recno,
-        name: this.name,
-      });
-      if (attempt === APPEND_TRIES) {
-        throw GdpError.of(
-          409,
-          `other writers took ${this.name}'s next record number ${attempt} times`,
+    const writer: Writer = {
+      readOne: (recno) => this.readOne(recno),
+      cached: async () => this.#ctx.gdp.nrecs(await this.#gin()),
+      appendOnce: () => this.#use((gin) => this.#ctx.gdp.append(gin, data)),
+    };
+    return this.#appends.run(() =>
+      appendChecked(writer, this.name, (recno) => {
+        this.#ctx.counters.appendRetries++;
+        log.warn(
+          "Record {recno} of {name} was another writer's; appending again " +
+            "(gdplogd counts both: docs/libgdp.md, finding 15)",
+          { recno, name: this.name },
         );
-      }
-      await this.#use((gin) => this.#ctx.gdp.read(gin, -1)); // refreshes libgdp's count
-    }
+      })
+    );
   }
 
   /**
@@ -446,30 +444,34 @@ export class Upstream implements EventSink {
     Deno.unrefTimer(this.#probe);
   }
 
-  /** Reads the log's end unless the subscription spoke since the last probe. */
+  /**
+   * Unless the subscription spoke since the last probe, reads the records
+   * after the last one handed on (not the last by gdplogd's count, which can
+   * name one that does not exist: finding 15).
+   */
   async #runProbe(): Promise<void> {
     const heard = this.#heard;
     this.#heard = false;
-    if (!heard || !this.#isLive()) {
+    const order = this.#order;
+    if (order && (!heard || !this.#isLive())) {
       this.#ctx.counters.probes++;
       try {
-        const last = await this.#use((gin) => this.#ctx.gdp.read(gin, -1));
-        this.#order?.noteLast(last.recno);
+        await readPast({ readOne: (recno) => this.#probed(order, recno) }, order.next - 1);
       } catch (error) {
-        if (!isNotFound(error) && !isLinkError(error)) {
+        if (!isLinkError(error)) {
           log.warn("Probing {name} failed: {error}", { name: this.name, error });
         }
       }
     }
     if (this.#follower && !this.#stopped) this.#armProbe();
   }
-}
 
-/** True when `stored` is `appended`: same timestamp, same bytes. */
-function sameRecord(stored: LogRecord, appended: LogRecord): boolean {
-  const { data } = stored;
-  return stored.ts.sec === appended.ts.sec && stored.ts.nsec === appended.ts.nsec &&
-    data.length === appended.data.length && data.every((byte, i) => byte === appended.data[i]);
+  /** Reads `recno` for the probe and hands it to `order` (which drops what it had). */
+  async #probed(order: ReorderBuffer, recno: number): Promise<LogRecord | null> {
+    const record = await this.readOne(recno);
+    if (record) order.accept(record);
+    return record;
+  }
 }
 
 function warnCall(call: string, name: string, error: unknown): void {

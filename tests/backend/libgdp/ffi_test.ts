@@ -270,6 +270,28 @@ Deno.test("append assigns recno and ts; a read-only handle cannot append", async
   assertClean();
 });
 
+Deno.test("a displaced append still counts at gdplogd: -1 reads 404, a later opener skips numbers", async () => {
+  const name = makeLog("first");
+  const gin = await openLog(name, IoMode.RA);
+  dbl.raceAppend(name, "theirs"); // stored as 2 just before ours reaches gdplogd
+  const mine = await gdp.append(gin, encoder.encode("mine"));
+  assert.equal(mine.recno, 2, "answered OK under the number taken");
+  assert.equal(decoder.decode((await gdp.read(gin, 2)).data), "theirs", "reads find the first");
+  await assert.rejects(gdp.read(gin, -1), (error: unknown) => {
+    assert.ok(error instanceof GdpStatusError);
+    assert.equal(error.code, 404, "gdplogd counts 3 records and holds 2");
+    return true;
+  });
+  await gdp.close(gin);
+  const later = await openLog(name, IoMode.RA); // as another process would, later
+  assert.equal(gdp.nrecs(later), 3, "an open carries gdplogd's count");
+  assert.equal((await gdp.append(later, encoder.encode("later"))).recno, 4);
+  await assert.rejects(gdp.read(later, 3), GdpStatusError, "record 3 is a hole");
+  assert.equal(decoder.decode((await gdp.read(later, 4)).data), "later");
+  await gdp.close(later);
+  assertClean();
+});
+
 Deno.test("the double counts libgdp's survivable misuses", async () => {
   dbl.reset();
   const s = gdp.symbols;
