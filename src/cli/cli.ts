@@ -15,6 +15,7 @@
 import { parseFlags, parseInteger } from "./args.ts";
 import { getLogger } from "@logtape/logtape";
 import { join } from "node:path";
+import { Origins } from "../auth/origins.ts";
 import { trustedProxies } from "../auth/proxies.ts";
 import { mintToken, readSecret } from "../auth/tokens.ts";
 import type { Backend } from "../backend/backend.ts";
@@ -223,7 +224,9 @@ function describe(error: unknown): string {
 }
 
 async function serve(config: Config): Promise<number> {
-  trustedProxies(config.trustProxies); // a bad --trust-proxy stops here, before anything opens
+  // A bad --trust-proxy, --allow-origin or --public-origin stops here, before anything opens.
+  trustedProxies(config.trustProxies);
+  new Origins({ allow: config.allowOrigins, own: config.publicOrigins });
   await setupLogging(config.logLevel, config.logFormat);
   // Listeners first: Deno sets its signal thread up lazily, with descriptors of its own, and
   // the count below leaves none for a moment. Until the gateway runs, a signal stops at once.

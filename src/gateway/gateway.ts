@@ -19,6 +19,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { Auth } from "../auth/auth.ts";
+import { Origins } from "../auth/origins.ts";
 import type { Backend } from "../backend/backend.ts";
 import type { Config } from "../config.ts";
 import type { FdLimit } from "../io/fd_limit.ts";
@@ -71,6 +72,8 @@ export async function startGateway(
   backend: Backend,
   options: StartOptions = {},
 ): Promise<Gateway> {
+  // Checked apart: a bad origin is the fault of its own flag, not the key file's.
+  new Origins({ allow: config.allowOrigins, own: config.publicOrigins });
   const keyFlag = config.authSecretFile
     ? ["--auth-secret", config.authSecretFile]
     : ["--auth-keys", config.authKeyFile ?? ""];

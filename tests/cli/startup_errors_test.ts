@@ -11,7 +11,7 @@ import { type ShippedPaths, shippedRun } from "../helpers/shipped.ts";
 Deno.test.sanitizer({ ops: true, resources: true });
 
 /** `gdp-ws serve ARGS` as the binary built for `paths` runs it, to completion. */
-async function serveFails(paths: ShippedPaths, args: string[]): Promise<string> {
+async function serveFails(paths: ShippedPaths, args: string[], exitCode = 1): Promise<string> {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       ...shippedRun(paths),
@@ -26,7 +26,7 @@ async function serveFails(paths: ShippedPaths, args: string[]): Promise<string> 
     stdout: "null",
     stderr: "piped",
   }).output();
-  assert.equal(code, 1, "a failed start exits 1");
+  assert.equal(code, exitCode, `a failed start exits ${exitCode}`);
   const text = new TextDecoder().decode(stderr);
   // Log lines are JSON; the failure is the one plain line.
   const plain = text.trimEnd().split("\n").filter((line) => !line.startsWith("{"));
@@ -90,6 +90,23 @@ Deno.test("start-up errors name the flag and the value, once, in one line", asyn
     );
   } finally {
     busy.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a bad origin is the fault of its own flag, found before the store is opened", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gdp-ws-startup-" });
+  const data = join(dir, "data");
+  try {
+    for (const flag of ["--allow-origin", "--public-origin"]) {
+      assert.equal(
+        await serveFails({ data }, ["--port", "0", flag, "https://app.example.org/path"], 2),
+        `gdp-ws: ${flag} https://app.example.org/path: an origin is SCHEME://HOST[:PORT], ` +
+          "such as https://app.example.org",
+      );
+    }
+    await assert.rejects(Deno.stat(data), Deno.errors.NotFound, "no store was made");
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
