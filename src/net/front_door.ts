@@ -35,9 +35,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Limits } from "../config.ts";
-import { type FdLimit, fdLimit, type FdLimitSource } from "../io/fd_limit.ts";
-import type { Refusals } from "../limits.ts";
+import { fdLimit } from "../io/fd_limit.ts";
 import { LogThrottle } from "../ops/throttle.ts";
 import { CountedConn } from "./counted_conn.ts";
 import { FdBudget, logBudget } from "./fd_budget.ts";
@@ -46,61 +44,19 @@ import { RequestBody } from "./http1/body.ts";
 import { type Origin, readHead, type RequestHead, requestOf } from "./http1/head.ts";
 import { answerAndClose, answerAtAccept, LINGER_MS, lingerClose } from "./http1/last_answer.ts";
 import { ConnInput } from "./http1/input.ts";
-import { type HttpProblem, problemResponse, writeAll, writeResponse } from "./http1/response.ts";
+import { closeWhenGone } from "./http1/leave_watch.ts";
+import {
+  type HttpProblem,
+  isEventStream,
+  problemResponse,
+  writeAll,
+  writeResponse,
+} from "./http1/response.ts";
 import { type RawUpgrade, switchingProtocols } from "./handshake.ts";
 import { ServerWebSocket } from "./websocket/mod.ts";
+import type { FrontDoorOptions, FrontDoorStats } from "./front_door_options.ts";
 
-export interface FrontDoorOptions {
-  hostname: string;
-  port: number;
-  /** PEM texts: serve TLS. */
-  cert?: string;
-  key?: string;
-  limits: Limits;
-  refusals: Refusals;
-  /** The process's open-file limit as the operator gave it (`--fd-limit`); else learnt or assumed. */
-  fdLimit?: number;
-  /** The limit already learnt (counted at start, before anything held descriptors; not with `fdLimit`). */
-  learntFdLimit?: FdLimit;
-  /**
-   * The most body bytes a request to `target` may carry (0: none; undefined:
-   * `limits.maxRecordBytes`, as for every request when this is absent).
-   */
-  bodyLimit?(method: string, target: string): number | undefined;
-  /** A peer speaking for many clients (a trusted proxy): held to `maxHandshakes`, not per address. */
-  sharedPeer?(peer: Deno.NetAddr): boolean;
-  /**
-   * The answer to a request the front door refuses itself (a malformed head, a
-   * late body, no descriptor left); by default `{"error": …}`.
-   */
-  refusal?(status: number, message: string): Response;
-  /**
-   * Answers a request (its body, if any, a stream read from the client as it
-   * is pulled); for a WebSocket upgrade `raw` is given, and `raw.accept` takes it.
-   */
-  handle(request: Request, peer: Deno.NetAddr, raw?: RawUpgrade): Response | Promise<Response>;
-}
-
-/** Counts the front door keeps, for /readyz. */
-export interface FrontDoorStats {
-  /** Client connections open now, each holding a descriptor, whatever its stage. */
-  open: number;
-  /** Connections sending their request (head or body) or kept alive waiting for one. */
-  handshakes: number;
-  /** Connections being answered 503 at accept (at most 64 at once). */
-  refusing: number;
-  /** Connections refused while 64 answers were under way: closed at once, unanswered. */
-  refusedUnanswered: number;
-  /** The open-file limit the budget is under, and where it came from. */
-  fdLimit: number;
-  fdLimitSource: FdLimitSource;
-  /** Descriptors connections may hold: the limit less `fdReserve`. */
-  fdBudget: number;
-  /** Times the accept loop stopped at the budget's hard cap until a connection closed. */
-  acceptPauses: number;
-  /** Accepts that failed (EMFILE and the like) and were retried. */
-  acceptErrors: number;
-}
+export type { FrontDoorOptions, FrontDoorStats };
 
 const log = getLogger(["gdp-ws", "front"]);
 const ACCEPT_RETRY_MS = 50;
@@ -405,13 +361,18 @@ export class FrontDoor {
       response = this.#answer(body.problem);
     }
     const finished = body === undefined || body.done;
-    const stays = finished && !head.close && keep();
+    // An event stream closes its connection when it ends; while it goes on, a read beside it.
+    const streaming = isEventStream(response);
+    const stays = finished && !head.close && !streaming && keep();
+    const gone = new AbortController();
+    const stop = streaming ? closeWhenGone(conn, input, gone) : undefined;
     await writeResponse(conn, response, {
       headOnly: head.method === "HEAD",
       close: !stays,
       chunked: head.version === "HTTP/1.1",
       stallMs: limits.writeTimeoutMs,
-    });
+      gone: gone.signal,
+    }).finally(() => stop?.());
     if (!stays) {
       await lingerClose(conn, input, LINGER_MS);
       return false;

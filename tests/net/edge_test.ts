@@ -204,6 +204,27 @@ Deno.test("event-stream readers cut off for falling behind lose their connection
   });
 });
 
+Deno.test("an event-stream client that leaves is noticed at once, not at the next heartbeat", async () => {
+  // The heartbeat, the next write, is a minute away: only a read beside the stream sees the end.
+  await withShipped(["--idle-timeout", "60"], async (gateway) => {
+    const base = `http://127.0.0.1:${gateway.port}`;
+    const first = await fetch(`${base}/logs/quiet`, { method: "POST", body: "x" });
+    assert.equal(first.status, 201);
+    await first.body?.cancel();
+    const head =
+      "GET /logs/quiet/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n";
+    const readers = await openMany(gateway.port, 10, head);
+    await until(async () => (await edgeState(gateway.port)).connections === 10, "10 streams open");
+    closeAll(readers);
+    await until(
+      async () => (await edgeState(gateway.port)).connections === 0,
+      "the streams of clients that left to end",
+      10_000,
+    );
+    await until(async () => (await edgeState(gateway.port)).front.open <= 1, "their descriptors");
+  });
+});
+
 Deno.test("a client that never reads is closed at the write deadline, before its send queue fills", async () => {
   // A send queue far larger than what is sent: only the write deadline can end this reader.
   const args = [

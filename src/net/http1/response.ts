@@ -130,6 +130,8 @@ export interface WriteOptions {
   /** The client can take chunked coding (HTTP/1.1); else a stream ends with the connection. */
   chunked: boolean;
   stallMs: number;
+  /** Ends a streamed answer: the client has gone (the body is cancelled, so its source stops). */
+  gone?: AbortSignal;
 }
 
 const encoder = new TextEncoder();
@@ -174,6 +176,7 @@ export async function writeResponse(
   if (options.chunked) lines.push("transfer-encoding: chunked");
   const reader = response.body!.getReader();
   reader.closed.catch(() => closeQuietly(conn));
+  options.gone?.addEventListener("abort", () => void reader.cancel().catch(() => {}));
   try {
     const head = encoder.encode(lines.join("\r\n") + "\r\n\r\n");
     if (options.headOnly) {
@@ -212,7 +215,8 @@ export async function writeResponse(
   }
 }
 
-function isEventStream(response: Response): boolean {
+/** An answer that goes on until the server ends it: Server-Sent Events. */
+export function isEventStream(response: Response): boolean {
   return response.headers.get("content-type")?.startsWith("text/event-stream") ?? false;
 }
 
