@@ -15,7 +15,7 @@ import PACKAGE from "../../deno.json" with { type: "json" };
 import { installBlocks } from "../../scripts/follow_install.ts";
 import { TestClient } from "../helpers/client.ts";
 import { compileDouble } from "../helpers/libgdp_double.ts";
-import { MAIN, REPO, serveCommand } from "../helpers/process.ts";
+import { MAIN, REPO, runProgram, serveCommand } from "../helpers/process.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -28,17 +28,8 @@ function expectedCompile(data: string, libgdp: string): string {
 
 const REBUILD = "rebuild it with deno task compile --data DIR --libgdp PATH";
 
-async function deno(args: string[], cwd = REPO) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+function deno(args: string[], cwd = REPO) {
+  return runProgram(Deno.execPath(), args, cwd);
 }
 
 /** `deno task compile ARGS --dry-run`: the one line it prints. */

@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { formatRfc3339 } from "../../src/core/time.ts";
 import { lines } from "../../src/io/lines.ts";
-import { MAIN } from "../helpers/process.ts";
+import { exitWithin, MAIN } from "../helpers/process.ts";
 import type { ServeProcess } from "../helpers/process.ts";
 import { serveShipped } from "../helpers/shipped.ts";
 
@@ -261,18 +261,11 @@ function spawnTail(args: string[]) {
     },
     /** Its exit; one still running after 30 s (a tail that missed its closed pipe) is killed. */
     async end(): Promise<{ code: number; stderr: string }> {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const hung = new Promise<"hung">((resolve) =>
-        timer = setTimeout(() => resolve("hung"), 30_000)
-      );
-      const first = await Promise.race([child.status, hung]);
-      clearTimeout(timer);
-      if (first === "hung") child.kill("SIGKILL");
-      const { code } = await child.status;
+      const { code, hung } = await exitWithin(child, 30_000);
       // What was not read is dropped: by the reader once reading began, else at the pipe.
       if (child.stdout.locked) await reader.return(undefined);
       else await child.stdout.cancel();
-      assert.notEqual(first, "hung", `tail did not end: ${await stderr}`);
+      assert.ok(!hung, `tail did not end: ${await stderr}`);
       return { code, stderr: await stderr };
     },
   };

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { lines } from "../../src/io/lines.ts";
 import { serveShipped } from "../helpers/shipped.ts";
-import type { ServeProcess } from "../helpers/process.ts";
+import { exitWithin, type ServeProcess } from "../helpers/process.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -118,16 +118,9 @@ function subscriber(argv: string[], cwd: string) {
     },
     /** Its exit; a subscriber still running after 30 s (retrying forever, say) is killed. */
     async end(): Promise<{ code: number; stderr: string }> {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const hung = new Promise<"hung">((resolve) =>
-        timer = setTimeout(() => resolve("hung"), 30_000)
-      );
-      const first = await Promise.race([child.status, hung]);
-      clearTimeout(timer);
-      if (first === "hung") child.kill("SIGKILL");
-      const { code } = await child.status;
+      const { code, hung } = await exitWithin(child, 30_000);
       await reading;
-      assert.notEqual(first, "hung", `the subscriber did not end: ${JSON.stringify(seen)}`);
+      assert.ok(!hung, `the subscriber did not end: ${JSON.stringify(seen)}`);
       return { code, stderr: await stderr };
     },
   };

@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { within } from "../helpers/edge.ts";
 import { readResponse } from "../helpers/raw_http.ts";
 import { RawWebSocket } from "../helpers/raw_ws.ts";
 import { type ServeProcess } from "../helpers/process.ts";
@@ -188,19 +189,6 @@ async function connections(gateway: ServeProcess, n: number): Promise<void> {
   }
 }
 
-/** Waits up to `ms` for `promise`; rejects naming `what` after that. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Registers the test of deploy's configuration for `kind`. */
 export function proxySuite(kind: ProxyKind): void {
   const { file, lang } = PROXIES[kind];
@@ -249,7 +237,7 @@ async function run(kind: ProxyKind, dir: string): Promise<void> {
     open.push(page.ws!);
     await append(gateway, "demo.proxied", "through the proxy");
     await page.ws!.sendText(JSON.stringify({ logname: "demo.proxied", startrec: 1, numrec: 0 }));
-    const frame = await within(10_000, "a DATA event", page.ws!.nextFrame());
+    const frame = await within(page.ws!.nextFrame(), 10_000, "a DATA event");
     const event = JSON.parse(decoder.decode(frame.payload));
     assert.equal(event.datum?.data, "through the proxy");
     const foreign = await socketThrough(through, cert, { origin: "https://evil.example" });
@@ -306,12 +294,12 @@ async function run(kind: ProxyKind, dir: string): Promise<void> {
     try {
       await conn.write(encoder.encode(head(through, "/logs/demo.proxied/events?start=1")));
       const stream = new StreamReader(conn);
-      const { status, headers } = await within(10_000, "the stream's head", stream.head());
+      const { status, headers } = await within(stream.head(), 10_000, "the stream's head");
       assert.equal(status, 200, headers);
       assert.match(headers, /content-type: text\/event-stream/i);
-      await within(10_000, "record 1", stream.until(/^id: 1$/m));
+      await within(stream.until(/^id: 1$/m), 10_000, "record 1");
       await append(gateway, "demo.proxied", "live");
-      const text = await within(10_000, "record 2, unbuffered", stream.until(/^id: 2$/m));
+      const text = await within(stream.until(/^id: 2$/m), 10_000, "record 2, unbuffered");
       assert.match(text, /"data":"live"/);
     } finally {
       conn.close();

@@ -120,3 +120,31 @@ export async function serveCommand(
     exited: Promise.all([child.status, reading]).then(() => {}),
   };
 }
+
+/** `program args` in `cwd` to completion, without colours; its exit code and output as text. */
+export async function runProgram(program: string, args: string[], cwd: string): Promise<Output> {
+  const out = await new Deno.Command(program, {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+/** `child`'s exit code; one still running after `ms` is killed (SIGKILL) and said to have hung. */
+export async function exitWithin(
+  child: Deno.ChildProcess,
+  ms: number,
+): Promise<{ code: number; hung: boolean }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<"hung">((resolve) => timer = setTimeout(() => resolve("hung"), ms));
+  const first = await Promise.race([child.status, hung]);
+  clearTimeout(timer);
+  if (first === "hung") child.kill("SIGKILL");
+  const { code } = await child.status;
+  return { code, hung: first === "hung" };
+}

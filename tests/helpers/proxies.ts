@@ -9,6 +9,7 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { lines } from "../../src/io/lines.ts";
@@ -33,15 +34,6 @@ export function deployFile(kind: ProxyKind): string {
   return Deno.readTextFileSync(join(DEPLOY, PROXIES[kind].file));
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Why `kind` cannot run here, or undefined when it can. Under `CI=true` a
  * missing proxy is not a reason: the test runs and fails.
@@ -49,8 +41,10 @@ function exists(path: string): boolean {
 export function proxySkipReason(kind: ProxyKind): string | undefined {
   if (Deno.env.get("CI") === "true") return undefined;
   const { program } = PROXIES[kind];
-  if (!exists(program)) return `${kind} is not installed at ${program} (apt-get install ${kind})`;
-  if (!exists("/usr/bin/openssl")) return "openssl is not installed (apt-get install openssl)";
+  if (!existsSync(program)) {
+    return `${kind} is not installed at ${program} (apt-get install ${kind})`;
+  }
+  if (!existsSync("/usr/bin/openssl")) return "openssl is not installed (apt-get install openssl)";
   return undefined;
 }
 

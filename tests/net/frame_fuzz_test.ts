@@ -28,6 +28,7 @@
  * FUZZ_SEED replays a run; a failure prints both.
  */
 
+import { concat } from "../../src/io/bytes.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -173,16 +174,6 @@ function predict(frames: readonly FrameSpec[]): Outcome {
   }
   assert.equal(opcode, 0, "a generated case left a message open");
   return lastPing ? { kind: "open", messages, lastPing } : { kind: "open", messages };
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 // --- Generators ----------------------------------------------------------------

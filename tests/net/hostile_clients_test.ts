@@ -15,8 +15,10 @@
  * machines are loaded.
  */
 
+import { concat } from "../../src/io/bytes.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { within } from "../helpers/edge.ts";
 import type { ServeProcess } from "../helpers/process.ts";
 import { cpuMs, memoryMiB } from "../helpers/proc.ts";
 import { maskedFrame, RawWebSocket } from "../helpers/raw_ws.ts";
@@ -135,29 +137,6 @@ function repeated(frame: Uint8Array, count: number): Uint8Array {
   const out = new Uint8Array(frame.length * count);
   for (let i = 0; i < count; i++) out.set(frame, i * frame.length);
   return out;
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-/** `promise`, or a rejection saying `what` did not happen within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Writes `bytes` in 1 MiB writes until done or the gateway closes the connection. */
@@ -294,7 +273,7 @@ Deno.test(`finding 3: ${FLOODERS} clients each writing ${MALFORMED_FRAMES} small
       const kinds = ["x", "{}", '{"unsubscribe":1}'].map((t) =>
         maskedFrame(0x1, encoder.encode(t))
       );
-      const oneWrite = concatBytes(
+      const oneWrite = concat(
         Array.from({ length: MALFORMED_FRAMES }, (_, i) => kinds[i % kinds.length]!),
       );
       const clients = await Promise.all(
@@ -367,7 +346,7 @@ function fragmented(payload: Uint8Array, frameBytes: number): Uint8Array {
     const fin = at + size >= payload.length;
     frames.push(maskedFrame(at === 0 ? 0x1 : 0x0, payload.subarray(at, at + size), { fin }));
   }
-  return concatBytes(frames);
+  return concat(frames);
 }
 
 Deno.test("finding 4: a 2 MB frame sent in 200-byte segments is appended whole, and costs the gateway about what the same bytes as 10,000 frames cost: no read copies all that came before it", async () => {

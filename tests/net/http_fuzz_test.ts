@@ -18,6 +18,7 @@
  * replays a run.
  */
 
+import { GATEWAY_STATUSES } from "../helpers/statuses.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -36,28 +37,7 @@ const WORKERS = 16;
 /** The stated bound on the gateway's resident memory during the run. */
 const RSS_BOUND = 400 * 1024 * 1024;
 /** What the front door and the routes answer; 500 would be a bug. */
-const STATUSES = new Set([
-  100,
-  200,
-  201,
-  204,
-  400,
-  401,
-  403,
-  404,
-  405,
-  408,
-  413,
-  414,
-  417,
-  421,
-  426,
-  429,
-  431,
-  501,
-  503,
-  505,
-]);
+const STATUSES = new Set(GATEWAY_STATUSES);
 
 interface FuzzCase {
   requests: string[];

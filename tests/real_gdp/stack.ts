@@ -13,6 +13,7 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,18 +31,9 @@ export const GDP_LOCAL = locateGdpLocal();
 
 function locateGdpLocal(): string {
   const besideLib = GDP_LIB ? join(dirname(dirname(GDP_LIB)), "gdp-local") : "";
-  if (besideLib && exists(besideLib)) return besideLib;
+  if (besideLib && existsSync(besideLib)) return besideLib;
   const repo = fileURLToPath(new URL("../..", import.meta.url));
   return join(repo, "..", "shared", "gdp", "gdp-local");
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function routerListens(): Promise<boolean> {
@@ -56,9 +48,9 @@ async function routerListens(): Promise<boolean> {
 
 async function findSkipReason(): Promise<string | undefined> {
   if (!GDP_LIB) return `GDP_LIB not set (${HOW})`;
-  if (!exists(GDP_LIB)) return `GDP_LIB=${GDP_LIB} does not exist (${HOW})`;
+  if (!existsSync(GDP_LIB)) return `GDP_LIB=${GDP_LIB} does not exist (${HOW})`;
   if (!Deno.env.get("EP_PARAM_PATH")) return `EP_PARAM_PATH not set (${HOW})`;
-  if (!exists(GDP_LOCAL)) return `no gdp-local script at ${GDP_LOCAL}`;
+  if (!existsSync(GDP_LOCAL)) return `no gdp-local script at ${GDP_LOCAL}`;
   if (!await routerListens()) {
     return `no GDP router on ${ROUTER.hostname}:${ROUTER.port} (${HOW})`;
   }

@@ -18,7 +18,7 @@ import {
 import { releaseNotes } from "../../scripts/release_notes.ts";
 import { parseCompile } from "../../scripts/stand_in.ts";
 import { readWorkflow, type Workflow } from "../../scripts/workflow_steps.ts";
-import { REPO } from "../helpers/process.ts";
+import { REPO, runProgram } from "../helpers/process.ts";
 import { withTempDir } from "../helpers/temp_dir.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -33,19 +33,6 @@ const TARGETS = [
 
 const release = () => readWorkflow(join(REPO, ".github/workflows/release.yml"));
 const ci = () => readWorkflow(join(REPO, ".github/workflows/ci.yml"));
-
-async function run(program: string, args: string[], cwd: string) {
-  const out = await new Deno.Command(program, {
-    args,
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-}
 
 /** The scripts of a workflow's `run:` steps. */
 function scripts(workflow: Workflow): string[] {
@@ -100,7 +87,7 @@ Deno.test("rehearsed, the release job publishes what deno task compile builds", 
     // Each target once, each command exactly what the task prints for it now.
     assert.deepEqual(rehearsal.compiles.map((c) => /--target (\S+)/.exec(c)?.[1]), TARGETS);
     for (const [i, target] of TARGETS.entries()) {
-      const live = await run(
+      const live = await runProgram(
         Deno.execPath(),
         ["task", "compile", "--dry-run", "--target", target],
         rehearsal.workspace,
@@ -130,15 +117,17 @@ Deno.test("rehearsed, the release job publishes what deno task compile builds", 
       sums.trim().split("\n").map((line) => line.split("  ")[1]).sort(),
       files.filter((f) => f !== "SHA256SUMS"),
     );
-    const check = await run("sha256sum", ["-c", "SHA256SUMS"], dist);
+    const check = await runProgram("sha256sum", ["-c", "SHA256SUMS"], dist);
     assert.equal(check.code, 0, check.stdout + check.stderr);
 
     // The kit is deploy/, file for file, in one folder named after the release.
     const unpacked = join(root, "kit");
     await Deno.mkdir(unpacked);
-    const untar = await run("tar", ["-xzf", join(dist, kit), "-C", unpacked], root);
+    const untar = await runProgram("tar", ["-xzf", join(dist, kit), "-C", unpacked], root);
     assert.equal(untar.code, 0, untar.stderr);
-    const deployFiles = (await run("git", ["ls-files", "deploy"], REPO)).stdout.trim().split("\n");
+    const deployFiles = (await runProgram("git", ["ls-files", "deploy"], REPO)).stdout.trim().split(
+      "\n",
+    );
     assert.ok(deployFiles.includes("deploy/gdp-ws.service"), deployFiles.join(" "));
     for (const file of deployFiles) {
       assert.equal(

@@ -5,6 +5,7 @@
  * with no read pending meanwhile, and messages held back by `admit`.
  */
 
+import { concat } from "../../../src/io/bytes.ts";
 import assert from "node:assert/strict";
 import { ServerWebSocket, type SocketLimit } from "../../../src/net/websocket/mod.ts";
 import { HANDLED_PER_LOOK } from "../../../src/net/websocket/socket.ts";
@@ -25,7 +26,7 @@ interface ServerFrame {
 
 /** The (unmasked, final) frames in what the socket wrote. */
 function framesWritten(conn: ScriptedConn): ServerFrame[] {
-  const bytes = join(conn.written);
+  const bytes = concat(conn.written);
   const frames: ServerFrame[] = [];
   for (let at = 0; at < bytes.length;) {
     let length = bytes[at + 1]! & 0x7f;
@@ -47,16 +48,6 @@ function framesWritten(conn: ScriptedConn): ServerFrame[] {
 function closeCode(frame: ServerFrame | undefined): number | undefined {
   if (frame?.opcode !== 0x8) return undefined;
   return (frame.payload[0]! << 8) | frame.payload[1]!;
-}
-
-function join(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /** A started socket on a scripted connection; what it delivers and refuses is recorded. */
@@ -90,7 +81,7 @@ Deno.test("a message whose frames are within --max-fragments is delivered whole;
     const { socket, messages, limits } = open(conn);
     try {
       const middle = Array.from({ length: frames - 2 }, () => continuation(""));
-      conn.push(join([text("ab", false), ...middle, continuation("c", true)]));
+      conn.push(concat([text("ab", false), ...middle, continuation("c", true)]));
       if (delivered) {
         await waitFor(() => messages.length === 1, "the message");
         assert.deepEqual(messages, ["abc"]);
@@ -114,7 +105,7 @@ Deno.test("empty continuation frames cost their headers: they run into --max-fra
   });
   try {
     // 6 bytes each on the wire: the 167th passes 1000 bytes.
-    conn.push(join([text("x", false), ...Array.from({ length: 200 }, () => continuation(""))]));
+    conn.push(concat([text("x", false), ...Array.from({ length: 200 }, () => continuation(""))]));
     await waitFor(() => closeCode(framesWritten(conn).at(-1)) !== undefined, "a close frame");
     assert.equal(closeCode(framesWritten(conn).at(-1)), 1009);
     assert.match(decoder.decode(framesWritten(conn).at(-1)!.payload.subarray(2)), /1000-byte/);
@@ -133,8 +124,8 @@ Deno.test("control frames inside a fragmented message count against it; outside 
       const pings = Array.from({ length: 10 }, () => ping);
       conn.push(
         inside
-          ? join([text("a", false), ...pings, continuation("b", true)])
-          : join([...pings, text("ab")]),
+          ? concat([text("a", false), ...pings, continuation("b", true)])
+          : concat([...pings, text("ab")]),
       );
       if (inside) {
         await waitFor(() => limits.length === 1, "the limit");
@@ -157,7 +148,7 @@ Deno.test("10,000 pings from a peer that reads nothing leave one pong waiting, n
   });
   const { socket, messages } = open(conn);
   try {
-    conn.push(join([...pings, text("end")]));
+    conn.push(concat([...pings, text("end")]));
     await waitFor(() => messages.length === 1, "every ping read");
     // The pong being written (4 bytes) and one waiting (4 bytes).
     assert.equal(socket.bufferedAmount, 8);
@@ -196,7 +187,7 @@ Deno.test("past --send-queue-bytes the socket closes with 1013, drops its queue 
 });
 
 Deno.test("10,000 frames in one read are not handled in one turn: the socket looks at the time slice every few messages and, once it is spent, waits for a fresh one; no read is started meanwhile", async () => {
-  const frames = join(Array.from({ length: 10_000 }, (_, i) => text(String(i))));
+  const frames = concat(Array.from({ length: 10_000 }, (_, i) => text(String(i))));
   const conn = new ScriptedConn();
   // Bytes that came with the upgrade are handled as one read, of any size.
   const socket = new ServerWebSocket(conn.conn, { ...SOCKET_OPTIONS, initial: frames });
@@ -240,7 +231,7 @@ Deno.test("a message `admit` holds back is delivered after the hold, in order; t
   };
   socket.onmessage = (event) => events.push(`${event.data} (reads ${conn.reads})`);
   try {
-    conn.push(join([text("a"), text("b"), text("c")]));
+    conn.push(concat([text("a"), text("b"), text("c")]));
     await waitFor(() => conn.reads === 2, "the next read");
     assert.deepEqual(events, [
       "admit (reads 1)",
@@ -264,7 +255,7 @@ Deno.test("a close during a hold ends it: the held message is dropped, the peer'
     return 60_000;
   };
   try {
-    conn.push(join([text("held"), maskedFrame(0x8, new Uint8Array([0x03, 0xe8]))]));
+    conn.push(concat([text("held"), maskedFrame(0x8, new Uint8Array([0x03, 0xe8]))]));
     await waitFor(() => held, "the message held");
     socket.close(1001, "going away");
     await waitFor(() => closes.length === 1, "the close");

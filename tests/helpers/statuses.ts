@@ -1,0 +1,23 @@
+/** The HTTP statuses the gateway answers with on purpose (500 is a bug, 507 a full disk). */
+export const GATEWAY_STATUSES: readonly number[] = [
+  100,
+  200,
+  201,
+  204,
+  400,
+  401,
+  403,
+  404,
+  405,
+  408,
+  413,
+  414,
+  417,
+  421,
+  426,
+  429,
+  431,
+  501,
+  503,
+  505,
+];
