@@ -155,8 +155,10 @@ export class Session implements SubscriptionSink {
     this.#add(utf8, utf8.length);
   }
 
+  /** Writes now what this session has for its socket (a batch, or frames sent one by one). */
   flush(): void {
     this.#flush();
+    this.#socket.flush();
   }
 
   congested(): boolean {
@@ -404,6 +406,7 @@ export class Session implements SubscriptionSink {
     this.#batch = [];
     this.#batchChars = 0;
     this.#write(frame);
+    this.#socket.flush();
   }
 
   #queued(): number {

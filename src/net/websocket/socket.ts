@@ -209,6 +209,14 @@ export class ServerWebSocket implements IdleChecked {
   }
 
   /**
+   * Writes now what was sent in this run. Without it the frames sent in one
+   * run go out together in a microtask: one write, however many they are.
+   */
+  flush(): void {
+    this.#queue.flush();
+  }
+
+  /**
    * Starts the closing handshake. Frames already queued go first, unless `drop`
    * (by default for 1013, a slow consumer: its queue is what it cannot take).
    */
