@@ -75,8 +75,14 @@ class Tally {
   readonly #gone: boolean[];
   readonly #warmup: number;
   readonly #waiters = new Set<() => void>();
+  /**
+   * A producer in this process paces itself by every record; elsewhere a
+   * record matters to the waiting loop only when it completes its client.
+   */
+  readonly #pacing: boolean;
 
   constructor(config: ClientConfig) {
+    this.#pacing = config.producer !== undefined;
     this.got = new Array<number>(config.clients).fill(0);
     this.#gone = new Array<boolean>(config.clients).fill(false);
     this.#warmup = config.warmup;
@@ -90,8 +96,10 @@ class Tally {
     this.records += n;
     if (this.tFirst === 0) this.tFirst = now;
     this.tLast = now;
-    this.got[i]! += n;
-    this.poke();
+    const got = this.got[i]! += n;
+    // Waking the loop per record (a timer and a promise each) cost the client more than
+    // the record did: a lone subscriber replaying read 225k records/s at 95% CPU.
+    if (this.#pacing || (got >= this.expect && got - n < this.expect)) this.poke();
   }
 
   sample(sentMs: number, seq: number, now: number): void {

@@ -57,12 +57,17 @@ export class JsonProcess {
 
   /** `deno run ARGS` with bench/'s config and a raised fd limit. */
   static async deno(args: string[]): Promise<JsonProcess> {
-    const cmd = await command(Deno.execPath(), ["run", "--config", BENCH_CONFIG, ...args], {
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    });
+    const extra = Deno.env.get("BENCH_CLIENT_FLAGS")?.split(" ").filter(Boolean) ?? [];
+    const cmd = await command(
+      Deno.execPath(),
+      ["run", "--config", BENCH_CONFIG, ...extra, ...args],
+      {
+        cwd: ROOT,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      },
+    );
     return new JsonProcess(cmd.spawn());
   }
 

@@ -189,7 +189,10 @@ async function runAll(options: Options, results: Results, historyDir: string): P
       payloadBytes: plan.payloadBytes,
       scenario: `${n(many.logs)} logs`,
     };
-    for (const batch of [false, true]) await live("gdp-ws", gateway(), { ...manyShape, batch });
+    // A target compares this shape too, so the earlier checkout (--before) runs it as well.
+    for (const [label, start] of gateways) {
+      for (const batch of [false, true]) await live(label, start, { ...manyShape, batch });
+    }
     if (options.nats) await live("NATS", startNats, { ...manyShape, batch: false });
     for (const [label, start] of durable) await live(label, start, { ...manyShape, batch: false });
     // A client that never reads, among the others: their throughput with and without it.
@@ -228,7 +231,13 @@ async function runAll(options: Options, results: Results, historyDir: string): P
           `${plan.payloadBytes} bytes in ${seconds.toFixed(1)} s (group commits of 1,000).`,
       );
     }
-    const onHistory = gateway({ dataDir: historyDir });
+    // The earlier checkout (--before) reads the same store: replay against live is a target.
+    const onHistory: [string, Start][] = [["gdp-ws", gateway({ dataDir: historyDir })]];
+    if (options.before) {
+      const main = `${options.before}/main.ts`;
+      const label = "gdp-ws (before)";
+      onHistory.push([label, gateway({ main, label, dataDir: historyDir })]);
+    }
     // Many readers of stored records, each from its own start; one reader of the whole log.
     const readers = [
       ["history", plan.historyClients, plan.historyPerClient],
@@ -250,16 +259,18 @@ async function runAll(options: Options, results: Results, historyDir: string): P
         // JIT compiling the path. Three new subscribers one after another on the same
         // server, the median kept and the first (cold) one listed with the others.
         const runs = scenario === "replay" ? plan.replayRuns : 1;
-        await fresh(
-          results.throughput,
-          `gdp-ws ${scenario} ${mode(batch)}`,
-          onHistory,
-          async (gw) => {
-            const rows = [];
-            for (let i = 0; i < runs; i++) rows.push(await run(gw));
-            return medianRow(rows, "one after another on one server, the first cold")!;
-          },
-        );
+        for (const [label, start] of onHistory) {
+          await fresh(
+            results.throughput,
+            `${label} ${scenario} ${mode(batch)}`,
+            start,
+            async (gw) => {
+              const rows = [];
+              for (let i = 0; i < runs; i++) rows.push(await run(gw));
+              return medianRow(rows, "one after another on one server, the first cold")!;
+            },
+          );
+        }
       }
     }
 

@@ -116,8 +116,32 @@ async function profileFile(dir: string, label: string): Promise<string> {
   }
 }
 
-/** The flags given to an older checkout's gateway (`--before`), which knows fewer. */
-const BEFORE_FLAGS = GATEWAY_FLAGS.slice(0, 6);
+/**
+ * The flags of {@linkcode GATEWAY_FLAGS} an older checkout (`--before`) knows: each
+ * flag with its value, if its name appears in the checkout's `src/` (an older
+ * gateway refuses a flag it does not know; one that knows `--max-request-rate`
+ * but is not given it would throttle the producer at its default).
+ */
+async function flagsKnownTo(main: string): Promise<string[]> {
+  const src = fileURLToPath(new URL("./src/", new URL(main, "file:///")));
+  let text = "";
+  const walk = async (dir: string): Promise<void> => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else if (entry.name.endsWith(".ts")) text += await Deno.readTextFile(path);
+    }
+  };
+  await walk(src.replace(/\/$/, "")).catch(() => {});
+  const known: string[] = [];
+  for (let i = 0; i < GATEWAY_FLAGS.length; i += 2) {
+    const flag = GATEWAY_FLAGS[i]!;
+    if (text.includes(`"${flag.slice(2)}"`) || text.includes(flag)) {
+      known.push(flag, GATEWAY_FLAGS[i + 1]!);
+    }
+  }
+  return known;
+}
 
 /** A gateway process; resolves once `/healthz` answers. */
 export async function startGateway(options: GatewayOptions = {}): Promise<Target> {
@@ -137,13 +161,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Target
     "run",
     "-A",
     ...profile,
+    ...(Deno.env.get("BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
     options.main ?? MAIN,
     "serve",
     "--port",
     String(port),
     "--hostname",
     "127.0.0.1",
-    ...(options.main ? BEFORE_FLAGS : GATEWAY_FLAGS),
+    ...(options.main ? await flagsKnownTo(options.main) : GATEWAY_FLAGS),
     ...(options.args?.includes("--backend") ? [] : ["--data", dir]),
     ...(options.args ?? []),
   ], { cwd: ROOT, stdin: "null", stdout: "null", stderr: "piped" });

@@ -189,6 +189,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 /** How often the embedded store looks for records appended by another process, in ms. */
 export const EMBEDDED_POLL_MS = 50;
 
+/** Log names whose rows the embedded store keeps, so appends skip the lookup (log_rows.ts). */
+export const LOG_ROWS_KEPT = 16_384;
+
 /**
  * Up to this size the embedded store's start-up check reads every page
  * (`PRAGMA quick_check`); above it the check is bounded (docs/embedded.md).

@@ -302,8 +302,15 @@ export class Feed {
     const template = this.#handle.readEvents && budget > 0 && !sub.skipping && sub.template;
     if (!template) return false;
     const end = Math.min(this.#last, from + this.#options.readChunk - 1, from + sub.remaining - 1);
-    const joined = !!sub.sink.joinsEvents && sub.sink.sendJoined !== undefined;
-    const read = this.#handle.readEvents!(from, end - from + 1, template, { joined, budget });
+    const { sink } = sub;
+    // One stretch of UTF-8: commas for a batch frame, newlines for a frame per event.
+    const joined = sink.joinsEvents ? sink.sendJoined !== undefined : sink.sendLines !== undefined;
+    const separator = sink.joinsEvents ? "," : "\n";
+    const read = this.#handle.readEvents!(from, end - from + 1, template, {
+      joined,
+      budget,
+      separator,
+    });
     if (!read) return false;
     sub.deliverEncoded(read);
     this.#counts.historyDeliveries += read.count;

@@ -53,6 +53,12 @@ export interface SubscriptionSink {
    * the store encoded. Asked of a sink that `joinsEvents`.
    */
   sendJoined?(utf8: Uint8Array, recno: number, count: number): void;
+  /**
+   * `count` DATA events up to `recno`, separated by newlines, in UTF-8, each
+   * to be sent on its own: history the store encoded, for a sink that does not
+   * join events. Without it, such history comes as one string per event.
+   */
+  sendLines?(utf8: Uint8Array, recno: number, count: number): void;
   /** True while the client is behind; history reads wait for it to drain. */
   congested(): boolean;
   /**
@@ -154,15 +160,19 @@ export class Subscription {
 
   /**
    * Sends stored records from `next` on, encoded by the store ({@linkcode
-   * LogHandle.readEvents}): one event each, or all joined.
+   * LogHandle.readEvents}): one event each, or all in one stretch of UTF-8
+   * (joined by commas for a sink that joins events, else by newlines).
    */
   deliverEncoded(read: EncodedRecords): void {
     if (this.#ended) return;
     const { count } = read;
     const first = this.next;
     this.next = first + count;
-    if ("utf8" in read) this.sink.sendJoined!(read.utf8, first + count - 1, count);
-    else for (let i = 0; i < count; i++) this.sink.send(read.events[i]!, first + i);
+    const last = first + count - 1;
+    if ("events" in read) {
+      for (let i = 0; i < count; i++) this.sink.send(read.events[i]!, first + i);
+    } else if (this.sink.joinsEvents) this.sink.sendJoined!(read.utf8, last, count);
+    else this.sink.sendLines!(read.utf8, last, count);
     if ((this.#remaining -= count) === 0) this.end(EventType.DONE, OK_STAT);
   }
 

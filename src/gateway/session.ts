@@ -155,8 +155,24 @@ export class Session implements SubscriptionSink {
     this.#add(utf8, utf8.length);
   }
 
+  /** One object per frame: `count` events the store joined by newlines, a frame each. */
+  sendLines(utf8: Uint8Array, _recno: number, count: number): void {
+    if (this.#closing) return;
+    this.#events += count;
+    if (this.#socket.readyState !== OPEN) return;
+    if (this.#socket.bufferedAmount + utf8.length > this.#options.limits.sendQueueBytes) {
+      return this.#slowConsumer();
+    }
+    this.#frames += count;
+    this.#options.traffic.framesOut += count;
+    this.#options.traffic.bytesOut += utf8.length;
+    this.#socket.sendLines(utf8);
+  }
+
+  /** Writes now what this session has for its socket (a batch, or frames sent one by one). */
   flush(): void {
     this.#flush();
+    this.#socket.flush();
   }
 
   congested(): boolean {
@@ -404,6 +420,7 @@ export class Session implements SubscriptionSink {
     this.#batch = [];
     this.#batchChars = 0;
     this.#write(frame);
+    this.#socket.flush();
   }
 
   #queued(): number {

@@ -387,7 +387,18 @@ class TextSink implements SubscriptionSink {
   }
 }
 
-Deno.test("history the store encodes itself (joined or one by one, under a budget) equals history encoded here, and a count ends it with DONE", async () => {
+/** A sink that takes stored events as newline-separated UTF-8, a frame each (one object per frame). */
+class LinesSink extends TextSink {
+  lines = 0;
+  sendLines(utf8: Uint8Array, _recno: number, count: number): void {
+    this.lines++;
+    const events = new TextDecoder("utf-8", { fatal: true }).decode(utf8).split("\n");
+    assert.equal(events.length, count);
+    this.texts.push(...events);
+  }
+}
+
+Deno.test("history the store encodes itself (joined, by lines or one by one, under a budget) equals history encoded here, and a count ends it with DONE", async () => {
   const fixture = await embeddedFixture();
   try {
     await fixture.createLog("encoded");
@@ -405,10 +416,12 @@ Deno.test("history the store encodes itself (joined or one by one, under a budge
     const reference = new TextSink(false, 0);
     plain.subscribe(request, reference);
     const hub = new Hub(fixture.backend, options);
+    const lines = new LinesSink(false, 5_000);
     const sinks = [
       new TextSink(true, Infinity),
       new TextSink(true, 5_000),
       new TextSink(false, 5_000),
+      lines,
     ];
     for (const sink of sinks) hub.subscribe(request, sink);
     await waitFor(() => [reference, ...sinks].every((s) => s.done), "every subscription done");
@@ -416,7 +429,8 @@ Deno.test("history the store encodes itself (joined or one by one, under a budge
     assert.equal(want.length, 900);
     for (const sink of sinks) assert.deepEqual(sink.events(), want);
     assert.ok(sinks[0]!.texts.length < 20, "joined: a text per chunk");
-    assert.equal(hub.stats().historyDeliveries, 2_700);
+    assert.ok(lines.lines > 1 && lines.lines < 900 / 10, `by lines: ${lines.lines} stretches`);
+    assert.equal(hub.stats().historyDeliveries, 3_600);
     await Promise.all([plain.close(), hub.close()]);
   } finally {
     await fixture.teardown();

@@ -136,7 +136,8 @@ Deno.test("sockets whose writes complete in one turn send their next frames in t
   try {
     for (const socket of sockets) {
       socket.start();
-      socket.send("first"); // held
+      socket.send("first");
+      socket.flush(); // written now, and held
       socket.send("second"); // queued behind it
     }
     HeldConn.writes = 0;

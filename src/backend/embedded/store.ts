@@ -20,7 +20,7 @@ import { getLogger } from "@logtape/logtape";
 import type { DatabaseSync } from "node:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { EMBEDDED_POLL_MS, STORE_FULL_CHECK_BYTES } from "../../config.ts";
+import { EMBEDDED_POLL_MS, LOG_ROWS_KEPT, STORE_FULL_CHECK_BYTES } from "../../config.ts";
 import { GdpError } from "../../core/errors.ts";
 import { checkLogname, internalName, isInternalName } from "../../core/names.ts";
 import type { BackendMetricName } from "../../ops/metrics.ts";
@@ -31,6 +31,7 @@ import { isCorruption, StoreRefused } from "./integrity.ts";
 import { checkEmbedded, DB_FILE, openStore } from "./open_store.ts";
 import { Damage } from "./damage.ts";
 import { EmbeddedLog, type LogsById, type StoreReads } from "./log_handle.ts";
+import { LogRows } from "./log_rows.ts";
 import {
   isLocked,
   type LogRow,
@@ -106,8 +107,9 @@ export class EmbeddedBackend implements Backend, LogsById {
   readonly #reads: StoreReads;
   readonly #followers = new Map<number, Set<Follower>>();
   readonly #lagging = new Set<Follower>();
-  readonly #counts = { commits: 0, appends: 0 };
+  readonly #counts = { commits: 0, appends: 0, nameLookups: 0 };
   readonly #damage: Damage;
+  readonly #rows = new LogRows<LogRow>(LOG_ROWS_KEPT);
   #pending: PendingAppend[] = [];
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #dataVersion = 0;
@@ -176,10 +178,10 @@ export class EmbeddedBackend implements Backend, LogsById {
   }
 
   /**
-   * Transactions committed and records appended by this process, and the
-   * errors in which SQLite found the store damaged.
+   * Transactions committed and records appended by this process, the errors in
+   * which SQLite found the store damaged, and the times a log name was looked up.
    */
-  counters(): { commits: number; appends: number; corruptErrors: number } {
+  counters(): { commits: number; appends: number; corruptErrors: number; nameLookups: number } {
     return { ...this.#counts, corruptErrors: this.#damage.count };
   }
 
@@ -290,15 +292,20 @@ export class EmbeddedBackend implements Backend, LogsById {
     return this.#damage.note(error, doing) ?? storeError(error);
   }
 
-  /** The log's row; 600 when there is none. */
+  /** The log's row (kept once found, log_rows.ts); 600 when there is none. */
   #resolve(logname: string): LogRow {
+    const row = this.#rows.get(logname, (name) => this.#lookUp(name));
+    if (!row) throw GdpError.noRoute();
+    return row;
+  }
+
+  #lookUp(logname: string): LogRow | undefined {
+    this.#counts.nameLookups++;
     if (isInternalName(logname)) {
       const row = this.#sql.byName.get(logname) as LogRow | undefined;
       if (row) return row;
     }
-    const row = this.#sql.byName.get(internalName(logname)) as LogRow | undefined;
-    if (!row) throw GdpError.noRoute();
-    return row;
+    return this.#sql.byName.get(internalName(logname)) as LogRow | undefined;
   }
 
   #info(row: LogRow): LogInfo {

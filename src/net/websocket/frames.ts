@@ -233,6 +233,35 @@ export function frameOf(opcode: number, parts: readonly Uint8Array[]): Uint8Arra
   return out;
 }
 
+/**
+ * A final text frame for each line of `lines` (separated by `\n`, which JSON
+ * text never holds unescaped), one after another in one buffer: stored events
+ * go out a frame each without becoming strings first.
+ */
+export function textFramesOf(lines: Uint8Array): Uint8Array {
+  let size = 0;
+  for (let at = 0; at <= lines.length;) {
+    const end = lineEnd(lines, at);
+    size += headerSize(end - at) + end - at;
+    at = end + 1;
+  }
+  const out = new Uint8Array(size);
+  let to = 0;
+  for (let at = 0; at <= lines.length;) {
+    const end = lineEnd(lines, at);
+    to += writeHeaderAt(out, to, Opcode.TEXT, end - at);
+    out.set(lines.subarray(at, end), to);
+    to += end - at;
+    at = end + 1;
+  }
+  return out;
+}
+
+function lineEnd(lines: Uint8Array, from: number): number {
+  const end = lines.indexOf(0x0a, from);
+  return end < 0 ? lines.length : end;
+}
+
 /** A close frame with `code` and as much of `reason` as fits (RFC 6455 §5.5.1). */
 export function closeFrame(code: number, reason: string): Uint8Array {
   const text = encoder.encode(reason).subarray(0, MAX_CONTROL_PAYLOAD - 2);
@@ -264,19 +293,24 @@ function headerSize(length: number): number {
 
 /** Writes the header of a final, unmasked frame at the start of `out`; returns its size. */
 function writeHeader(out: Uint8Array, opcode: number, length: number): number {
-  out[0] = 0x80 | opcode;
+  return writeHeaderAt(out, 0, opcode, length);
+}
+
+/** Writes the header of a final, unmasked frame at `out[at]`; returns its size. */
+function writeHeaderAt(out: Uint8Array, at: number, opcode: number, length: number): number {
+  out[at] = 0x80 | opcode;
   if (length < 126) {
-    out[1] = length;
+    out[at + 1] = length;
     return 2;
   }
   if (length < 65_536) {
-    out[1] = 126;
-    out[2] = length >> 8;
-    out[3] = length & 0xff;
+    out[at + 1] = 126;
+    out[at + 2] = length >> 8;
+    out[at + 3] = length & 0xff;
     return 4;
   }
-  out[1] = 127;
-  const view = new DataView(out.buffer, out.byteOffset);
+  out[at + 1] = 127;
+  const view = new DataView(out.buffer, out.byteOffset + at);
   view.setUint32(2, Math.floor(length / 2 ** 32));
   view.setUint32(6, length >>> 0);
   return 10;

@@ -1,6 +1,11 @@
 /**
  * What a socket has to send, and the loop that writes it: whole frames, in
- * order, counted in bytes until the kernel has them, and capped. A pong waits
+ * order, counted in bytes until the kernel has them, and capped. Frames
+ * queued in one synchronous run go out in one write: the first write starts
+ * at {@linkcode SendQueue.flush}, or in a microtask when nobody flushes (a
+ * write started at the first frame took that frame alone, and a client's
+ * cost per message is several times higher when each comes in a segment of
+ * its own, BENCHMARKS.md). A pong waits
  * in a slot of its own: a peer is owed an answer to its latest ping only (RFC
  * 6455 §5.5.3), so a newer ping replaces the pong not yet sent instead of
  * queueing another, and a client that pings and never reads is owed one
@@ -12,9 +17,10 @@
  *
  * const conn = { write: (b: Uint8Array) => Promise.resolve(b.length) } as unknown as Deno.Conn;
  * const queue = new SendQueue(conn, 1024, (event) => console.log(event));
- * queue.push(new Uint8Array(100)); // true: written at once ("drained" follows)
+ * queue.push(new Uint8Array(100)); // true: queued
  * queue.pong(new Uint8Array([1])); // true
  * queue.push(new Uint8Array(2000)); // false: over the cap, nothing queued
+ * queue.flush(); // both in one write now ("drained" follows)
  * ```
  *
  * @module
@@ -37,7 +43,10 @@ export class SendQueue {
   #waiting = 0;
   /** Bytes taken for a write that has not completed. */
   #inWrite = 0;
+  /** The write loop runs, or is due to start (`#due`). */
   #writing = false;
+  /** The write loop starts at the next flush, or in the microtask queued for it. */
+  #due = false;
   #stopped = false;
   /** What runs once everything queued is written. */
   #drained: (() => void) | undefined;
@@ -55,7 +64,8 @@ export class SendQueue {
   }
 
   /**
-   * Queues `frame` and writes it when its turn comes; false, and nothing
+   * Queues `frame` and writes it when its turn comes (with the frames queued
+   * after it in this run, at the next flush or microtask); false, and nothing
    * queued, when it would take the queue past its cap. `capped` false is for
    * the one close frame a socket sends.
    */
@@ -110,12 +120,26 @@ export class SendQueue {
     };
   }
 
-  #write(): void {
-    if (!this.#writing && !this.#stopped) void this.#writeLoop();
+  /**
+   * Starts writing what is queued now, if no write is in progress (frames
+   * queued meanwhile go out with the next write, when it completes).
+   */
+  flush(): void {
+    if (!this.#due) return;
+    this.#due = false;
+    void this.#writeLoop();
   }
 
-  async #writeLoop(): Promise<void> {
+  #write(): void {
+    if (this.#writing || this.#stopped) return;
     this.#writing = true;
+    this.#due = true;
+    queueMicrotask(this.#flushDue);
+  }
+
+  readonly #flushDue = () => this.flush();
+
+  async #writeLoop(): Promise<void> {
     try {
       while (this.#hasWaiting() && !this.#stopped) {
         const batch = this.#take();

@@ -45,6 +45,7 @@ import {
   Opcode,
   parseClosePayload,
   textFrame,
+  textFramesOf,
 } from "./frames.ts";
 import { type IdleChecked, IdleWatch } from "./idle_watch.ts";
 import { FrameReader, ReadResult } from "./reader.ts";
@@ -206,6 +207,23 @@ export class ServerWebSocket implements IdleChecked {
   sendUtf8(parts: readonly Uint8Array[]): void {
     if (this.#state !== OPEN) return;
     this.#enqueue(frameOf(Opcode.TEXT, parts));
+  }
+
+  /**
+   * A text frame for each line of `lines` (UTF-8 the caller has checked,
+   * separated by newlines, none in a line), built into one buffer.
+   */
+  sendLines(lines: Uint8Array): void {
+    if (this.#state !== OPEN) return;
+    this.#enqueue(textFramesOf(lines));
+  }
+
+  /**
+   * Writes now what was sent in this run. Without it the frames sent in one
+   * run go out together in a microtask: one write, however many they are.
+   */
+  flush(): void {
+    this.#queue.flush();
   }
 
   /**

@@ -155,7 +155,11 @@ Deno.test("10,000 pings from a peer that reads nothing leave one pong waiting, n
     conn.release();
     await waitFor(() => socket.bufferedAmount === 0, "the pongs written");
     const pongs = framesWritten(conn).map((f) => [f.opcode, (f.payload[0]! << 8) | f.payload[1]!]);
-    assert.deepEqual(pongs, [[0xa, 0], [0xa, 9_999]]);
+    // The first write starts once the pings handled in its run have replaced one another.
+    assert.equal(pongs.length, 2);
+    assert.ok(pongs[0]![1]! < 9_999, `the first pong answers ping ${pongs[0]![1]}`);
+    assert.deepEqual(pongs.map(([opcode]) => opcode), [0xa, 0xa]);
+    assert.equal(pongs[1]![1], 9_999);
   } finally {
     await end(socket);
   }

@@ -96,3 +96,25 @@ Deno.test("the socket turns Nagle off on its connection: an answer is not held b
     await slicesSettled();
   }
 });
+
+Deno.test("lines sent as one stretch of UTF-8 become a text frame each, the frames of their texts, at every length form", async () => {
+  const encoder = new TextEncoder();
+  // 7-bit and 16-bit payload lengths; ASCII and multi-byte characters; a one-character line.
+  const texts = ['{"a": "é✓😀"}', "x".repeat(125), "y".repeat(126), "é".repeat(40_000), "z"];
+  const [asLines, asTexts] = [new RecordingConn(), new RecordingConn()];
+  const sockets = [
+    new ServerWebSocket(asLines.conn, SOCKET_OPTIONS),
+    new ServerWebSocket(asTexts.conn, SOCKET_OPTIONS),
+  ];
+  try {
+    for (const socket of sockets) socket.start();
+    sockets[0]!.sendLines(encoder.encode(texts.join("\n")));
+    for (const text of texts) sockets[1]!.send(text);
+    for (const socket of sockets) socket.flush();
+    await waitFor(() => asLines.written.length === 1 && asTexts.written.length === 1, "written");
+    assert.deepEqual(asLines.written[0], asTexts.written[0]);
+  } finally {
+    for (const socket of sockets) socket.abort();
+    await slicesSettled();
+  }
+});
