@@ -12,6 +12,7 @@ import { getLogger } from "@logtape/logtape";
 import { allows, atExpiry, forbidden, type Grant } from "../auth/grants.ts";
 import type { Limits } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
+import { bytesOver } from "../io/bytes.ts";
 import type { Hub } from "../fanout/hub.ts";
 import type { Subscription, SubscriptionSink } from "../fanout/subscription.ts";
 import { limitLabel, RateLimit, type Refusals } from "../limits.ts";
@@ -19,7 +20,12 @@ import type { Traffic } from "./gateway_metrics.ts";
 import { batchFrame, type Utf8Parts } from "./batch_frame.ts";
 import { appendsClosed } from "./local_client.ts";
 import type { Metrics } from "../ops/metrics.ts";
-import { CloseCode, type ServerWebSocket, type SocketLimit } from "../net/websocket/mod.ts";
+import {
+  CloseCode,
+  closeLabel,
+  type ServerWebSocket,
+  type SocketLimit,
+} from "../net/websocket/mod.ts";
 import {
   type AppendRequest,
   isFailure,
@@ -70,7 +76,6 @@ export interface SessionOptions {
 const OPEN = 1;
 const noop = () => {};
 const sessionLog = getLogger(["gdp-ws", "session"]);
-const encoder = new TextEncoder();
 
 export class Session implements SubscriptionSink {
   readonly style: Style;
@@ -207,7 +212,7 @@ export class Session implements SubscriptionSink {
       if (typeof data !== "string" && !(data instanceof ArrayBuffer)) {
         throw GdpError.badRequest("frame", "must be text or binary");
       }
-      if (isTooBig(data, this.#options.limits.maxFrameBytes)) return this.#frameTooBig();
+      if (bytesOver(data, this.#options.limits.maxFrameBytes)) return this.#frameTooBig();
       const request = parseFrame(data, this.#options.limits);
       if (isFailure(request)) {
         if (request.error.code === 413) this.#refused("maxRecordBytes", request.error.message);
@@ -471,23 +476,4 @@ export class Session implements SubscriptionSink {
       },
     );
   }
-}
-
-function isTooBig(data: string | ArrayBuffer, limit: number): boolean {
-  if (typeof data !== "string") return data.byteLength > limit;
-  // A UTF-16 unit is 1 to 3 UTF-8 bytes: only encode when the length alone cannot tell.
-  if (data.length > limit) return true;
-  return data.length * 3 > limit && encoder.encode(data).byteLength > limit;
-}
-
-/**
- * A close code as a metric label: the codes RFC 6455 defines as themselves,
- * an application's (3000-4999, chosen by the client) by their range only, so
- * clients cannot add label values without bound.
- */
-export function closeLabel(code: number): string {
-  if (code >= 1000 && code <= 1015) return String(code);
-  if (code >= 3000 && code <= 3999) return "3xxx";
-  if (code >= 4000 && code <= 4999) return "4xxx";
-  return "other";
 }

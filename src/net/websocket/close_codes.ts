@@ -46,3 +46,15 @@ export function isValidCloseCode(code: number): boolean {
   if (code >= 3000 && code <= 4999) return true;
   return code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006;
 }
+
+/**
+ * A close code as a metric label: the codes RFC 6455 defines as themselves,
+ * an application's (3000-4999, chosen by the client) by their range only, so
+ * clients cannot add label values without bound.
+ */
+export function closeLabel(code: number): string {
+  if (code >= 1000 && code <= 1015) return String(code);
+  if (code >= 3000 && code <= 3999) return "3xxx";
+  if (code >= 4000 && code <= 4999) return "4xxx";
+  return "other";
+}

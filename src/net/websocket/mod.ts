@@ -4,7 +4,7 @@
  * into messages under their limits (`reader.ts`), the send queue with its
  * coalesced pong (`send_queue.ts`), pooled write buffers (`join_pool.ts`),
  * the shared idle timer (`idle_watch.ts`) and the one close-code table
- * (`close_codes.ts`). It knows nothing of GDP and imports only from `io/`.
+ * (`close_codes.ts`, with a code as a metric label); what a socket is given and reports is in `socket_options.ts`. It knows nothing of GDP and imports only from `io/`.
  *
  * @example
  * ```ts
@@ -24,7 +24,7 @@
  * @module
  */
 
-export { CloseCode, isValidCloseCode } from "./close_codes.ts";
+export { CloseCode, closeLabel, isValidCloseCode } from "./close_codes.ts";
 export {
   type CloseInfo,
   ServerWebSocket,
