@@ -301,8 +301,8 @@ async function runAll(options: Options, results: Results, historyDir: string): P
       }
     }
 
-    // Idle memory.
-    for (const [label, start] of [gateways[0]!, ...peers]) {
+    // Idle memory; the earlier checkout too (a target holds it to the run before).
+    for (const [label, start] of [...gateways, ...peers]) {
       await fresh(
         results.idle,
         `${label} idle ${plan.idleConnections}`,
