@@ -415,10 +415,18 @@ export class FrontDoor {
       socket.abort();
       throw error;
     }
-    const accepted = socket;
-    accepted.addEventListener("close", () => this.#forget(conn));
-    accepted.start();
+    this.#handOver(conn, socket);
     return true;
+  }
+
+  /**
+   * The socket owns `conn` from now on; the front door forgets it when it
+   * closes. Its own method: a listener made in #upgrade would keep that call's
+   * head, request and input alive as long as the socket.
+   */
+  #handOver(conn: CountedConn, socket: ServerWebSocket): void {
+    socket.addEventListener("close", () => this.#forget(conn));
+    socket.start();
   }
 
   #newSocket(conn: CountedConn, input: ConnInput, protocol: string | undefined): ServerWebSocket {
