@@ -35,7 +35,7 @@ const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
 
 /** Files that are tables (one declaration per line) or generated, and may be long. */
 const TABLES = new Set(["backend/libgdp/ffi.ts", "gateway/console_assets.ts"]);
-const MAX_LINES = 480;
+const MAX_LINES = 450;
 const MAX_ROOT_FILES = 3;
 
 async function sources(dir = SRC): Promise<string[]> {
@@ -112,7 +112,7 @@ Deno.test("files hold one idea: none over a page or two but tables; few at src/'
   const long: string[] = [];
   for (const file of files) {
     if (TABLES.has(file)) continue;
-    const lines = (await Deno.readTextFile(join(SRC, file))).split("\n").length;
+    const lines = (await Deno.readTextFile(join(SRC, file))).trimEnd().split("\n").length;
     if (lines > MAX_LINES) long.push(`${file}: ${lines} lines`);
   }
   assert.deepEqual(long, []);

@@ -7,26 +7,21 @@
  * To add a flag: give its default in config.ts, add one entry below, and put
  * the row the README test prints into README's configuration table.
  *
+ * The command line becomes a Config in serve_config.ts, from this table too.
+ *
  * @example
  * ```ts
- * const config = serveConfig(["--port", "9000", "--no-auto-create"]);
- * // config.port === 9000, config.autoCreate === false
+ * const port = SERVE_FLAGS.find((f) => f.name === "port")!;
+ * flagUsage(port); // "--port N"
+ * defaultText(port); // "`8080`"
  * ```
  *
  * @module
  */
 
-import { backendEntry, BACKENDS } from "../backend/registry.ts";
-import { type FlagKinds, type ParsedFlags, parseFlags, parseInteger } from "./args.ts";
-import {
-  type Config,
-  ConfigError,
-  type ConfigInput,
-  DEFAULTS,
-  type LibgdpConfig,
-  type Limits,
-  makeConfig,
-} from "../config.ts";
+import { BACKENDS } from "../backend/registry.ts";
+import type { FlagKinds } from "./args.ts";
+import { type Config, DEFAULTS, type LibgdpConfig, type Limits } from "../config.ts";
 
 /** A Config field, as a path: `port`, `limits.sendQueueBytes`, `libgdp.router`. */
 export type ConfigField =
@@ -423,57 +418,9 @@ export function readmeRow(flag: ServeFlag): [string, string, string] {
   return [`\`${flagUsage(flag)}\``, defaultText(flag), flag.help];
 }
 
-/** The serve command line as a validated Config; errors name the flag. */
-export function serveConfig(args: readonly string[]): Config {
-  return serveConfigFrom(parseFlags(args, SERVE_FLAG_KINDS, "gdp-ws serve"));
-}
-
-/** {@linkcode serveConfig} of a command line already parsed, over `defaults`. */
-export function serveConfigFrom(
-  { positionals, values, switches, lists }: ParsedFlags,
-  defaults: Config = DEFAULTS,
-): Config {
-  if (positionals.length > 0) {
-    throw new ConfigError(
-      `serve takes no arguments, got ${JSON.stringify(positionals[0])}` +
-        " (subcommands come first: gdp-ws SUBCOMMAND …)",
-    );
-  }
-  const input: Record<string, unknown> = {};
-  for (const flag of SERVE_FLAGS) {
-    const text = values.get(flag.name);
-    if (flag.type === "switch") {
-      if (switches.has(flag.name)) setField(input, flag.field, !fieldValue(defaults, flag.field));
-    } else if (flag.type === "list") {
-      const all = lists.get(flag.name);
-      if (all) setField(input, flag.field, all);
-    } else if (text !== undefined) {
-      setField(input, flag.field, flag.type === "int" ? parseInteger(text, flag.name) : text);
-    }
-  }
-  const config = makeConfig(input as ConfigInput, flagName, defaults);
-  backendEntry(config.backend, flagName("backend"));
-  return config;
-}
-
-/** How config.ts names a field in its errors: by its flag, when it has one. */
-function flagName(field: string): string {
-  const flag = SERVE_FLAGS.find((f) => f.field === field);
-  return flag ? `--${flag.name}` : field;
-}
-
-function fieldValue(config: Config, field: ConfigField): unknown {
+/** The value of `field` in `config`. */
+export function fieldValue(config: Config, field: ConfigField): unknown {
   const [head, tail] = field.split(".") as [keyof Config, string | undefined];
   const value = config[head];
   return tail === undefined ? value : (value as unknown as Record<string, unknown>)[tail];
-}
-
-function setField(target: Record<string, unknown>, field: ConfigField, value: unknown): void {
-  const [head, tail] = field.split(".") as [string, string | undefined];
-  if (tail === undefined) {
-    target[head] = value;
-    return;
-  }
-  const group = (target[head] ??= {}) as Record<string, unknown>;
-  group[tail] = value;
 }

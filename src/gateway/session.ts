@@ -1,6 +1,7 @@
 /**
  * One WebSocket connection: decodes request frames, owns the connection's
- * subscriptions, and sends their events through a byte-bounded queue. A client
+ * subscriptions, and sends their events through its {@linkcode Outbox}, a
+ * byte-bounded queue. A client
  * that falls behind by more than `sendQueueBytes` is closed with 1013; nothing
  * it does slows the hub or other sessions. No exception escapes a session:
  * every failure becomes a JSON error to this client.
@@ -17,7 +18,7 @@ import type { Hub } from "../fanout/hub.ts";
 import type { Subscription, SubscriptionSink } from "../fanout/subscription.ts";
 import { limitLabel, RateLimit, type Refusals } from "../limits.ts";
 import type { Traffic } from "./gateway_metrics.ts";
-import { batchFrame, type Utf8Parts } from "./batch_frame.ts";
+import { Outbox } from "./outbox.ts";
 import { appendsClosed } from "./local_client.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import {
@@ -73,7 +74,6 @@ export interface SessionOptions {
   verify?: (token: string) => Promise<Grant>;
 }
 
-const OPEN = 1;
 const noop = () => {};
 const sessionLog = getLogger(["gdp-ws", "session"]);
 
@@ -94,14 +94,10 @@ export class Session implements SubscriptionSink {
   #logged: Set<string> | undefined;
   #grant: Grant | undefined;
   #cancelExpiry: () => void = noop;
-  /** Events for the next batch frame: strings, and history the store joined (UTF-8). */
-  #batch: (string | Uint8Array)[] = [];
-  /** Characters (bytes for UTF-8) in `#batch`. */
-  #batchChars = 0;
+  readonly #outbox: Outbox;
   #closing = false;
   #requests = 0;
   #events = 0;
-  #frames = 0;
   #subscribed = 0;
   readonly #rate: RateLimit;
   /** Messages were held back for the rate limit since the bucket was last full (one refusal). */
@@ -117,12 +113,18 @@ export class Session implements SubscriptionSink {
     this.#grant = options.grant;
     this.#scheduleExpiry();
     this.style = options.batch ? COMPACT_STYLE : PYTHON_STYLE;
+    this.#outbox = new Outbox(socket, {
+      batch: options.batch,
+      sendQueueBytes: options.limits.sendQueueBytes,
+      traffic: options.traffic,
+      onSlow: () => this.#slowConsumer(),
+    });
     socket.binaryType = "arraybuffer";
     socket.onopen = () =>
       this.#log.info("Open {conn} {peer} batch={batch}", { batch: options.batch });
     socket.onmessage = (event) => this.#onMessage(event.data);
     socket.onclose = (event) => this.#onClose(event.code, event.reason);
-    socket.ondrain = () => this.#flush();
+    socket.ondrain = () => this.#outbox.flush();
     socket.onlimit = (limit) => this.#socketLimit(limit);
     socket.admit = () => this.#admit();
   }
@@ -149,48 +151,40 @@ export class Session implements SubscriptionSink {
   send(text: string): void {
     if (this.#closing) return;
     this.#events++;
-    if (!this.#options.batch) return this.#write(text);
-    this.#add(text, text.length);
+    this.#outbox.send(text);
   }
 
   /** Batch mode only (`joinsEvents`). */
   sendJoined(utf8: Uint8Array, _recno: number, count: number): void {
     if (this.#closing) return;
     this.#events += count;
-    this.#add(utf8, utf8.length);
+    this.#outbox.sendJoined(utf8);
   }
 
   /** One object per frame: `count` events the store joined by newlines, a frame each. */
   sendLines(utf8: Uint8Array, _recno: number, count: number): void {
     if (this.#closing) return;
     this.#events += count;
-    if (this.#socket.readyState !== OPEN) return;
-    if (this.#socket.bufferedAmount + utf8.length > this.#options.limits.sendQueueBytes) {
-      return this.#slowConsumer();
-    }
-    this.#frames += count;
-    this.#options.traffic.framesOut += count;
-    this.#options.traffic.bytesOut += utf8.length;
-    this.#socket.sendLines(utf8);
+    this.#outbox.sendLines(utf8, count);
   }
 
   /** Writes now what this session has for its socket (a batch, or frames sent one by one). */
   flush(): void {
-    this.#flush();
+    this.#outbox.flush();
     this.#socket.flush();
   }
 
   congested(): boolean {
-    return this.#queued() > this.#options.limits.sendQueueBytes / 2;
+    return this.#outbox.queued > this.#options.limits.sendQueueBytes / 2;
   }
 
   room(): number {
-    return this.#options.limits.sendQueueBytes / 2 - this.#queued();
+    return this.#options.limits.sendQueueBytes / 2 - this.#outbox.queued;
   }
 
   /** Bytes waiting for this socket: its buffer and an unsent batch. */
   get queuedBytes(): number {
-    return this.#queued();
+    return this.#outbox.queued;
   }
 
   ended(sub: Subscription): void {
@@ -202,7 +196,7 @@ export class Session implements SubscriptionSink {
     for (const sub of [...this.#subs]) {
       sub.end(EventType.SHUTDOWN, SHUTDOWN_STAT);
     }
-    this.#flush(true);
+    this.#outbox.flush(true);
     this.#close(CloseCode.GOING_AWAY, SHUTDOWN_REASON);
   }
 
@@ -337,7 +331,7 @@ export class Session implements SubscriptionSink {
     this.#cancelExpiry = atExpiry(this.#grant, () => {
       this.#log.info("Token expired for {conn} {peer}", {});
       this.#metrics.inc("gdpws_auth_failures_total", { reason: "expired" });
-      this.#flush(true);
+      this.#outbox.flush(true);
       this.#close(CloseCode.POLICY, "token expired");
     });
   }
@@ -374,7 +368,7 @@ export class Session implements SubscriptionSink {
     const error = GdpError.of(413, message);
     this.#refused(limit, error.message);
     this.#error(error, {});
-    this.#flush(true);
+    this.#outbox.flush(true);
     this.#close(CloseCode.TOO_BIG, reason);
   }
 
@@ -389,47 +383,6 @@ export class Session implements SubscriptionSink {
     if (this.#logged.has(limit)) return;
     this.#logged.add(limit);
     this.#log.warning("Refused {conn} {peer}: {limit} limit: {reason}", { limit, reason });
-  }
-
-  /** A text frame: a string, or parts of UTF-8 already checked. */
-  #write(text: string | Utf8Parts): void {
-    if (this.#socket.readyState !== OPEN) return;
-    const size = typeof text === "string" ? text.length : text.size;
-    if (this.#socket.bufferedAmount + size > this.#options.limits.sendQueueBytes) {
-      return this.#slowConsumer();
-    }
-    this.#frames++;
-    this.#options.traffic.framesOut++;
-    this.#options.traffic.bytesOut += size;
-    if (typeof text === "string") this.#socket.send(text);
-    else this.#socket.sendUtf8(text.parts);
-  }
-
-  #add(event: string | Uint8Array, size: number): void {
-    if (this.#batch.push(event) === 1) queueMicrotask(() => this.#flush());
-    this.#batchChars += size;
-    const limit = this.#options.limits.sendQueueBytes;
-    if (this.#socket.bufferedAmount + this.#batchChars > limit) this.#slowConsumer();
-  }
-
-  /**
-   * Sends the batch as one frame. While the socket is still writing an earlier
-   * frame, the batch waits and grows (unless `now`): the socket's drain sends it.
-   * A client that keeps up gets every event at once; one that is busy gets
-   * fewer, larger frames, which cost both sides less per event.
-   */
-  #flush(now = false): void {
-    if (this.#batch.length === 0) return;
-    if (!now && this.#socket.bufferedAmount > 0) return;
-    const frame = batchFrame(this.#batch);
-    this.#batch = [];
-    this.#batchChars = 0;
-    this.#write(frame);
-    this.#socket.flush();
-  }
-
-  #queued(): number {
-    return this.#socket.bufferedAmount + this.#batchChars;
   }
 
   #slowConsumer(): void {
@@ -452,8 +405,7 @@ export class Session implements SubscriptionSink {
   #cancelAll(): void {
     this.#cancelExpiry();
     for (const sub of [...this.#subs]) sub.cancel();
-    this.#batch = [];
-    this.#batchChars = 0;
+    this.#outbox.clear();
   }
 
   #onClose(code: number, reason: string): void {
@@ -472,7 +424,7 @@ export class Session implements SubscriptionSink {
         requests: this.#requests,
         subscriptions: this.#subscribed,
         events: this.#events,
-        frames: this.#frames,
+        frames: this.#outbox.frames,
       },
     );
   }

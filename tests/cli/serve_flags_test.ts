@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { parseFlags } from "../../src/cli/args.ts";
 import { DEFAULTS } from "../../src/config.ts";
-import { readmeRow, SERVE_FLAGS, serveConfig, serveHelp } from "../../src/cli/serve_flags.ts";
+import { readmeRow, SERVE_FLAGS, serveHelp } from "../../src/cli/serve_flags.ts";
+import { serveConfig } from "../../src/cli/serve_config.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 

@@ -3,7 +3,7 @@
  * folder, through `node:sqlite`. WAL mode with `synchronous=FULL`, so an append
  * that has been acknowledged is on disk. Appends received in the same event-loop
  * iteration share one transaction and one fsync (group commit). Records appended by another process (the
- * CLI) are noticed by polling `PRAGMA data_version`.
+ * CLI) are noticed by polling `PRAGMA data_version` (followers.ts).
  *
  * @example
  * ```ts
@@ -32,6 +32,7 @@ import { checkEmbedded, DB_FILE, openStore } from "./open_store.ts";
 import { Damage } from "./damage.ts";
 import { EmbeddedLog, type LogsById, type StoreReads } from "./log_handle.ts";
 import { LogRows } from "./log_rows.ts";
+import { Followers } from "./followers.ts";
 import {
   isLocked,
   type LogRow,
@@ -70,17 +71,6 @@ export { checkEmbedded, DB_FILE, now, StoreRefused };
 
 const log = getLogger(["gdp-ws", "embedded"]);
 
-/** Records delivered to one follower per turn while it catches up. */
-const CATCH_UP_CHUNK = 128;
-
-interface Follower {
-  /** Row id of the followed log. */
-  logId: number;
-  next: number;
-  onRecord: (record: LogRecord) => void;
-  onError: (error: GdpError) => void;
-}
-
 interface PendingAppend {
   logId: number;
   data: Uint8Array;
@@ -105,21 +95,15 @@ export class EmbeddedBackend implements Backend, LogsById {
   readonly #db: DatabaseSync;
   readonly #sql: StoreStatements;
   readonly #reads: StoreReads;
-  readonly #followers = new Map<number, Set<Follower>>();
-  readonly #lagging = new Set<Follower>();
+  readonly #followers: Followers;
   readonly #counts = { commits: 0, appends: 0, nameLookups: 0 };
   readonly #damage: Damage;
   readonly #rows = new LogRows<LogRow>(LOG_ROWS_KEPT);
   #pending: PendingAppend[] = [];
-  #pollTimer: ReturnType<typeof setInterval> | undefined;
-  #dataVersion = 0;
-  readonly #pollMs: number;
   readonly #lockWaitMs: number;
   /** When appends first found another process holding the write lock (0: they did not). */
   #lockedSince = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
-  /** The next turn of lagging followers' catch-up; cleared on close. */
-  #behindTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #failures = new LogThrottle(10_000);
   #closing = false;
   #closed = false;
@@ -129,7 +113,12 @@ export class EmbeddedBackend implements Backend, LogsById {
     this.#damage = new Damage(path);
     this.#sql = prepare(this.#db);
     this.#reads = { events: prepareEvents(this.#db), times: prepareTimes(this.#db) };
-    this.#pollMs = pollMs;
+    this.#followers = new Followers({
+      read: (logId, from, count) => this.readRange(logId, from, count),
+      dataVersion: () => (this.#sql.dataVersion.get() as { data_version: number }).data_version,
+      pollMs,
+      pollFailed: (error) => this.#failure(error, "polling for other writers"),
+    });
     this.#lockWaitMs = lockWaitMs;
   }
 
@@ -198,12 +187,9 @@ export class EmbeddedBackend implements Backend, LogsById {
     if (this.#closed) return;
     this.#closing = true;
     clearTimeout(this.#retry);
-    clearTimeout(this.#behindTimer);
-    this.#lagging.clear();
     this.#flush();
     this.#closed = true;
-    this.#followers.clear();
-    this.#stopPolling();
+    this.#followers.close();
     await Promise.resolve();
     this.#db.close();
   }
@@ -257,20 +243,7 @@ export class EmbeddedBackend implements Backend, LogsById {
     onRecord: (r: LogRecord) => void,
     onError: (error: GdpError) => void,
   ): Unfollow {
-    const follower: Follower = { logId, next: Math.max(1, from), onRecord, onError };
-    let set = this.#followers.get(logId);
-    if (!set) this.#followers.set(logId, set = new Set());
-    set.add(follower);
-    this.#startPolling();
-    this.#catchUp(follower);
-    return () => this.#unfollow(follower);
-  }
-
-  #unfollow(f: Follower): void {
-    const set = this.#followers.get(f.logId);
-    if (!set?.delete(f)) return;
-    if (set.size === 0) this.#followers.delete(f.logId);
-    if (this.#followers.size === 0) this.#stopPolling();
+    return this.#followers.add(logId, from, onRecord, onError);
   }
 
   /** `#read` as a promise: a throw becomes a rejection. */
@@ -342,7 +315,7 @@ export class EmbeddedBackend implements Backend, LogsById {
     }
     this.#lockedSince = 0;
     batch.forEach((p, i) => p.resolve(records[i]!));
-    for (const [i, p] of batch.entries()) this.#notify(p.logId, records[i]!);
+    for (const [i, p] of batch.entries()) this.#followers.notify(p.logId, records[i]!);
   }
 
   /**
@@ -388,84 +361,5 @@ export class EmbeddedBackend implements Backend, LogsById {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       throw error;
     }
-  }
-
-  #notify(logId: number, record: LogRecord): void {
-    for (const f of this.#followers.get(logId) ?? []) {
-      if (record.recno === f.next) {
-        f.next++;
-        f.onRecord(record);
-      } else if (record.recno > f.next) {
-        this.#catchUp(f);
-      }
-    }
-  }
-
-  /**
-   * Delivers stored records from `f.next` on, one chunk per event-loop turn:
-   * a burst written by another process must not stall every other client.
-   */
-  #catchUp(f: Follower): void {
-    const set = this.#followers.get(f.logId);
-    let records: LogRecord[];
-    try {
-      records = this.readRange(f.logId, f.next, CATCH_UP_CHUNK);
-    } catch (error) {
-      // Run from timers too, where a throw would end the process: the follower is told.
-      this.#unfollow(f);
-      f.onError(GdpError.from(error));
-      return;
-    }
-    for (const record of records) {
-      if (!set?.has(f)) return;
-      f.next++;
-      f.onRecord(record);
-    }
-    if (records.length === CATCH_UP_CHUNK) this.#behind(f);
-  }
-
-  /** Continues `f`'s catch-up on a later turn. */
-  #behind(f: Follower): void {
-    this.#lagging.add(f);
-    if (this.#lagging.size > 1) return;
-    this.#behindTimer = setTimeout(() => {
-      this.#behindTimer = undefined;
-      const lagging = [...this.#lagging];
-      this.#lagging.clear();
-      if (!this.#closed) { for (const follower of lagging) this.#catchUp(follower); }
-    }, 0);
-  }
-
-  #startPolling(): void {
-    if (this.#pollTimer !== undefined) return;
-    this.#dataVersion = this.#readDataVersion();
-    const timer = setInterval(() => this.#poll(), this.#pollMs);
-    Deno.unrefTimer(timer);
-    this.#pollTimer = timer;
-  }
-
-  #stopPolling(): void {
-    clearInterval(this.#pollTimer);
-    this.#pollTimer = undefined;
-  }
-
-  /** Another process committed: deliver what it appended to every follower. */
-  #poll(): void {
-    let version: number;
-    try {
-      version = this.#readDataVersion();
-    } catch (error) {
-      this.#failure(error, "polling for other writers");
-      return;
-    }
-    if (version === this.#dataVersion) return;
-    this.#dataVersion = version;
-    for (const set of [...this.#followers.values()]) {
-      for (const f of [...set]) this.#catchUp(f);
-    }
-  }
-
-  #readDataVersion(): number {
-    return (this.#sql.dataVersion.get() as { data_version: number }).data_version;
   }
 }

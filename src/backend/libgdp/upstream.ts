@@ -39,12 +39,11 @@ import { closedError, isLinkError, isNotFound, unreachable } from "./link_errors
 import { LinkHealth } from "./link_health.ts";
 import { appendChecked, findEnd, readPast, type Writer } from "./log_end.ts";
 import { ReorderBuffer } from "./reorder.ts";
+import { Renewal } from "./renewal.ts";
+import { readWindow } from "./read_window.ts";
 import type { UpstreamContext, UpstreamHealth } from "./upstream_context.ts";
 
 const log = getLogger(["gdp-ws", "libgdp"]);
-
-/** Reads in flight at once while iterating history. */
-const READ_WINDOW = 8;
 
 /**
  * The handle, every state it can be in. `subscribed` is final: such a
@@ -57,8 +56,6 @@ type HandleState =
   | { readonly kind: "open"; readonly gin: bigint }
   | { readonly kind: "subscribed"; readonly gin: bigint; udata: bigint }
   | { readonly kind: "closing"; readonly done: Promise<void> };
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /** The one caller of `follow`: records from `want` on. */
 interface Follower {
@@ -80,8 +77,7 @@ export class Upstream implements EventSink {
   #order: ReorderBuffer | undefined;
   #follower: Follower | undefined;
   #probe: ReturnType<typeof setTimeout> | undefined;
-  #renewal: ReturnType<typeof setTimeout> | undefined;
-  #renewDelay = 0;
+  readonly #renewal: Renewal;
   #heard = false;
   #stopped = false;
   readonly #link: LinkHealth;
@@ -92,6 +88,7 @@ export class Upstream implements EventSink {
     this.#iname = iname;
     this.#ctx = ctx;
     this.#link = new LinkHealth(name, ctx.options.downAfterMs);
+    this.#renewal = new Renewal(ctx.options.retryInitialMs, ctx.options.retryMaxMs);
   }
 
   /** The link's health. */
@@ -129,7 +126,7 @@ export class Upstream implements EventSink {
     this.#refs = 0;
     this.#unfollow();
     this.#order?.stop();
-    clearTimeout(this.#renewal);
+    this.#renewal.cancel();
     await this.#settleOpening();
     const state = this.#handle;
     if (state.kind === "open") await this.#close(state.gin);
@@ -178,18 +175,9 @@ export class Upstream implements EventSink {
     }
   }
 
-  /** Records `from` to `from + count - 1`, a few reads in flight at once. */
-  async *read(from: number, count: number): AsyncGenerator<LogRecord> {
-    const end = Math.floor(from) + Math.max(0, Math.floor(count));
-    let next = Math.max(1, Math.floor(from));
-    const window: Promise<Settled<LogRecord | null>>[] = [];
-    while (window.length > 0 || next < end) {
-      while (window.length < READ_WINDOW && next < end) window.push(this.#settled(next++));
-      const result = await window.shift()!;
-      if (!result.ok) throw result.error;
-      if (result.value === null) return;
-      yield result.value;
-    }
+  /** Records `from` to `from + count - 1`, a few reads in flight at once (read_window.ts). */
+  read(from: number, count: number): AsyncGenerator<LogRecord> {
+    return readWindow((recno) => this.readOne(recno), from, count);
   }
 
   /**
@@ -338,14 +326,6 @@ export class Upstream implements EventSink {
     }
   }
 
-  #settled(recno: number): Promise<Settled<LogRecord | null>> {
-    // settled at once: a rejection must not go unhandled while earlier reads are awaited
-    return this.readOne(recno).then(
-      (value) => ({ ok: true, value }),
-      (error: unknown) => ({ ok: false, error }),
-    );
-  }
-
   #isLive(): boolean {
     const state = this.#handle;
     return state.kind === "subscribed" && state.udata !== 0n && this.#link.state.kind === "ok";
@@ -397,29 +377,20 @@ export class Upstream implements EventSink {
     const from = this.#order?.next ?? 1;
     try {
       await this.#use((gin) => this.#ctx.gdp.subscribe(gin, from, udata));
-      this.#renewDelay = 0;
+      this.#renewal.succeeded();
     } catch (error) {
       if (state.udata === udata) state.udata = 0n;
       if (!isLinkError(error)) throw error;
-      this.#scheduleRenewal(this.#nextDelay());
+      this.#scheduleRenewal(this.#renewal.backoff());
     }
   }
 
   #scheduleRenewal(delay: number): void {
-    if (this.#renewal !== undefined || this.#stopped) return;
-    this.#renewal = setTimeout(() => {
-      this.#renewal = undefined;
+    if (this.#stopped) return;
+    this.#renewal.schedule(() => {
       this.#ctx.counters.resubscribes++;
       void this.#subscribe().catch((error) => this.#followFailed(error));
     }, delay);
-    Deno.unrefTimer(this.#renewal);
-  }
-
-  /** Exponential backoff: retryInitialMs, doubling, at most retryMaxMs. */
-  #nextDelay(): number {
-    const { retryInitialMs, retryMaxMs } = this.#ctx.options;
-    this.#renewDelay = Math.min(Math.max(retryInitialMs, this.#renewDelay * 2), retryMaxMs);
-    return this.#renewDelay;
   }
 
   #followFailed(error: unknown): void {

@@ -35,6 +35,7 @@
  */
 
 import { closeQuietly } from "../../io/conn.ts";
+import { Pause } from "../../io/pause.ts";
 import { nextSlice, sliceSpent } from "../../io/time_slice.ts";
 import { CloseCode } from "./close_codes.ts";
 import {
@@ -50,7 +51,16 @@ import {
 import { type IdleChecked, IdleWatch } from "./idle_watch.ts";
 import { FrameReader, ReadResult } from "./reader.ts";
 import { SendQueue } from "./send_queue.ts";
-import type { CloseInfo, ServerWebSocketOptions, SocketLimit } from "./socket_options.ts";
+import {
+  CLOSE_WAIT_MS,
+  CLOSE_WRITE_MS,
+  type CloseInfo,
+  HANDLED_PER_LOOK,
+  LARGE_READ,
+  type ServerWebSocketOptions,
+  SMALL_READ,
+  type SocketLimit,
+} from "./socket_options.ts";
 
 export type { CloseInfo, ServerWebSocketOptions, SocketLimit };
 
@@ -58,24 +68,6 @@ const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
-/**
- * An idle socket reads into this much; a busy one into the larger buffer. Every
- * open socket holds one (a pending read needs its buffer), so it is small: a
- * pong or a typical request fits, and one that fills it gets the large buffer.
- */
-const SMALL_READ = 512;
-const LARGE_READ = 64 * 1024;
-/**
- * Messages and control frames handled between looks at the time slice. Looking
- * before each one, a producer's appends waited a round each behind a busy
- * fan-out (docs/limits.md); the slice is looked at before the first of a read.
- */
-export const HANDLED_PER_LOOK = 32;
-/** After our close frame, how long the peer has to answer before TCP is closed. */
-const CLOSE_WAIT_MS = 2_000;
-/** How long frames queued before our close frame (and it) may take to be written. */
-const CLOSE_WRITE_MS = 30_000;
-
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 /** The idle ping: frames are never changed once built, so one serves every socket. */
 const PING = frame(Opcode.PING, new Uint8Array(0));
@@ -120,7 +112,7 @@ export class ServerWebSocket implements IdleChecked {
   /** Input read and not yet handled: waiting for a time slice, or for `admit`. */
   #busy = false;
   /** The wait `admit` asked for, ended early when the socket closes. */
-  #pause: { timer: ReturnType<typeof setTimeout>; resume: () => void } | undefined;
+  readonly #pause = new Pause();
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(conn: Deno.Conn, options: ServerWebSocketOptions) {
@@ -213,7 +205,7 @@ export class ServerWebSocket implements IdleChecked {
     if (this.#state === CLOSING || this.#state === CLOSED) return;
     this.#state = CLOSING;
     // A message held back by `admit` will not be handled now: read on, to the peer's close.
-    this.#endPause();
+    this.#pause.end();
     if (drop) this.#queue.clear();
     this.#sendClose(code, reason);
     // A peer that reads nothing never gets the close frame: give up on it after
@@ -333,7 +325,7 @@ export class ServerWebSocket implements IdleChecked {
     }
     const hold = this.admit?.() ?? 0;
     if (hold > 0) {
-      await this.#wait(hold);
+      await this.#pause.for(hold);
       if (this.#state !== OPEN) return;
     }
     this.onmessage?.({ data });
@@ -392,23 +384,6 @@ export class ServerWebSocket implements IdleChecked {
     return this.#state !== CLOSED && sliceSpent();
   }
 
-  /** Holds a message `ms` for `admit`; ends early if the socket closes. */
-  #wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const resume = () => {
-        this.#pause = undefined;
-        resolve();
-      };
-      this.#pause = { timer: setTimeout(resume, ms), resume };
-    });
-  }
-
-  #endPause(): void {
-    if (!this.#pause) return;
-    clearTimeout(this.#pause.timer);
-    this.#pause.resume();
-  }
-
   /**
    * A protocol error: a close frame with `code`, then the end of our side. What
    * the peer still sends is read and dropped until it closes (or CLOSE_WAIT_MS):
@@ -453,7 +428,7 @@ export class ServerWebSocket implements IdleChecked {
     this.#state = CLOSED;
     if (this.#idleMs > 0) IdleWatch.of(this.#idleMs).delete(this);
     clearTimeout(this.#closeTimer);
-    this.#endPause();
+    this.#pause.end();
     this.#queue.stop();
     this.#reader.release();
     closeQuietly(this.#conn);

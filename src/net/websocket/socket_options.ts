@@ -1,7 +1,7 @@
 /**
  * What a `ServerWebSocket` (socket.ts) is given (its limits, the subprotocol,
- * bytes read with the head) and what it reports when it closes or a limit is
- * passed.
+ * bytes read with the head), its fixed settings, and what it reports when it
+ * closes or a limit is passed.
  *
  * @module
  */
@@ -33,3 +33,21 @@ export interface CloseInfo {
 
 /** A limit the socket enforces itself, named as in its options. */
 export type SocketLimit = "maxMessageBytes" | "maxFragments" | "maxQueuedBytes";
+
+/**
+ * An idle socket reads into this much; a busy one into the larger buffer. Every
+ * open socket holds one (a pending read needs its buffer), so it is small: a
+ * pong or a typical request fits, and one that fills it gets the large buffer.
+ */
+export const SMALL_READ = 512;
+export const LARGE_READ = 64 * 1024;
+/**
+ * Messages and control frames handled between looks at the time slice. Looking
+ * before each one, a producer's appends waited a round each behind a busy
+ * fan-out (docs/limits.md); the slice is looked at before the first of a read.
+ */
+export const HANDLED_PER_LOOK = 32;
+/** After our close frame, how long the peer has to answer before TCP is closed. */
+export const CLOSE_WAIT_MS = 2_000;
+/** How long frames queued before our close frame (and it) may take to be written. */
+export const CLOSE_WRITE_MS = 30_000;

@@ -8,7 +8,7 @@
 import { concat } from "../../../src/io/bytes.ts";
 import assert from "node:assert/strict";
 import { ServerWebSocket, type SocketLimit } from "../../../src/net/websocket/mod.ts";
-import { HANDLED_PER_LOOK } from "../../../src/net/websocket/socket.ts";
+import { HANDLED_PER_LOOK } from "../../../src/net/websocket/socket_options.ts";
 import { nextSlice, sliceSpent, slicesSettled } from "../../../src/io/time_slice.ts";
 import { waitFor } from "../../helpers/client.ts";
 import { ScriptedConn, SOCKET_OPTIONS } from "../../helpers/fake_conn.ts";

@@ -1,0 +1,130 @@
+/**
+ * What one WebSocket connection sends, under `--send-queue-bytes`: each event
+ * as its own text frame, or in batch mode the events of a turn gathered into
+ * one batch frame, held while the socket is still writing an earlier one (its
+ * drain sends it). Past the cap, nothing more is queued and `onSlow` is called
+ * (the session closes with 1013).
+ *
+ * @example
+ * ```ts
+ * import type { ServerWebSocket } from "../net/websocket/mod.ts";
+ * import { Outbox } from "./outbox.ts";
+ *
+ * declare const socket: ServerWebSocket;
+ * const traffic = { framesOut: 0, bytesOut: 0 };
+ * const outbox = new Outbox(socket, {
+ *   batch: true,
+ *   sendQueueBytes: 8 << 20,
+ *   traffic,
+ *   onSlow: () => socket.close(1013, "send queue full"),
+ * });
+ * outbox.send('{"type":1}');
+ * outbox.flush(); // one frame: [{"type":1}]
+ * ```
+ *
+ * @module
+ */
+
+import type { ServerWebSocket } from "../net/websocket/mod.ts";
+import { batchFrame, type Utf8Parts } from "./batch_frame.ts";
+import type { Traffic } from "./gateway_metrics.ts";
+
+export interface OutboxOptions {
+  /** Batch mode: every frame is a JSON array of events (docs/protocol.md#batch-mode). */
+  batch: boolean;
+  /** Bytes queued for the socket at most, an unsent batch included. */
+  sendQueueBytes: number;
+  /** Frame and byte totals, shared by every connection. */
+  traffic: Traffic;
+  /** The queue would pass `sendQueueBytes`: what was to be sent is not. */
+  onSlow: () => void;
+}
+
+const OPEN = 1;
+
+export class Outbox {
+  /** Frames handed to the socket. */
+  frames = 0;
+  readonly #socket: ServerWebSocket;
+  readonly #options: OutboxOptions;
+  /** Events for the next batch frame: strings, and history the store joined (UTF-8). */
+  #batch: (string | Uint8Array)[] = [];
+  /** Characters (bytes for UTF-8) in `#batch`. */
+  #batchChars = 0;
+
+  constructor(socket: ServerWebSocket, options: OutboxOptions) {
+    this.#socket = socket;
+    this.#options = options;
+  }
+
+  /** Bytes waiting for the socket: its queue and an unsent batch. */
+  get queued(): number {
+    return this.#socket.bufferedAmount + this.#batchChars;
+  }
+
+  /** One event: a frame of its own, or the next element of the batch. */
+  send(text: string): void {
+    if (!this.#options.batch) return this.#write(text);
+    this.#add(text, text.length);
+  }
+
+  /** Batch mode: events the store joined by commas, as UTF-8. */
+  sendJoined(utf8: Uint8Array): void {
+    this.#add(utf8, utf8.length);
+  }
+
+  /** One object per frame: `count` events the store joined by newlines, a frame each. */
+  sendLines(utf8: Uint8Array, count: number): void {
+    if (this.#socket.readyState !== OPEN) return;
+    if (this.#socket.bufferedAmount + utf8.length > this.#options.sendQueueBytes) {
+      return this.#options.onSlow();
+    }
+    this.frames += count;
+    this.#options.traffic.framesOut += count;
+    this.#options.traffic.bytesOut += utf8.length;
+    this.#socket.sendLines(utf8);
+  }
+
+  /**
+   * Sends the batch as one frame. While the socket is still writing an earlier
+   * frame, the batch waits and grows (unless `now`): the socket's drain sends it.
+   * A client that keeps up gets every event at once; one that is busy gets
+   * fewer, larger frames, which cost both sides less per event.
+   */
+  flush(now = false): void {
+    if (this.#batch.length === 0) return;
+    if (!now && this.#socket.bufferedAmount > 0) return;
+    const frame = batchFrame(this.#batch);
+    this.clear();
+    this.#write(frame);
+    this.#socket.flush();
+  }
+
+  /** Drops the unsent batch. */
+  clear(): void {
+    this.#batch = [];
+    this.#batchChars = 0;
+  }
+
+  /** A text frame: a string, or parts of UTF-8 already checked. */
+  #write(text: string | Utf8Parts): void {
+    if (this.#socket.readyState !== OPEN) return;
+    const size = typeof text === "string" ? text.length : text.size;
+    if (this.#socket.bufferedAmount + size > this.#options.sendQueueBytes) {
+      return this.#options.onSlow();
+    }
+    this.frames++;
+    this.#options.traffic.framesOut++;
+    this.#options.traffic.bytesOut += size;
+    if (typeof text === "string") this.#socket.send(text);
+    else this.#socket.sendUtf8(text.parts);
+  }
+
+  #add(event: string | Uint8Array, size: number): void {
+    if (this.#batch.push(event) === 1) queueMicrotask(() => this.flush());
+    this.#batchChars += size;
+    if (this.#socket.bufferedAmount + this.#batchChars > this.#options.sendQueueBytes) {
+      this.#options.onSlow();
+    }
+  }
+}
