@@ -24,6 +24,8 @@ export interface Plan {
   manyLogs: { logs: number; perLog: number };
   /** Connections of the idle-memory rows. */
   idleConnections: number;
+  /** Runs of each idle-memory row, alternating; the median is reported (one run moves by ±1 KiB). */
+  idleRepeats: number;
   /** Records pre-filled into the history log; the replay row reads all of them. */
   historyRecords: number;
   /** The history rows: this many subscribers read this many records each. */
@@ -69,6 +71,7 @@ export const FULL: Plan = {
   compareAt: 1_000,
   manyLogs: { logs: 1_000, perLog: 10 },
   idleConnections: 10_000,
+  idleRepeats: 3,
   historyRecords: 100_000,
   historyClients: 50,
   historyPerClient: 2_000,
@@ -96,6 +99,7 @@ export const QUICK: Plan = {
   compareAt: 10,
   manyLogs: { logs: 10, perLog: 2 },
   idleConnections: 100,
+  idleRepeats: 1,
   historyRecords: 5_000,
   historyClients: 5,
   historyPerClient: 1_000,

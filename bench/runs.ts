@@ -91,6 +91,8 @@ export interface IdleRow {
   connectSeconds: number;
   complete: number;
   rssMb?: number;
+  /** KiB per connection of every run when the row is the median of several. */
+  runsKib?: number[];
 }
 
 /** What one run's client processes measured, merged. */
@@ -491,4 +493,16 @@ export async function idleRun(target: Target, plan: Plan, connections: number): 
     connectSeconds,
     complete: run.result.complete,
   };
+}
+
+/** Resident memory per connection of an idle-memory row, in KiB. */
+export const perConnectionKib = (r: IdleRow): number =>
+  ((r.rssAfterMb - r.rssBeforeMb) * 1024) / r.connections;
+
+/** The median of several runs of one idle-memory row, with every run's KiB per connection. */
+export function medianIdle(rows: IdleRow[]): IdleRow | undefined {
+  if (rows.length === 0) return undefined;
+  const sorted = [...rows].sort((a, b) => perConnectionKib(a) - perConnectionKib(b));
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return rows.length === 1 ? median : { ...median, runsKib: rows.map(perConnectionKib) };
 }

@@ -99,7 +99,8 @@ export class ServerWebSocket implements IdleChecked {
   readonly #idleMs: number;
   /** Bytes read with the request head, until the read loop takes them. */
   #initial: Uint8Array | undefined;
-  readonly #closeListeners: ((event: CloseInfo) => void)[] = [];
+  /** Made at the first listener, exactly as long as needed: every idle socket holds it. */
+  #closeListeners: readonly ((event: CloseInfo) => void)[] = [];
   #state = CONNECTING;
   readonly #reader: FrameReader;
   readonly #queue: SendQueue;
@@ -112,7 +113,7 @@ export class ServerWebSocket implements IdleChecked {
   /** Input read and not yet handled: waiting for a time slice, or for `admit`. */
   #busy = false;
   /** The wait `admit` asked for, ended early when the socket closes. */
-  readonly #pause = new Pause();
+  #pause: Pause | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(conn: Deno.Conn, options: ServerWebSocketOptions) {
@@ -138,7 +139,7 @@ export class ServerWebSocket implements IdleChecked {
   }
 
   addEventListener(type: "close", listener: (event: CloseInfo) => void): void {
-    if (type === "close") this.#closeListeners.push(listener);
+    if (type === "close") this.#closeListeners = [...this.#closeListeners, listener];
   }
 
   /** Opens the socket (after the 101 has been written) and starts reading. */
@@ -205,7 +206,7 @@ export class ServerWebSocket implements IdleChecked {
     if (this.#state === CLOSING || this.#state === CLOSED) return;
     this.#state = CLOSING;
     // A message held back by `admit` will not be handled now: read on, to the peer's close.
-    this.#pause.end();
+    this.#pause?.end();
     if (drop) this.#queue.clear();
     this.#sendClose(code, reason);
     // A peer that reads nothing never gets the close frame: give up on it after
@@ -325,7 +326,7 @@ export class ServerWebSocket implements IdleChecked {
     }
     const hold = this.admit?.() ?? 0;
     if (hold > 0) {
-      await this.#pause.for(hold);
+      await (this.#pause ??= new Pause()).for(hold);
       if (this.#state !== OPEN) return;
     }
     this.onmessage?.({ data });
@@ -428,7 +429,7 @@ export class ServerWebSocket implements IdleChecked {
     this.#state = CLOSED;
     if (this.#idleMs > 0) IdleWatch.of(this.#idleMs).delete(this);
     clearTimeout(this.#closeTimer);
-    this.#pause.end();
+    this.#pause?.end();
     this.#queue.stop();
     this.#reader.release();
     closeQuietly(this.#conn);
