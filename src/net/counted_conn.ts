@@ -83,7 +83,15 @@ export class CountedConn implements ConnLike {
     });
   }
 
-  /** This connection where a `Deno.Conn` is taken (the WebSocket uses read, write and close). */
+  /**
+   * TCP_NODELAY on the TCP connection under it (the WebSocket asks for it; a
+   * connection of another kind has no Nagle to turn off).
+   */
+  setNoDelay(noDelay = true): void {
+    (this.#inner as Partial<Deno.TcpConn>).setNoDelay?.(noDelay);
+  }
+
+  /** This connection where a `Deno.Conn` is taken (the WebSocket uses read, write, close and setNoDelay). */
   get conn(): Deno.Conn {
     return this as unknown as Deno.Conn;
   }

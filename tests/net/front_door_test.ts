@@ -9,6 +9,7 @@ import { TestClient, waitFor } from "../helpers/client.ts";
 import { httpUrl, withGatewayIn } from "../helpers/gateway.ts";
 import { rawRequest, readResponse, upgradeHead } from "../helpers/raw_http.ts";
 import { maskedFrame, RawWebSocket } from "../helpers/raw_ws.ts";
+import { CountedConn } from "../../src/net/counted_conn.ts";
 import { ServerWebSocket } from "../../src/net/websocket/mod.ts";
 import { SOCKET_OPTIONS } from "../helpers/fake_conn.ts";
 import { shippedTest } from "../helpers/shipped.ts";
@@ -343,5 +344,26 @@ Deno.test("a socket whose 101 could not be written is aborted: its close handler
   assert.deepEqual(closes, [1006]);
   assert.equal(socket.readyState, 3);
   assert.equal(await client.read(new Uint8Array(1)), null, "the client sees the connection end");
+  client.close();
+});
+
+Deno.test("a WebSocket over the front door's counted connection turns Nagle off on the TCP connection under it", async () => {
+  // The socket asked the connection it was given; a counted connection had no setNoDelay and
+  // the ask went nowhere, so every gateway WebSocket kept Nagle's delay.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  const client = await Deno.connect({ hostname: "127.0.0.1", port });
+  const tcp = await listener.accept();
+  listener.close();
+  const asked: (boolean | undefined)[] = [];
+  const setNoDelay = tcp.setNoDelay.bind(tcp);
+  tcp.setNoDelay = (noDelay?: boolean) => {
+    asked.push(noDelay);
+    setNoDelay(noDelay);
+  };
+  const socket = new ServerWebSocket(new CountedConn(tcp).conn, SOCKET_OPTIONS);
+  socket.start();
+  assert.deepEqual(asked, [true]);
+  socket.abort();
   client.close();
 });
