@@ -26,3 +26,15 @@ Deno.test("takeAll hands over the unread bytes as a copy and lets the buffer go"
   assert.equal(input.buffered.buffer.byteLength, 0, "the input's buffer is let go");
   conn.close();
 });
+
+Deno.test("an input whose bytes were taken reads again into a fresh buffer", async () => {
+  const conn = new ScriptedConn(bytesOf("ab"), { perRead: 1 });
+  const input = new ConnInput(conn, 16 * 1024);
+  const deadline = new Deadline(1000);
+  assert.equal(await input.fill(deadline), "data");
+  assert.deepEqual([...input.takeAll()], [0x61]);
+  assert.equal(await input.fill(deadline), "data");
+  assert.deepEqual([...input.buffered], [0x62]);
+  deadline.clear();
+  conn.close();
+});

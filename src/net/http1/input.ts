@@ -169,7 +169,10 @@ export class ConnInput {
     if (this.#start > 0 && held <= this.#buffer.length / 2) {
       this.#buffer.copyWithin(0, this.#start, this.#end);
     } else {
-      const grown = new Uint8Array(Math.min(this.#cap, this.#buffer.length * 2));
+      // From FIRST_SIZE: after takeAll the buffer is empty, and doubling 0 makes no room.
+      const grown = new Uint8Array(
+        Math.min(this.#cap, Math.max(FIRST_SIZE, this.#buffer.length * 2)),
+      );
       grown.set(this.#buffer.subarray(this.#start, this.#end));
       this.#buffer = grown;
     }
