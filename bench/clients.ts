@@ -513,17 +513,11 @@ async function connectNats(
   if (side && config.producer) {
     // Acknowledged once stored, like the gateway's append.
     connected.produce = (seq) =>
-      void side.publish(subjectOfRecord(config, seq), encoder.encode(makePayload(seq, size)))
-        .then(
-          () => {
-            production.acked++;
-            tally.poke();
-          },
-          (error) => {
-            production.error ??= String(error);
-            tally.poke();
-          },
-        );
+      countAck(
+        side.publish(subjectOfRecord(config, seq), encoder.encode(makePayload(seq, size))),
+        production,
+        tally,
+      );
   }
   if (producer) {
     connected.produce = (seq) =>
@@ -536,6 +530,20 @@ async function connectNats(
     };
   }
   return connected;
+}
+
+/** Counts `append` as acknowledged once it settles well, or keeps its error; wakes the tally. */
+function countAck(append: Promise<unknown>, production: Production, tally: Tally): void {
+  append.then(
+    () => {
+      production.acked++;
+      tally.poke();
+    },
+    (error) => {
+      production.error ??= String(error);
+      tally.poke();
+    },
+  );
 }
 
 /** Appends straight into the embedded store, as `gdp-ws append` from another process does. */
@@ -553,16 +561,7 @@ async function connectStore(
   return {
     // Appends made in the same turn share one transaction (the store's group commit).
     produce: (seq) => {
-      handle.append(encoder.encode(makePayload(seq, size))).then(
-        () => {
-          production.acked++;
-          tally.poke();
-        },
-        (error) => {
-          production.error ??= String(error);
-          tally.poke();
-        },
-      );
+      countAck(handle.append(encoder.encode(makePayload(seq, size))), production, tally);
     },
     close: async () => {
       await handle.close();

@@ -201,6 +201,11 @@ export function mergePercentiles(
   };
 }
 
+/** The row of `rows` at the median of `key` (the upper one of an even count); undefined when none. */
+export function medianBy<T>(rows: readonly T[], key: (row: T) => number): T | undefined {
+  return [...rows].sort((a, b) => key(a) - key(b))[Math.floor(rows.length / 2)];
+}
+
 /** Percentiles of `values` (sorted in place). */
 export function percentiles(values: Float64Array): Percentiles {
   values.sort();

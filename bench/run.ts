@@ -21,6 +21,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { medianBy } from "./common.ts";
 import { FULL, type Plan, QUICK } from "./plan.ts";
 import { cpuTicks, initClock, memoryMb } from "./proc.ts";
 import { hardFdLimit, ROOT } from "./process.ts";
@@ -450,8 +451,7 @@ if (import.meta.main) Deno.exit(await main());
 function medianRow(rows: ThroughputRow[], how = ""): ThroughputRow | undefined {
   if (rows.length <= 1) return rows[0];
   const rate = (r: ThroughputRow) => r.records / r.seconds;
-  const sorted = [...rows].sort((a, b) => rate(a) - rate(b));
-  const median = { ...sorted[Math.floor(sorted.length / 2)]! };
+  const median = { ...medianBy(rows, rate)! };
   const rates = rows.map((r) => Math.round(rate(r)).toLocaleString("en-US")).join(", ");
   const closed = rows.filter((r) => /1013/.test(r.note ?? "")).length;
   median.note = `median of ${rows.length} runs${how ? ` ${how}` : ""} (${rates}/s)` +

@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import {
   type ClientConfig,
   type ClientResult,
+  medianBy,
   mergePercentiles,
   type Percentiles,
   percentiles,
@@ -501,8 +502,6 @@ export const perConnectionKib = (r: IdleRow): number =>
 
 /** The median of several runs of one idle-memory row, with every run's KiB per connection. */
 export function medianIdle(rows: IdleRow[]): IdleRow | undefined {
-  if (rows.length === 0) return undefined;
-  const sorted = [...rows].sort((a, b) => perConnectionKib(a) - perConnectionKib(b));
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return rows.length === 1 ? median : { ...median, runsKib: rows.map(perConnectionKib) };
+  const median = medianBy(rows, perConnectionKib);
+  return !median || rows.length === 1 ? median : { ...median, runsKib: rows.map(perConnectionKib) };
 }

@@ -75,14 +75,7 @@ export class Outbox {
 
   /** One object per frame: `count` events the store joined by newlines, a frame each. */
   sendLines(utf8: Uint8Array, count: number): void {
-    if (this.#socket.readyState !== OPEN) return;
-    if (this.#socket.bufferedAmount + utf8.length > this.#options.sendQueueBytes) {
-      return this.#options.onSlow();
-    }
-    this.frames += count;
-    this.#options.traffic.framesOut += count;
-    this.#options.traffic.bytesOut += utf8.length;
-    this.#socket.sendLines(utf8);
+    if (this.#counted(utf8.length, count)) this.#socket.sendLines(utf8);
   }
 
   /**
@@ -108,16 +101,26 @@ export class Outbox {
 
   /** A text frame: a string, or parts of UTF-8 already checked. */
   #write(text: string | Utf8Parts): void {
-    if (this.#socket.readyState !== OPEN) return;
     const size = typeof text === "string" ? text.length : text.size;
-    if (this.#socket.bufferedAmount + size > this.#options.sendQueueBytes) {
-      return this.#options.onSlow();
-    }
-    this.frames++;
-    this.#options.traffic.framesOut++;
-    this.#options.traffic.bytesOut += size;
+    if (!this.#counted(size, 1)) return;
     if (typeof text === "string") this.#socket.send(text);
     else this.#socket.sendUtf8(text.parts);
+  }
+
+  /**
+   * Whether `frames` frames of `size` may go to the socket now (it is open and
+   * they fit under the cap), counted if so; past the cap, `onSlow`.
+   */
+  #counted(size: number, frames: number): boolean {
+    if (this.#socket.readyState !== OPEN) return false;
+    if (this.#socket.bufferedAmount + size > this.#options.sendQueueBytes) {
+      this.#options.onSlow();
+      return false;
+    }
+    this.frames += frames;
+    this.#options.traffic.framesOut += frames;
+    this.#options.traffic.bytesOut += size;
+    return true;
   }
 
   #add(event: string | Uint8Array, size: number): void {
