@@ -24,7 +24,6 @@ import type { Limits } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
 import { limitLabel, type Refusals } from "../limits.ts";
 import type { EventStream } from "./event_stream.ts";
-import type { Session } from "./session.ts";
 
 const log = getLogger(["gdp-ws", "server"]);
 
@@ -35,9 +34,19 @@ export interface ConnectionRefusal {
 }
 
 /** Open WebSockets and event streams, counted in total and by client address. */
+/** What the gateway asks of an open WebSocket session: its queue, and to end. */
+export interface OpenSession {
+  /** Bytes waiting for its socket. */
+  readonly queuedBytes: number;
+  /** Settles when its socket has closed. */
+  readonly closed: Promise<void>;
+  /** Ends its subscriptions with SHUTDOWN and closes with 1001. */
+  shutdown(): void;
+}
+
 export class Connections {
   /** Open WebSocket sessions. */
-  readonly sessions: Set<Session> = new Set();
+  readonly sessions: Set<OpenSession> = new Set();
   /** Open event streams (GET /logs/NAME/events); they count as connections too. */
   readonly streams: Set<EventStream> = new Set();
   /** Range reads (GET /logs/NAME/records) streaming now; they count as connections meanwhile. */
@@ -98,16 +107,34 @@ export class Connections {
     return { limit, error: GdpError.of(503, `too many connections (${max} ${what})`) };
   }
 
+  /**
+   * Counts a WebSocket session from `address` until {@linkcode closeSession}
+   * (methods, not a closure: every idle connection would hold one).
+   */
+  openSession(session: OpenSession, address: string): void {
+    this.sessions.add(session);
+    this.#count(address, 1);
+  }
+
+  /** Lets go of a session counted by {@linkcode openSession}; again is a no-op. */
+  closeSession(session: OpenSession, address: string): void {
+    if (this.sessions.delete(session)) this.#count(address, -1);
+  }
+
   /** Counts one more connection from `address`; the function returned lets it go, once. */
   hold(address: string): () => void {
-    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+    this.#count(address, 1);
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      const count = (this.#perAddress.get(address) ?? 1) - 1;
-      if (count > 0) this.#perAddress.set(address, count);
-      else this.#perAddress.delete(address);
+      this.#count(address, -1);
     };
+  }
+
+  #count(address: string, change: 1 | -1): void {
+    const count = (this.#perAddress.get(address) ?? 0) + change;
+    if (count > 0) this.#perAddress.set(address, count);
+    else this.#perAddress.delete(address);
   }
 }

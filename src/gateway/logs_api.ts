@@ -24,6 +24,7 @@ import { concat } from "../io/bytes.ts";
 import { countRefusal, type Refusals } from "../limits.ts";
 import { infoObject, tsObject } from "../wire/events.ts";
 import { errorAnswer, json } from "./answers.ts";
+import { allowCreate } from "./create_gate.ts";
 import type { GatewayContext } from "./context.ts";
 import { appendsClosed, appendsOpen } from "./local_client.ts";
 import { SEALED } from "./page_cursor.ts";
@@ -166,17 +167,6 @@ export async function eventStream(ctx: RouteContext): Promise<Response> {
   });
   connections.streams.add(stream);
   return stream.response;
-}
-
-/** Throws 429 when `address` has created its share of logs this minute. */
-export function allowCreate(gw: GatewayContext, address: string): void {
-  if (gw.creates.take(address)) return;
-  const max = gw.config.limits.maxLogCreatesPerMinute;
-  throw countRefusal(
-    gw.refusals,
-    "maxLogCreatesPerMinute",
-    GdpError.of(429, `more than ${max} new logs per minute from ${address}`),
-  );
 }
 
 /** The route's `:name`, checked as any logname is (400 naming the rule). */

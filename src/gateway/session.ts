@@ -14,17 +14,18 @@ import { allows, atExpiry, forbidden, type Grant } from "../auth/grants.ts";
 import type { Limits } from "../config.ts";
 import { GdpError } from "../core/errors.ts";
 import { bytesOver } from "../io/bytes.ts";
-import type { Hub } from "../fanout/hub.ts";
 import type { Subscription, SubscriptionSink } from "../fanout/subscription.ts";
 import { limitLabel, RateLimit, type Refusals } from "../limits.ts";
-import type { Traffic } from "./gateway_metrics.ts";
+import type { GatewayContext } from "./context.ts";
+import { allowCreate } from "./create_gate.ts";
 import { Outbox } from "./outbox.ts";
 import { appendsClosed } from "./local_client.ts";
-import type { Metrics } from "../ops/metrics.ts";
 import {
   CloseCode,
+  type CloseInfo,
   closeLabel,
   type ServerWebSocket,
+  type SocketHandler,
   type SocketLimit,
 } from "../net/websocket/mod.ts";
 import {
@@ -49,47 +50,43 @@ import {
   type Style,
 } from "../wire/events.ts";
 
+/** What is this connection's own; everything else comes from the gateway's context. */
 export interface SessionOptions {
-  limits: Limits;
   /** Batch mode: every frame is a JSON array of events (docs/protocol.md#batch-mode). */
   batch: boolean;
-  /** Appends to a missing log create it. */
-  autoCreate: boolean;
-  /** Remote address, for the logs. */
+  /** The client's address, as counted by the connection limits and log creations. */
+  address: string;
+  /** The client as logged (its address, and the proxy's when it came through one). */
   peer: string;
   /** Connection id, carried on every log line of this connection. */
   id: string;
-  metrics: Metrics;
-  /** Frame and byte totals, shared by every session (plain numbers: this is the hot path). */
-  traffic: Traffic;
-  /** Where refusals are counted (shown by /readyz and /metrics). */
-  refusals: Refusals;
   /** False when this client may not append at all (no tokens and not a local client). */
   appendsOpen?: boolean;
-  /** Called before an append creates a log; throws (429) when this client may not now. */
-  createGate?: () => void;
   /** What the connection's token allows; absent when tokens are off. */
   grant?: Grant;
-  /** Verifies a fresh token sent with the refresh op (tokens on). */
-  verify?: (token: string) => Promise<Grant>;
 }
 
 const noop = () => {};
 const sessionLog = getLogger(["gdp-ws", "session"]);
 
-export class Session implements SubscriptionSink {
+/**
+ * A session is its socket's handler (`onMessage`, `onClose`, …): methods the
+ * socket calls, where closures would cost every idle connection one each.
+ */
+export class Session implements SubscriptionSink, SocketHandler {
   readonly style: Style;
   readonly #socket: ServerWebSocket;
   /** `closed`, once asked for, and its resolve. */
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
   #ended = false;
-  readonly #hub: Hub;
+  /** The gateway's context, shared by every session: nothing in it is per connection. */
+  readonly #gw: GatewayContext;
+  readonly #limits: Limits;
   readonly #options: SessionOptions;
   readonly #subs = new Set<Subscription>();
   readonly #opened = Date.now();
   readonly #log: ReturnType<typeof sessionLog.with>;
-  readonly #metrics: Metrics;
   /** Limits this connection has met, each logged once (made at the first). */
   #logged: Set<string> | undefined;
   #grant: Grant | undefined;
@@ -102,31 +99,41 @@ export class Session implements SubscriptionSink {
   readonly #rate: RateLimit;
   /** Messages were held back for the rate limit since the bucket was last full (one refusal). */
   #throttled = false;
+  /** Asked before an append creates a log (made at this session's first append). */
+  #createGate: (() => void) | undefined;
 
-  constructor(socket: ServerWebSocket, hub: Hub, options: SessionOptions) {
+  /**
+   * A session of `socket`, counted in `gw.connections` until it closes (the
+   * caller checked that it fits the limits).
+   */
+  constructor(socket: ServerWebSocket, gw: GatewayContext, options: SessionOptions) {
     this.#socket = socket;
-    this.#hub = hub;
+    this.#gw = gw;
+    this.#limits = gw.config.limits;
     this.#options = options;
-    this.#rate = new RateLimit(options.limits.maxRequestRate, 1000);
-    this.#metrics = options.metrics;
+    this.#rate = new RateLimit(this.#limits.maxRequestRate, 1000);
     this.#log = sessionLog.with({ conn: options.id, peer: options.peer });
     this.#grant = options.grant;
     this.#scheduleExpiry();
     this.style = options.batch ? COMPACT_STYLE : PYTHON_STYLE;
     this.#outbox = new Outbox(socket, {
       batch: options.batch,
-      sendQueueBytes: options.limits.sendQueueBytes,
-      traffic: options.traffic,
+      sendQueueBytes: this.#limits.sendQueueBytes,
+      traffic: gw.traffic,
       onSlow: () => this.#slowConsumer(),
     });
-    socket.binaryType = "arraybuffer";
-    socket.onopen = () =>
-      this.#log.info("Open {conn} {peer} batch={batch}", { batch: options.batch });
-    socket.onmessage = (event) => this.#onMessage(event.data);
-    socket.onclose = (event) => this.#onClose(event.code, event.reason);
-    socket.ondrain = () => this.#outbox.flush();
-    socket.onlimit = (limit) => this.#socketLimit(limit);
-    socket.admit = () => this.#admit();
+    socket.handler = this;
+    gw.connections.openSession(this, options.address);
+  }
+
+  /** The socket opened. */
+  onOpen(): void {
+    this.#log.info("Open {conn} {peer} batch={batch}", { batch: this.#options.batch });
+  }
+
+  /** The socket wrote everything: a batch held meanwhile goes now. */
+  onDrain(): void {
+    this.#outbox.flush();
   }
 
   /**
@@ -175,11 +182,11 @@ export class Session implements SubscriptionSink {
   }
 
   congested(): boolean {
-    return this.#outbox.queued > this.#options.limits.sendQueueBytes / 2;
+    return this.#outbox.queued > this.#limits.sendQueueBytes / 2;
   }
 
   room(): number {
-    return this.#options.limits.sendQueueBytes / 2 - this.#outbox.queued;
+    return this.#limits.sendQueueBytes / 2 - this.#outbox.queued;
   }
 
   /** Bytes waiting for this socket: its buffer and an unsent batch. */
@@ -200,14 +207,15 @@ export class Session implements SubscriptionSink {
     this.#close(CloseCode.GOING_AWAY, SHUTDOWN_REASON);
   }
 
-  #onMessage(data: unknown): void {
+  /** A request frame from the client. */
+  onMessage(data: unknown): void {
     this.#requests++;
     try {
       if (typeof data !== "string" && !(data instanceof ArrayBuffer)) {
         throw GdpError.badRequest("frame", "must be text or binary");
       }
-      if (bytesOver(data, this.#options.limits.maxFrameBytes)) return this.#frameTooBig();
-      const request = parseFrame(data, this.#options.limits);
+      if (bytesOver(data, this.#limits.maxFrameBytes)) return this.#frameTooBig();
+      const request = parseFrame(data, this.#limits);
       if (isFailure(request)) {
         if (request.error.code === 413) this.#refused("maxRecordBytes", request.error.message);
         return this.#error(request.error, request);
@@ -225,14 +233,14 @@ export class Session implements SubscriptionSink {
     if (!allows(this.#grant, "read", request.logname)) {
       return this.#error(forbidden("reading", request.logname), request);
     }
-    if (this.#subs.size >= this.#options.limits.maxSubscriptions) {
-      const max = this.#options.limits.maxSubscriptions;
+    if (this.#subs.size >= this.#limits.maxSubscriptions) {
+      const max = this.#limits.maxSubscriptions;
       const error = GdpError.of(429, `at most ${max} subscriptions per connection`);
       this.#refused("maxSubscriptions", error.message);
       return this.#error(error, request);
     }
     try {
-      this.#subs.add(this.#hub.subscribe(request, this));
+      this.#subs.add(this.#gw.hub.subscribe(request, this));
       this.#subscribed++;
     } catch (error) {
       this.#error(GdpError.from(error), request);
@@ -246,12 +254,12 @@ export class Session implements SubscriptionSink {
    * it sent is refused or lost. A stretch of held messages counts one refusal;
    * it lasts until the client lets the bucket fill up again.
    */
-  #admit(): number {
+  admit(): number {
     if (this.#throttled && this.#rate.full) this.#throttled = false;
     const hold = this.#rate.reserve();
     if (hold > 0 && !this.#throttled) {
       this.#throttled = true;
-      const max = this.#options.limits.maxRequestRate;
+      const max = this.#limits.maxRequestRate;
       this.#refused("maxRequestRate", `more than ${max} requests per second: reading slowed`);
     }
     return hold;
@@ -276,12 +284,13 @@ export class Session implements SubscriptionSink {
         throw forbidden("appending to", request.logname);
       }
       if (this.#options.appendsOpen === false) throw appendsClosed();
-      const record = await this.#hub.append(
+      const record = await this.#gw.hub.append(
         request.logname,
         request.data,
-        this.#options.autoCreate && (this.#options.createGate ?? true),
+        this.#gw.config.autoCreate &&
+          (this.#createGate ??= () => allowCreate(this.#gw, this.#options.address)),
       );
-      this.#metrics.inc("gdpws_records_in_total", { via: "ws" });
+      this.#gw.metrics.inc("gdpws_records_in_total", { via: "ws" });
       this.send(encodeAppended(record, address, this.style));
     } catch (error) {
       this.#error(GdpError.from(error), address);
@@ -292,8 +301,8 @@ export class Session implements SubscriptionSink {
   async #refresh(request: RefreshRequest): Promise<void> {
     const address: ReplyAddress = request.id === undefined ? {} : { id: request.id };
     try {
-      if (!this.#options.verify) throw GdpError.of(400, "this gateway does not check tokens");
-      const grant = await this.#options.verify(request.token);
+      if (!this.#grant) throw GdpError.of(400, "this gateway does not check tokens");
+      const grant = await this.#gw.auth.verify(request.token);
       if (this.#closing) return;
       // Everything that can fail comes first: a refused refresh leaves the old token in force.
       const until = new Date(grant.expiresAt).toISOString();
@@ -330,14 +339,14 @@ export class Session implements SubscriptionSink {
     this.#cancelExpiry();
     this.#cancelExpiry = atExpiry(this.#grant, () => {
       this.#log.info("Token expired for {conn} {peer}", {});
-      this.#metrics.inc("gdpws_auth_failures_total", { reason: "expired" });
+      this.#gw.metrics.inc("gdpws_auth_failures_total", { reason: "expired" });
       this.#outbox.flush(true);
       this.#close(CloseCode.POLICY, "token expired");
     });
   }
 
   #error(error: GdpError, address: ReplyAddress): void {
-    this.#metrics.inc("gdpws_errors_total", { code: error.code });
+    this.#gw.metrics.inc("gdpws_errors_total", { code: error.code });
     // Only the unexpected: 503 and 507 are states the operator sees elsewhere.
     if (error.code === 500) this.#log.error("Request failed for {conn} {peer}: {error}", { error });
     this.send(encodeError(error, address, this.style));
@@ -347,10 +356,10 @@ export class Session implements SubscriptionSink {
    * The socket refused the peer by a limit of its own, before closing as it
    * would: counted here, with a 413 first for a message too large.
    */
-  #socketLimit(limit: SocketLimit): void {
+  onLimit(limit: SocketLimit): void {
     if (limit === "maxQueuedBytes") return this.#slowConsumer();
     if (limit === "maxMessageBytes") return this.#frameTooBig();
-    const max = this.#options.limits.maxFragments;
+    const max = this.#limits.maxFragments;
     this.#tooBig(
       "maxFragments",
       `request in more than ${max} frames`,
@@ -359,7 +368,7 @@ export class Session implements SubscriptionSink {
   }
 
   #frameTooBig(): void {
-    const max = this.#options.limits.maxFrameBytes;
+    const max = this.#limits.maxFrameBytes;
     this.#tooBig("maxFrameBytes", `frame is over the ${max}-byte limit`, "request frame too large");
   }
 
@@ -377,7 +386,7 @@ export class Session implements SubscriptionSink {
    * meets that limit: a client hammering a limit must not flood the log.
    */
   #refused(name: keyof Refusals, reason: string): void {
-    this.#options.refusals[name].refused++;
+    this.#gw.refusals[name].refused++;
     const limit = limitLabel(name);
     this.#logged ??= new Set();
     if (this.#logged.has(limit)) return;
@@ -386,7 +395,7 @@ export class Session implements SubscriptionSink {
   }
 
   #slowConsumer(): void {
-    const limit = this.#options.limits.sendQueueBytes;
+    const limit = this.#limits.sendQueueBytes;
     this.#refused("sendQueueBytes", `slow consumer: send queue over ${limit} bytes`);
     this.#close(CloseCode.TRY_AGAIN_LATER, `send queue over ${limit} bytes`);
   }
@@ -408,12 +417,14 @@ export class Session implements SubscriptionSink {
     this.#outbox.clear();
   }
 
-  #onClose(code: number, reason: string): void {
+  /** The socket closed: everything of this connection ends. */
+  onClose({ code, reason }: CloseInfo): void {
     this.#closing = true;
     this.#ended = true;
     this.#resolveClosed?.();
+    this.#gw.connections.closeSession(this, this.#options.address);
     this.#cancelAll();
-    this.#metrics.inc("gdpws_closes_total", { code: closeLabel(code) });
+    this.#gw.metrics.inc("gdpws_closes_total", { code: closeLabel(code) });
     this.#log.info(
       "Close {conn} {peer} code={code} reason={reason} seconds={seconds} requests={requests} " +
         "subscriptions={subscriptions} events={events} frames={frames}",

@@ -21,7 +21,6 @@ import { type HandshakeProblem, handshakeProblem, WEBSOCKET_VERSION } from "../n
 import { BATCH_PROTOCOL } from "../wire/events.ts";
 import { errorAnswer, refusal } from "./answers.ts";
 import { appendsOpen } from "./local_client.ts";
-import { allowCreate } from "./logs_api.ts";
 import type { RouteContext } from "./route_context.ts";
 import { Session } from "./session.ts";
 
@@ -31,7 +30,7 @@ let lastConnectionId = 0;
 /** Takes the connection over as a WebSocket session, or refuses it. */
 export function upgrade(ctx: RouteContext): Response {
   const { gw, request, raw, peer, client, url } = ctx;
-  const { config, hub, metrics, refusals, connections } = gw;
+  const { metrics, connections } = gw;
   if (!raw) {
     // Only the front door can take a connection over (frame limits, close codes).
     return refusal(400, "a WebSocket upgrade needs a connection of its own");
@@ -48,27 +47,17 @@ export function upgrade(ctx: RouteContext): Response {
     .split(",").map((p) => p.trim()).filter((p) => p);
   const batch = offered.includes(BATCH_PROTOCOL) || url.searchParams.get("batch") === "1";
   const socket = raw.accept(chosenProtocol(offered, ctx.bearerProtocol));
-  const session = new Session(socket, hub, {
-    limits: config.limits,
+  // The session counts itself in `connections` until its socket closes.
+  new Session(socket, gw, {
     batch,
-    autoCreate: config.autoCreate,
+    address,
     peer: client.label,
     id: `c${++lastConnectionId}`,
-    metrics,
-    refusals,
-    createGate: () => allowCreate(gw, address),
     appendsOpen: appendsOpen(gw, client, peer),
-    traffic: gw.traffic,
-    ...(ctx.grant ? { grant: ctx.grant, verify: (t: string) => gw.auth.verify(t) } : {}),
+    ...(ctx.grant ? { grant: ctx.grant } : {}),
   });
   metrics.inc("gdpws_handshakes_total", { result: "accepted" });
   metrics.inc("gdpws_connections_total");
-  connections.sessions.add(session);
-  const release = connections.hold(address);
-  socket.addEventListener("close", () => {
-    connections.sessions.delete(session);
-    release();
-  });
   // The front door writes the 101; this response is not sent.
   return new Response(null, { status: 200 });
 }

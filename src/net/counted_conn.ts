@@ -6,7 +6,8 @@
  * would accept new connections before the old ones' descriptors were gone, and
  * a burst of closes could take the process past its limit. So every read and
  * write goes through here, and {@linkcode CountedConn.settled} resolves once
- * the connection is closed and no op holds it.
+ * the connection is closed and no op holds it. Whoever closes it, the
+ * `onClose` it was made with hears of it once.
  *
  * @example
  * ```ts
@@ -28,6 +29,7 @@ import type { ConnLike } from "../io/conn.ts";
 
 export class CountedConn implements ConnLike {
   readonly #inner: Deno.Conn;
+  readonly #onClose: ((conn: CountedConn) => void) | undefined;
   #inFlight = 0;
   #closed = false;
   #settled: (() => void) | undefined;
@@ -35,8 +37,13 @@ export class CountedConn implements ConnLike {
     if (--this.#inFlight === 0 && this.#closed) this.#fire();
   };
 
-  constructor(inner: Deno.Conn) {
+  /**
+   * `onClose` is called at the first `close()`, by whoever closes it (one
+   * function for every connection: an idle WebSocket holds no listener).
+   */
+  constructor(inner: Deno.Conn, onClose?: (conn: CountedConn) => void) {
     this.#inner = inner;
+    this.#onClose = onClose;
   }
 
   get remoteAddr(): Deno.Addr {
@@ -69,6 +76,7 @@ export class CountedConn implements ConnLike {
       // Closed already.
     }
     if (this.#inFlight === 0) this.#fire();
+    this.#onClose?.(this);
   }
 
   /** Resolves once the connection is closed and no read or write holds its descriptor. */

@@ -174,7 +174,7 @@ export class FrontDoor {
       }
       let conn: CountedConn;
       try {
-        conn = new CountedConn(await this.#listener.accept());
+        conn = new CountedConn(await this.#listener.accept(), this.#forget);
       } catch (error) {
         if (this.#closed || error instanceof Deno.errors.BadResource) break;
         // EMFILE and its kind (another part of the process took descriptors): the
@@ -211,10 +211,10 @@ export class FrontDoor {
       return this.#refuseAtAccept(conn, { status: 503, error });
     }
     this.#serve(conn, peer, key).then((kept) => {
-      if (!kept) this.#release(conn);
+      if (!kept) conn.close();
     }, (error) => {
       log.debug("Connection failed: {error}", { error });
-      this.#release(conn);
+      conn.close();
     });
   }
 
@@ -239,31 +239,26 @@ export class FrontDoor {
       // Enough answers under way: this one is closed unanswered, at once, so that refusals
       // never hold the accept loop (a flood of silent connections would stall everyone).
       this.#refusedUnanswered++;
-      return this.#release(conn);
+      return conn.close();
     }
     this.#refusing++;
     answerAtAccept(conn, new ConnInput(conn, 4096), this.#answer(problem))
       .catch(() => {})
       .finally(() => {
         this.#refusing--;
-        this.#release(conn);
+        conn.close();
       });
   }
 
-  #release(conn: CountedConn): void {
-    conn.close();
-    this.#forget(conn);
-  }
-
   /**
-   * A connection closed (by us, or by its WebSocket). Its descriptor goes back
-   * to the budget once no read or write holds it any more.
+   * A connection closed (by us, or by its WebSocket): each one's `onClose`.
+   * Its descriptor goes back to the budget once no read or write holds it.
    */
-  #forget(conn: CountedConn): void {
+  readonly #forget = (conn: CountedConn): void => {
     if (!this.#conns.delete(conn)) return;
     void conn.settled().then(() => this.#budget.release());
     if (this.#conns.size === 0) this.#emptied?.();
-  }
+  };
 
   /**
    * One connection, from its first byte until it is closed or handed on; true
@@ -415,18 +410,9 @@ export class FrontDoor {
       socket.abort();
       throw error;
     }
-    this.#handOver(conn, socket);
-    return true;
-  }
-
-  /**
-   * The socket owns `conn` from now on; the front door forgets it when it
-   * closes. Its own method: a listener made in #upgrade would keep that call's
-   * head, request and input alive as long as the socket.
-   */
-  #handOver(conn: CountedConn, socket: ServerWebSocket): void {
-    socket.addEventListener("close", () => this.#forget(conn));
+    // The socket owns `conn` from now on; its close (the conn's `onClose`) forgets it.
     socket.start();
+    return true;
   }
 
   #newSocket(conn: CountedConn, input: ConnInput, protocol: string | undefined): ServerWebSocket {

@@ -205,7 +205,7 @@ function syscall(): void {
 function startSockets(conns: readonly FakeConn[], codes: number[]): ServerWebSocket[] {
   return conns.map((conn) => {
     const socket = new ServerWebSocket(conn.conn, SOCKET_OPTIONS);
-    socket.onclose = (event) => codes.push(event.code);
+    socket.handler = { onClose: (info) => codes.push(info.code) };
     socket.start();
     return socket;
   });

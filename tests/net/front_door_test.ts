@@ -329,9 +329,9 @@ shippedTest(
   },
 );
 
-Deno.test("a socket whose 101 could not be written is aborted: its close handlers run and the connection closes", async () => {
+Deno.test("a socket whose 101 could not be written is aborted: its handler hears the close and the connection closes", async () => {
   // The front door aborts the accepted socket when writing the 101 fails, so the
-  // gateway's close listener (sessions, per-address count) lets go of it.
+  // gateway's session (sessions, per-address count) lets go of it.
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   const client = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -339,7 +339,7 @@ Deno.test("a socket whose 101 could not be written is aborted: its close handler
   listener.close();
   const socket = new ServerWebSocket(server, SOCKET_OPTIONS);
   const closes: number[] = [];
-  socket.addEventListener("close", (e) => closes.push(e.code));
+  socket.handler = { onClose: (info) => closes.push(info.code) };
   socket.abort();
   assert.deepEqual(closes, [1006]);
   assert.equal(socket.readyState, 3);

@@ -29,5 +29,6 @@ export {
   type CloseInfo,
   ServerWebSocket,
   type ServerWebSocketOptions,
+  type SocketHandler,
   type SocketLimit,
 } from "./socket.ts";

@@ -33,6 +33,18 @@ import { joinFrames, releaseJoined, WRITE_BATCH } from "./join_pool.ts";
 /** What the queue tells its socket: writing failed (the connection is gone), or all is written. */
 export type SendQueueEvent = "failed" | "drained";
 
+/**
+ * Queues whose first write waits for the microtask: one microtask starts them
+ * all (not one closure and one microtask per socket of a fan-out).
+ */
+let due: SendQueue[] = [];
+
+function flushDue(): void {
+  const queues = due;
+  due = [];
+  for (const queue of queues) queue.flush();
+}
+
 export class SendQueue {
   readonly #conn: Deno.Conn;
   readonly #cap: number;
@@ -134,10 +146,8 @@ export class SendQueue {
     if (this.#writing || this.#stopped) return;
     this.#writing = true;
     this.#due = true;
-    queueMicrotask(this.#flushDue);
+    if (due.push(this) === 1) queueMicrotask(flushDue);
   }
-
-  readonly #flushDue = () => this.flush();
 
   async #writeLoop(): Promise<void> {
     try {

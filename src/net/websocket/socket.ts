@@ -13,7 +13,7 @@
  * ({@linkcode SendQueue}: close 1013). Silence for `idleTimeoutSec` sends a
  * ping; as long again without an answer closes with 1001.
  *
- * It has the members of the browser `WebSocket` that the gateway's session uses.
+ * Its owner hears of it through one {@linkcode SocketHandler}.
  *
  * @example
  * ```ts
@@ -27,7 +27,7 @@
  *   maxQueuedBytes: 1 << 23,
  *   idleTimeoutSec: 30,
  * });
- * socket.onmessage = (e) => socket.send(String(e.data));
+ * socket.handler = { onMessage: (data) => socket.send(String(data)) };
  * socket.start();
  * ```
  *
@@ -59,10 +59,11 @@ import {
   LARGE_READ,
   type ServerWebSocketOptions,
   SMALL_READ,
+  type SocketHandler,
   type SocketLimit,
 } from "./socket_options.ts";
 
-export type { CloseInfo, ServerWebSocketOptions, SocketLimit };
+export type { CloseInfo, ServerWebSocketOptions, SocketHandler, SocketLimit };
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -71,27 +72,13 @@ const CLOSED = 3;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 /** The idle ping: frames are never changed once built, so one serves every socket. */
 const PING = frame(Opcode.PING, new Uint8Array(0));
+/** The handler of a socket nobody listens to. */
+const NO_HANDLER: SocketHandler = Object.freeze({});
 
 export class ServerWebSocket implements IdleChecked {
   readonly protocol: string;
-  binaryType: BinaryType = "arraybuffer";
-  onopen: (() => void) | null = null;
-  onmessage: ((event: { data: string | ArrayBuffer }) => void) | null = null;
-  onclose: ((event: CloseInfo) => void) | null = null;
-  /**
-   * The peer went past one of the socket's own limits; called before the
-   * socket closes (1009, or 1013 for the send queue), so that the owner can
-   * count it, answer first, or close with its own reason.
-   */
-  onlimit: ((limit: SocketLimit) => void) | null = null;
-  /** Everything queued has been handed to the kernel (`bufferedAmount` is 0 again). */
-  ondrain: (() => void) | null = null;
-  /**
-   * Asked once before each message is handled: how many ms to hold it first
-   * (0: none). Meanwhile the socket reads nothing (TCP pushes back on the
-   * client) and keeps the message: it is delayed, not lost.
-   */
-  admit: (() => number) | null = null;
+  /** Who is told of messages, limits, drains and the close. */
+  handler: SocketHandler = NO_HANDLER;
 
   readonly #conn: Deno.Conn;
   readonly #maxQueuedBytes: number;
@@ -99,8 +86,6 @@ export class ServerWebSocket implements IdleChecked {
   readonly #idleMs: number;
   /** Bytes read with the request head, until the read loop takes them. */
   #initial: Uint8Array | undefined;
-  /** Made at the first listener, exactly as long as needed: every idle socket holds it. */
-  #closeListeners: readonly ((event: CloseInfo) => void)[] = [];
   #state = CONNECTING;
   readonly #reader: FrameReader;
   readonly #queue: SendQueue;
@@ -121,7 +106,7 @@ export class ServerWebSocket implements IdleChecked {
     this.#reader = new FrameReader(options);
     this.#queue = new SendQueue(conn, options.maxQueuedBytes, (event) => {
       if (event === "failed") this.#finish(CloseCode.ABNORMAL, "", false);
-      else if (this.#state === OPEN) this.ondrain?.();
+      else if (this.#state === OPEN) this.handler.onDrain?.();
     });
     this.#maxQueuedBytes = options.maxQueuedBytes;
     this.#idleMs = options.idleTimeoutSec * 1000;
@@ -138,10 +123,6 @@ export class ServerWebSocket implements IdleChecked {
     return this.#queue.bytes;
   }
 
-  addEventListener(type: "close", listener: (event: CloseInfo) => void): void {
-    if (type === "close") this.#closeListeners = [...this.#closeListeners, listener];
-  }
-
   /** Opens the socket (after the 101 has been written) and starts reading. */
   start(): void {
     this.#state = OPEN;
@@ -153,7 +134,7 @@ export class ServerWebSocket implements IdleChecked {
       // Gone already: the first read says so.
     }
     if (this.#idleMs > 0) IdleWatch.of(this.#idleMs).add(this);
-    this.onopen?.();
+    this.handler.onOpen?.();
     void this.#readLoop();
   }
 
@@ -297,7 +278,7 @@ export class ServerWebSocket implements IdleChecked {
           else if (result === ReadResult.CONTROL) this.#onControl(reader.kind, reader.take());
         } catch (error) {
           if (!(error instanceof FrameError)) throw error;
-          if (error.limit) this.onlimit?.(error.limit);
+          if (error.limit) this.handler.onLimit?.(error.limit);
           return this.#fail(error.code, error.message);
         }
       }
@@ -324,12 +305,12 @@ export class ServerWebSocket implements IdleChecked {
         ? payload.buffer as ArrayBuffer
         : payload.slice().buffer as ArrayBuffer;
     }
-    const hold = this.admit?.() ?? 0;
+    const hold = this.handler.admit?.() ?? 0;
     if (hold > 0) {
       await (this.#pause ??= new Pause()).for(hold);
       if (this.#state !== OPEN) return;
     }
-    this.onmessage?.({ data });
+    this.handler.onMessage?.(data);
   }
 
   #onControl(opcode: number, payload: Uint8Array): void {
@@ -420,7 +401,7 @@ export class ServerWebSocket implements IdleChecked {
 
   /** The queue is at its cap: the peer is not reading. Close 1013 and drop what it cannot take. */
   #overflow(): void {
-    this.onlimit?.("maxQueuedBytes");
+    this.handler.onLimit?.("maxQueuedBytes");
     this.close(CloseCode.TRY_AGAIN_LATER, `send queue over ${this.#maxQueuedBytes} bytes`, true);
   }
 
@@ -434,7 +415,6 @@ export class ServerWebSocket implements IdleChecked {
     this.#reader.release();
     closeQuietly(this.#conn);
     const info = this.#closeInfo ?? { code, reason, wasClean };
-    this.onclose?.(info);
-    for (const listener of this.#closeListeners) listener(info);
+    this.handler.onClose?.(info);
   }
 }

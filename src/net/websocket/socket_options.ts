@@ -24,7 +24,34 @@ export interface ServerWebSocketOptions {
   initial?: Uint8Array;
 }
 
-/** What `onclose` receives. */
+/**
+ * What a socket tells its owner, as methods of one object: every open socket
+ * holds its handler, and one object costs less than a closure per event.
+ */
+export interface SocketHandler {
+  /** The socket is open: its 101 was written, reading starts. */
+  onOpen?(): void;
+  /** A whole message: text as a string, binary as an ArrayBuffer of its own. */
+  onMessage?(data: string | ArrayBuffer): void;
+  /** The socket closed (once). */
+  onClose?(info: CloseInfo): void;
+  /**
+   * The peer went past one of the socket's own limits; called before the
+   * socket closes (1009, or 1013 for the send queue), so that the owner can
+   * count it, answer first, or close with its own reason.
+   */
+  onLimit?(limit: SocketLimit): void;
+  /** Everything queued has been handed to the kernel (`bufferedAmount` is 0 again). */
+  onDrain?(): void;
+  /**
+   * Asked once before each message is handled: how many ms to hold it first
+   * (0: none). Meanwhile the socket reads nothing (TCP pushes back on the
+   * client) and keeps the message: it is delayed, not lost.
+   */
+  admit?(): number;
+}
+
+/** What `onClose` receives. */
 export interface CloseInfo {
   code: number;
   reason: string;

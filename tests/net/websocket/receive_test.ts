@@ -56,11 +56,12 @@ function open(conn: ScriptedConn, options: Partial<typeof SOCKET_OPTIONS> = {}) 
   const messages: string[] = [];
   const limits: SocketLimit[] = [];
   const closes: number[] = [];
-  socket.onmessage = (event) => {
-    messages.push(typeof event.data === "string" ? event.data : `binary ${event.data.byteLength}`);
+  socket.handler = {
+    onMessage: (data) =>
+      messages.push(typeof data === "string" ? data : `binary ${data.byteLength}`),
+    onLimit: (limit) => limits.push(limit),
+    onClose: (info) => closes.push(info.code),
   };
-  socket.onlimit = (limit) => limits.push(limit);
-  socket.onclose = (event) => closes.push(event.code);
   socket.start();
   return { socket, messages, limits, closes };
 }
@@ -199,15 +200,17 @@ Deno.test("10,000 frames in one read are not handled in one turn: the socket loo
   /** How many messages were handled when a slice waiter queued by a run's first resumed. */
   const handledAtResume: number[] = [];
   let readsWhileHandling = -1;
-  socket.onmessage = (event) => {
-    messages.push(String(event.data));
-    // The first message of each of the first four runs takes the whole slice.
-    if (messages.length % HANDLED_PER_LOOK === 1 && messages.length < 4 * HANDLED_PER_LOOK) {
-      while (!sliceSpent()) { /* a handler that takes the whole slice */ }
-      // Waiters resume in order: this one before the socket, if the socket waits at all.
-      void nextSlice().then(() => handledAtResume.push(messages.length));
-    }
-    if (messages.length === 10_000) readsWhileHandling = conn.reads;
+  socket.handler = {
+    onMessage: (data) => {
+      messages.push(String(data));
+      // The first message of each of the first four runs takes the whole slice.
+      if (messages.length % HANDLED_PER_LOOK === 1 && messages.length < 4 * HANDLED_PER_LOOK) {
+        while (!sliceSpent()) { /* a handler that takes the whole slice */ }
+        // Waiters resume in order: this one before the socket, if the socket waits at all.
+        void nextSlice().then(() => handledAtResume.push(messages.length));
+      }
+      if (messages.length === 10_000) readsWhileHandling = conn.reads;
+    },
   };
   socket.start();
   try {
@@ -229,11 +232,11 @@ Deno.test("a message `admit` holds back is delivered after the hold, in order; t
   const { socket } = open(conn);
   const events: string[] = [];
   const holds = [0, 30, 0];
-  socket.admit = () => {
+  socket.handler.admit = () => {
     events.push(`admit (reads ${conn.reads})`);
     return holds.shift() ?? 0;
   };
-  socket.onmessage = (event) => events.push(`${event.data} (reads ${conn.reads})`);
+  socket.handler.onMessage = (data) => events.push(`${data} (reads ${conn.reads})`);
   try {
     conn.push(concat([text("a"), text("b"), text("c")]));
     await waitFor(() => conn.reads === 2, "the next read");
@@ -254,7 +257,7 @@ Deno.test("a close during a hold ends it: the held message is dropped, the peer'
   const conn = new ScriptedConn();
   const { socket, messages, closes } = open(conn);
   let held = false;
-  socket.admit = () => {
+  socket.handler.admit = () => {
     held = true;
     return 60_000;
   };
