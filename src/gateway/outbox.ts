@@ -2,8 +2,9 @@
  * What one WebSocket connection sends, under `--send-queue-bytes`: each event
  * as its own text frame, or in batch mode the events of a turn gathered into
  * one batch frame, held while the socket is still writing an earlier one (its
- * drain sends it). Past the cap, nothing more is queued and `onSlow` is called
- * (the session closes with 1013).
+ * drain sends it). Past the cap, nothing more is queued and its owner hears
+ * `onLimit("maxQueuedBytes")`, as from the socket itself (the session closes
+ * with 1013).
  *
  * @example
  * ```ts
@@ -12,12 +13,8 @@
  *
  * declare const socket: ServerWebSocket;
  * const traffic = { framesOut: 0, bytesOut: 0 };
- * const outbox = new Outbox(socket, {
- *   batch: true,
- *   sendQueueBytes: 8 << 20,
- *   traffic,
- *   onSlow: () => socket.close(1013, "send queue full"),
- * });
+ * const owner = { onLimit: () => socket.close(1013, "send queue full") };
+ * const outbox = new Outbox(socket, owner, { batch: true, sendQueueBytes: 8 << 20, traffic });
  * outbox.send('{"type":1}');
  * outbox.flush(); // one frame: [{"type":1}]
  * ```
@@ -25,7 +22,7 @@
  * @module
  */
 
-import type { ServerWebSocket } from "../net/websocket/mod.ts";
+import type { ServerWebSocket, SocketHandler } from "../net/websocket/mod.ts";
 import { batchFrame, type Utf8Parts } from "./batch_frame.ts";
 import type { Traffic } from "./gateway_metrics.ts";
 
@@ -36,9 +33,10 @@ export interface OutboxOptions {
   sendQueueBytes: number;
   /** Frame and byte totals, shared by every connection. */
   traffic: Traffic;
-  /** The queue would pass `sendQueueBytes`: what was to be sent is not. */
-  onSlow: () => void;
 }
+
+/** Who hears that the queue would pass `sendQueueBytes` (what was to be sent is not). */
+export type QueueOwner = Required<Pick<SocketHandler, "onLimit">>;
 
 const OPEN = 1;
 
@@ -46,15 +44,22 @@ export class Outbox {
   /** Frames handed to the socket. */
   frames = 0;
   readonly #socket: ServerWebSocket;
-  readonly #options: OutboxOptions;
+  readonly #owner: QueueOwner;
+  readonly #batchMode: boolean;
+  readonly #cap: number;
+  readonly #traffic: Traffic;
   /** Events for the next batch frame: strings, and history the store joined (UTF-8). */
   #batch: (string | Uint8Array)[] = [];
   /** Characters (bytes for UTF-8) in `#batch`. */
   #batchChars = 0;
 
-  constructor(socket: ServerWebSocket, options: OutboxOptions) {
+  /** The options are copied: every connection holds its outbox, not an options object too. */
+  constructor(socket: ServerWebSocket, owner: QueueOwner, options: OutboxOptions) {
     this.#socket = socket;
-    this.#options = options;
+    this.#owner = owner;
+    this.#batchMode = options.batch;
+    this.#cap = options.sendQueueBytes;
+    this.#traffic = options.traffic;
   }
 
   /** Bytes waiting for the socket: its queue and an unsent batch. */
@@ -64,7 +69,7 @@ export class Outbox {
 
   /** One event: a frame of its own, or the next element of the batch. */
   send(text: string): void {
-    if (!this.#options.batch) return this.#write(text);
+    if (!this.#batchMode) return this.#write(text);
     this.#add(text, text.length);
   }
 
@@ -109,25 +114,25 @@ export class Outbox {
 
   /**
    * Whether `frames` frames of `size` may go to the socket now (it is open and
-   * they fit under the cap), counted if so; past the cap, `onSlow`.
+   * they fit under the cap), counted if so; past the cap, the owner hears of it.
    */
   #counted(size: number, frames: number): boolean {
     if (this.#socket.readyState !== OPEN) return false;
-    if (this.#socket.bufferedAmount + size > this.#options.sendQueueBytes) {
-      this.#options.onSlow();
+    if (this.#socket.bufferedAmount + size > this.#cap) {
+      this.#owner.onLimit("maxQueuedBytes");
       return false;
     }
     this.frames += frames;
-    this.#options.traffic.framesOut += frames;
-    this.#options.traffic.bytesOut += size;
+    this.#traffic.framesOut += frames;
+    this.#traffic.bytesOut += size;
     return true;
   }
 
   #add(event: string | Uint8Array, size: number): void {
     if (this.#batch.push(event) === 1) queueMicrotask(() => this.flush());
     this.#batchChars += size;
-    if (this.#socket.bufferedAmount + this.#batchChars > this.#options.sendQueueBytes) {
-      this.#options.onSlow();
+    if (this.#socket.bufferedAmount + this.#batchChars > this.#cap) {
+      this.#owner.onLimit("maxQueuedBytes");
     }
   }
 }

@@ -116,11 +116,10 @@ export class Session implements SubscriptionSink, SocketHandler {
     this.#grant = options.grant;
     this.#scheduleExpiry();
     this.style = options.batch ? COMPACT_STYLE : PYTHON_STYLE;
-    this.#outbox = new Outbox(socket, {
+    this.#outbox = new Outbox(socket, this, {
       batch: options.batch,
       sendQueueBytes: this.#limits.sendQueueBytes,
       traffic: gw.traffic,
-      onSlow: () => this.#slowConsumer(),
     });
     socket.handler = this;
     gw.connections.openSession(this, options.address);
