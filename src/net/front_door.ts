@@ -403,7 +403,7 @@ export class FrontDoor {
       return false;
     }
     try {
-      const key = head.headers.get("sec-websocket-key")!;
+      const key = request.headers.get("sec-websocket-key")!;
       await writeAll(conn, switchingProtocols(key, socket.protocol), limits.writeTimeoutMs);
     } catch (error) {
       // The handler counted the socket (sessions, per-address): its close lets go.

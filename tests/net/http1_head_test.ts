@@ -51,8 +51,9 @@ Deno.test("a valid head: its parts, framing, Host, keep-alive and expectations",
   assert.deepEqual(head.body, { kind: "length", length: 12 });
   assert.equal(head.close, false);
   assert.equal(head.expectContinue, true);
-  assert.equal(head.headers.get("x-obs"), "caf\xe9", "obs-text kept, byte for byte");
-  assert.equal(head.headers.get("x-pad"), "v", "only spaces and tabs are trimmed");
+  const field = (name: string) => head.fields[head.fields.indexOf(name) + 1];
+  assert.equal(field("x-obs"), "caf\xe9", "obs-text kept, byte for byte");
+  assert.equal(field("x-pad"), "v", "only spaces and tabs are trimmed");
   const chunked = parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n");
   assert.deepEqual((chunked as RequestHead).body, { kind: "chunked" });
   const old = parse("GET /healthz HTTP/1.0\r\n\r\n") as RequestHead;
