@@ -33,7 +33,6 @@ export interface ConnectionRefusal {
   error: GdpError;
 }
 
-/** Open WebSockets and event streams, counted in total and by client address. */
 /** What the gateway asks of an open WebSocket session: its queue, and to end. */
 export interface OpenSession {
   /** Bytes waiting for its socket. */
@@ -44,6 +43,7 @@ export interface OpenSession {
   shutdown(): void;
 }
 
+/** Open WebSockets and event streams, counted in total and by client address. */
 export class Connections {
   /** Open WebSocket sessions. */
   readonly sessions: Set<OpenSession> = new Set();
